@@ -1,0 +1,5 @@
+import sys
+
+from keys.cli import main
+
+sys.exit(main())

@@ -1,0 +1,173 @@
+"""Byte encodings shared by every format: canonical JSON, strict JSON, base64url, PAE.
+
+- Canonical JSON is RFC 8785 (JCS), produced by the ``rfc8785`` library.
+- Strict decoding enforces a size limit, a depth limit, rejects duplicate keys, NaN and
+  infinities, and anything but a JSON object at the top.
+- PAE is DSSE's pre-authentication encoding: every signature covers
+  ``"DSSEv1" SP len(type) SP type SP len(body) SP body``, so bytes signed for one purpose
+  can never be read as another.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import rfc8785
+
+from keys.errors import DecodeError, TooLarge
+
+DEFAULT_MAX_JSON_BYTES = 1 << 20
+DEFAULT_MAX_DEPTH = 16
+
+_B64URL_RE = re.compile(r"^[A-Za-z0-9_-]*$")
+_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
+
+
+def canonical(obj: Any) -> bytes:
+    """RFC 8785 canonical bytes of a JSON value.
+
+    Raises:
+        DecodeError: the value has no canonical form (e.g. an integer beyond 2**53).
+    """
+    try:
+        return rfc8785.dumps(obj)
+    except (rfc8785.CanonicalizationError, TypeError, ValueError) as e:
+        raise DecodeError(f"value cannot be canonicalised: {type(e).__name__}") from e
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise DecodeError("duplicate key in JSON object", code="duplicate_key")
+        out[key] = value
+    return out
+
+
+def _reject_constant(name: str) -> Any:
+    raise DecodeError(f"JSON constant {name} is not allowed")
+
+
+def _depth(value: Any, limit: int) -> None:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list) and depth > limit:
+            raise DecodeError(f"JSON nested deeper than {limit}", code="too_deep")
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+
+
+def loads_strict(
+    data: bytes | str,
+    *,
+    max_bytes: int = DEFAULT_MAX_JSON_BYTES,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+) -> dict[str, Any]:
+    """Parse one JSON object strictly.
+
+    Raises:
+        TooLarge: more than ``max_bytes``.
+        DecodeError: not UTF-8, not JSON, duplicate keys, too deep, or not an object.
+    """
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    if len(raw) > max_bytes:
+        raise TooLarge(f"JSON of {len(raw)} bytes exceeds the limit of {max_bytes}")
+    # Bound nesting before the recursive parser sees it: count brackets cheaply.
+    if raw.count(b"[") + raw.count(b"{") > max_depth and _bracket_depth(raw) > max_depth:
+        raise DecodeError(f"JSON nested deeper than {max_depth}", code="too_deep")
+    try:
+        text = raw.decode("utf-8")
+        value = json.loads(
+            text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant
+        )
+    except DecodeError:
+        raise
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise DecodeError(f"not valid JSON: {type(e).__name__}") from e
+    if not isinstance(value, dict):
+        raise DecodeError("expected a JSON object")
+    _depth(value, max_depth)
+    return value
+
+
+def _bracket_depth(raw: bytes) -> int:
+    """Maximum nesting of brackets outside strings."""
+    depth = best = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            best = max(best, depth)
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return best
+
+
+def b64u_encode(data: bytes) -> str:
+    """Unpadded base64url (RFC 4648 section 5)."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64u_decode(text: str, *, max_bytes: int | None = None) -> bytes:
+    """Strict unpadded base64url.
+
+    Raises:
+        DecodeError: padding, characters outside the alphabet or non-canonical trailing bits.
+        TooLarge: decoded length above ``max_bytes``.
+    """
+    if not isinstance(text, str) or not _B64URL_RE.match(text) or len(text) % 4 == 1:
+        raise DecodeError("not unpadded base64url")
+    if max_bytes is not None and len(text) * 3 // 4 > max_bytes:
+        raise TooLarge(f"base64url value exceeds {max_bytes} bytes")
+    try:
+        out = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError) as e:
+        raise DecodeError("not unpadded base64url") from e
+    if b64u_encode(out) != text:
+        raise DecodeError("non-canonical base64url")
+    return out
+
+
+def pae(payload_type: str, body: bytes) -> bytes:
+    """DSSE v1 pre-authentication encoding of ``body`` tagged with ``payload_type``."""
+    t = payload_type.encode("utf-8")
+    return b"DSSEv1 %d %s %d %s" % (len(t), t, len(body), body)
+
+
+def format_time(moment: datetime) -> str:
+    """RFC 3339 UTC with millisecond precision and a ``Z``."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime")
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def parse_time(text: Any, field: str = "time") -> datetime:
+    """Parse an RFC 3339 UTC timestamp (``...Z``).
+
+    Raises:
+        DecodeError: not a string of that form.
+    """
+    if not isinstance(text, str) or not _TIME_RE.match(text):
+        raise DecodeError(f"{field} must be an RFC 3339 UTC time ending in Z", code="bad_time")
+    try:
+        return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
+    except ValueError as e:
+        raise DecodeError(f"{field} is not a valid time", code="bad_time") from e

@@ -1,0 +1,137 @@
+"""One error root for PoCNet.
+
+Every error says whose fault it is (``fault``: ``"local"`` for our own misuse or
+configuration, ``"peer"`` for what a remote party sent us), carries a stable machine
+``code`` and an ``http_status`` hint. :class:`Rejected` is the opaque error for anything a
+peer sent that failed a cryptographic or protocol check: its ``str()`` says only
+"rejected", while ``reason`` (for the operator's log, never for the peer) says why.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class PocnetError(Exception):
+    """Root of every PoCNet error."""
+
+    code: ClassVar[str] = "internal_error"
+    http_status: ClassVar[int] = 500
+    fault: ClassVar[str] = "local"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code  # type: ignore[misc]
+
+    def diagnostics(self) -> str:
+        """A message for the person at the terminal: what happened, whose fault."""
+        who = "the remote party" if self.fault == "peer" else "this installation"
+        return f"{self.message} (code {self.code}; caused by {who})"
+
+    def to_wire(self) -> dict[str, str]:
+        """The error as a peer may see it."""
+        return {"error": self.code, "message": self.message}
+
+
+class LocalError(PocnetError):
+    """Our own misuse or configuration: fix it here."""
+
+
+class ConfigError(LocalError):
+    """A configuration value is missing or invalid."""
+
+    code = "config_invalid"
+
+
+class KeystoreError(LocalError):
+    """A keystore cannot be read, written or decrypted."""
+
+    code = "keystore_error"
+
+
+class WrongPassphrase(KeystoreError):
+    """The passphrase does not open the keystore."""
+
+    code = "wrong_passphrase"
+
+
+class PeerError(PocnetError):
+    """What a peer sent is not acceptable."""
+
+    fault = "peer"
+    code = "bad_request"
+    http_status = 400
+
+
+class ValidationError(PeerError):
+    """A field is missing or has a wrong value."""
+
+    code = "invalid_field"
+    http_status = 400
+
+
+class DecodeError(ValidationError):
+    """Bytes are not the strict JSON (or base64url) we accept."""
+
+    code = "malformed"
+
+
+class TooLarge(ValidationError):
+    """An input is larger than its configured limit."""
+
+    code = "too_large"
+    http_status = 413
+
+
+class Unauthenticated(PeerError):
+    """A request signature is missing, bad, stale or replayed."""
+
+    code = "unauthenticated"
+    http_status = 401
+
+
+class Forbidden(PeerError):
+    """The caller is known but may not do this."""
+
+    code = "forbidden"
+    http_status = 403
+
+
+class NotFound(PeerError):
+    """The thing asked for does not exist (or is not the caller's to see)."""
+
+    code = "not_found"
+    http_status = 404
+
+
+class Conflict(PeerError):
+    """The request contradicts what is stored (e.g. a reused ``msg_id``)."""
+
+    code = "conflict"
+    http_status = 409
+
+
+class RateLimited(PeerError):
+    """The caller is over its request rate."""
+
+    code = "rate_limited"
+    http_status = 429
+
+
+class Rejected(PeerError):
+    """A cryptographic or protocol check failed.
+
+    The peer learns only "rejected"; ``reason`` is for the operator's log.
+    """
+
+    code = "rejected"
+    http_status = 400
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("rejected")
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"Rejected(reason={self.reason!r})"

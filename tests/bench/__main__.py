@@ -1,0 +1,39 @@
+"""``make bench``: run every ``tests/bench/bench_*.py`` module's ``main()`` in turn.
+
+Each benchmark prints its figures next to a baseline measured in the same run, as ratios
+(the machines are shared and noisy, so absolute numbers alone mean little).
+Run one with ``python -m tests.bench NAME`` (e.g. ``envelope``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+import time
+
+import tests.bench as pkg
+
+
+def main(argv: list[str]) -> int:
+    names = sorted(
+        m.name for m in pkgutil.iter_modules(pkg.__path__) if m.name.startswith("bench_")
+    )
+    if argv:
+        names = [n for n in names if n.removeprefix("bench_") in argv or n in argv]
+    failed = 0
+    for name in names:
+        print(f"== {name} ==", flush=True)
+        started = time.perf_counter()
+        module = importlib.import_module(f"tests.bench.{name}")
+        try:
+            module.main()
+        except Exception as e:  # report and go on with the next benchmark
+            failed += 1
+            print(f"!! {name} failed: {type(e).__name__}: {e}", flush=True)
+        print(f"   ({time.perf_counter() - started:.1f} s)\n", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
