@@ -8,12 +8,27 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from keys import passphrase
+from keys import directory_cli, passphrase
 from keys.cliutil import EXIT_CODES_HELP, emit, run
+from keys.encoding import format_time
 from keys.errors import KeystoreError, ValidationError
-from keys.files import BUNDLE_NAME, KEYSTORE_NAME, read_keystore, write_private, write_public
+from keys.files import (
+    BUNDLE_NAME,
+    KEYSTORE_NAME,
+    keystore_is_encrypted,
+    read_keystore,
+    write_private,
+    write_public,
+)
 from keys.identities import EncryptionPrivateKey, SigningKey, validate_party_id
-from keys.keystore import KDF_PROFILES, Keystore, PublicBundle, make_bundle, verify_bundle
+from keys.keystore import (
+    KDF_PROFILES,
+    Keystore,
+    PublicBundle,
+    StoredEncryptionKey,
+    make_bundle,
+    verify_bundle,
+)
 from keys.suites import DEFAULT_SUITE, SUITES
 
 
@@ -56,11 +71,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
     secret = passphrase.resolve(
         args.passphrase_file, no_passphrase=args.no_passphrase, confirm=True
     )
-    enc = () if party == "relay" else (EncryptionPrivateKey.generate(args.suite),)
     now = datetime.now().astimezone()
-    ks = Keystore(party, SigningKey.generate())
-    for key in enc:
-        ks = ks.with_new_encryption_key(key, now)
+    enc = (
+        ()
+        if party == "relay"
+        else (StoredEncryptionKey(EncryptionPrivateKey.generate(args.suite), format_time(now)),)
+    )
+    ks = Keystore(party, SigningKey.generate(), enc)
     write_private(ks_path, ks.to_bytes(secret, kdf=args.kdf))
     bundle_bytes = make_bundle(ks, now)
     write_public(out / BUNDLE_NAME, bundle_bytes)
@@ -88,7 +105,11 @@ def cmd_show(args: argparse.Namespace) -> int:
         raise KeystoreError(f"cannot read {bundle_path}: {e.strerror}", code="not_found") from e
     info = _bundle_dict(verify_bundle(data))
     if args.check_keystore:
-        ks = read_keystore(path / KEYSTORE_NAME, passphrase.resolve(args.passphrase_file))
+        ks_path = bundle_path.parent / KEYSTORE_NAME
+        secret = (
+            passphrase.resolve(args.passphrase_file) if keystore_is_encrypted(ks_path) else None
+        )
+        ks = read_keystore(ks_path, secret)
         if ks.signing_key.public.key_id != info["signing_key"]["key_id"]:
             raise KeystoreError("the keystore does not match the bundle", code="keystore_mismatch")
         info["keystore"] = "opens and matches the bundle"
@@ -148,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for p in (gen, show, vb):
         p.add_argument("--json", action="store_true", help="print JSON")
+    directory_cli.register(sub)
     return parser
 
 

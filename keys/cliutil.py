@@ -61,6 +61,8 @@ class Unreachable(PocnetError):
 
 def exit_code_for(error: PocnetError) -> int:
     """The documented exit code for an error."""
+    if error.code == "not_found":  # a missing file is local, a missing message remote
+        return EXIT_NOT_FOUND
     table: list[tuple[type[PocnetError], int]] = [
         (KeystoreError, EXIT_KEYSTORE),
         (ConfigError, EXIT_CONFIG),

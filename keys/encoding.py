@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -24,20 +25,59 @@ from keys.errors import DecodeError, TooLarge
 DEFAULT_MAX_JSON_BYTES = 1 << 20
 DEFAULT_MAX_DEPTH = 16
 
-_B64URL_RE = re.compile(r"^[A-Za-z0-9_-]*$")
-_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
+_B64URL_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z\Z", re.ASCII)
+
+
+_SAFE_INT = 2**53 - 1
 
 
 def canonical(obj: Any) -> bytes:
     """RFC 8785 canonical bytes of a JSON value.
 
+    Values made only of dicts with ASCII keys, lists, strings, booleans, None and integers
+    within +-(2**53 - 1) take a fast path through the standard library's C encoder, whose
+    output is identical for them (same escapes, and code-point order equals UTF-16 order
+    for ASCII keys). Anything else (floats, non-ASCII keys, tuples, subclasses) goes
+    through the ``rfc8785`` library. A property test checks that both paths agree.
+
     Raises:
         DecodeError: the value has no canonical form (e.g. an integer beyond 2**53).
     """
+    if _is_plain(obj):
+        try:
+            return json.dumps(
+                obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
+            ).encode("utf-8")
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: let rfc8785 refuse it
     try:
         return rfc8785.dumps(obj)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as e:
         raise DecodeError(f"value cannot be canonicalised: {type(e).__name__}") from e
+
+
+def _is_plain(value: Any) -> bool:
+    """True if ``value`` holds only types whose ``json.dumps`` form is RFC 8785's."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str or item is None or item is True or item is False:
+            continue
+        if kind is int:
+            if not -_SAFE_INT <= item <= _SAFE_INT:
+                return False
+        elif kind is dict:
+            for key in item:
+                if type(key) is not str or not key.isascii():
+                    return False
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+        else:
+            return False
+    return True
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -51,6 +91,37 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _reject_constant(name: str) -> Any:
     raise DecodeError(f"JSON constant {name} is not allowed")
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise DecodeError("JSON number out of range")
+    return value
+
+
+def _parse_int(text: str) -> int | float:
+    # JSON numbers are IEEE 754 doubles (RFC 8785 section 3.2.2.3): an integer within
+    # +-(2**53 - 1) stays an int; a larger one is the double it denotes, so that what a
+    # sealer canonicalised from a float (e.g. 2.0**53 -> "9007199254740992") parses back
+    # to the same canonical bytes. Long digit strings never reach int() (whose own digit
+    # limit would raise a ValueError).
+    if len(text) <= 17:
+        value = int(text)
+        if -_SAFE_INT <= value <= _SAFE_INT:
+            return value
+    return _parse_float(text)
+
+
+def check_depth(value: Any, max_depth: int = DEFAULT_MAX_DEPTH) -> None:
+    """Check that a decoded JSON value nests no deeper than ``max_depth``.
+
+    The top-level object or array counts as depth 1; scalars add nothing.
+
+    Raises:
+        DecodeError: nested deeper (code ``too_deep``).
+    """
+    _depth(value, max_depth)
 
 
 def _depth(value: Any, limit: int) -> None:
@@ -73,6 +144,9 @@ def loads_strict(
 ) -> dict[str, Any]:
     """Parse one JSON object strictly.
 
+    Numbers follow RFC 8785's model: integers within +-(2**53 - 1) come back as ``int``,
+    any other number as a finite ``float`` (a number that overflows is refused).
+
     Raises:
         TooLarge: more than ``max_bytes``.
         DecodeError: not UTF-8, not JSON, duplicate keys, too deep, or not an object.
@@ -86,11 +160,15 @@ def loads_strict(
     try:
         text = raw.decode("utf-8")
         value = json.loads(
-            text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant
+            text,
+            object_pairs_hook=_reject_duplicates,
+            parse_constant=_reject_constant,
+            parse_float=_parse_float,
+            parse_int=_parse_int,
         )
     except DecodeError:
         raise
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise DecodeError(f"not valid JSON: {type(e).__name__}") from e
     if not isinstance(value, dict):
         raise DecodeError("expected a JSON object")
@@ -132,15 +210,20 @@ def b64u_decode(text: str, *, max_bytes: int | None = None) -> bytes:
         DecodeError: padding, characters outside the alphabet or non-canonical trailing bits.
         TooLarge: decoded length above ``max_bytes``.
     """
-    if not isinstance(text, str) or not _B64URL_RE.match(text) or len(text) % 4 == 1:
+    if not isinstance(text, str) or not text.isascii() or len(text) % 4 == 1:
         raise DecodeError("not unpadded base64url")
     if max_bytes is not None and len(text) * 3 // 4 > max_bytes:
         raise TooLarge(f"base64url value exceeds {max_bytes} bytes")
+    raw = text.encode("ascii")
+    if raw.translate(None, _B64URL_ALPHABET):  # anything left is outside the alphabet
+        raise DecodeError("not unpadded base64url")
     try:
-        out = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        out = base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4))
     except (binascii.Error, ValueError) as e:
         raise DecodeError("not unpadded base64url") from e
-    if b64u_encode(out) != text:
+    # Only the last, partial group can carry non-zero padding bits: re-encode just that.
+    whole = len(raw) // 4
+    if raw[whole * 4 :] != base64.urlsafe_b64encode(out[whole * 3 :]).rstrip(b"="):
         raise DecodeError("non-canonical base64url")
     return out
 

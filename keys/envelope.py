@@ -25,12 +25,14 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any, Protocol
 
 from keys.encoding import (
     b64u_decode,
     b64u_encode,
     canonical,
+    check_depth,
     format_time,
     loads_strict,
     pae,
@@ -79,13 +81,18 @@ MESSAGE_FIELDS = (
 )
 SHARED_FIELDS = ("v", "msg_id", "sender", "recipient", "created_at", "priority")
 ATTACHMENT_FIELDS = ("name", "media_type", "size", "sha256")
-_ID_RE = re.compile(r"^[0-9a-f]{32}$")
-_KIND_RE = re.compile(r"^[a-z][a-z_]{0,47}$")
-_LANG_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}$")
-_KEY_ID_RE = re.compile(r"^[a-z0-9-]{1,24}:[0-9a-f]{32}$")
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-_MEDIA_RE = re.compile(r"^[a-z0-9!#$&^_.+-]{1,64}/[a-z0-9!#$&^_.+-]{1,64}$")
+_ID_RE = re.compile(r"^[0-9a-f]{32}\Z")
+_KIND_RE = re.compile(r"^[a-z][a-z_]{0,47}\Z")
+_LANG_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}\Z")
+_KEY_ID_RE = re.compile(r"^[a-z0-9-]{1,24}:[0-9a-f]{32}\Z")
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
+_MEDIA_RE = re.compile(r"^[a-z0-9!#$&^_.+-]{1,64}/[a-z0-9!#$&^_.+-]{1,64}\Z")
 SIGNATURE_LEN = 64
+
+
+def is_version(value: Any, version: int = VERSION) -> bool:
+    """True if ``value`` is the integer ``version`` (not ``true``, not ``1.0``)."""
+    return type(value) is int and value == version
 
 
 def new_id(rand: Callable[[int], bytes] = os.urandom) -> str:
@@ -134,7 +141,7 @@ class Header:
     v: int = VERSION
 
     def __post_init__(self) -> None:
-        if self.v != VERSION:
+        if not is_version(self.v):
             raise ValidationError(f"unknown envelope version {self.v!r}", code="bad_version")
         validate_id(self.msg_id, "msg_id")
         validate_party_id(self.sender)
@@ -169,7 +176,7 @@ class Header:
         Raises:
             ValidationError: a field is missing, extra or invalid.
         """
-        if obj.get("v") != VERSION:
+        if not is_version(obj.get("v")):
             raise ValidationError(f"unknown envelope version {obj.get('v')!r}", code="bad_version")
         _exact_fields(obj, HEADER_FIELDS, "header")
         return cls(**{name: obj[name] for name in HEADER_FIELDS})
@@ -216,7 +223,7 @@ class Message:
     v: int = VERSION
 
     def __post_init__(self) -> None:
-        if self.v != VERSION:
+        if not is_version(self.v):
             raise ValidationError(f"unknown message version {self.v!r}", code="bad_version")
         validate_id(self.msg_id, "msg_id")
         validate_id(self.conversation_id, "conversation_id")
@@ -247,7 +254,7 @@ class Message:
         Raises:
             ValidationError: a field is missing, extra or invalid.
         """
-        if obj.get("v") != VERSION:
+        if not is_version(obj.get("v")):
             raise ValidationError("unknown message version", code="bad_version")
         _exact_fields(obj, MESSAGE_FIELDS, "message")
         raw_att = obj["attachments"]
@@ -281,8 +288,21 @@ class Envelope:
         }
 
     def to_bytes(self) -> bytes:
-        """The envelope's canonical wire bytes."""
-        return canonical(self.to_wire())
+        """The envelope's canonical wire bytes: RFC 8785 of :meth:`to_wire`."""
+        return self._wire_bytes
+
+    @cached_property
+    def _wire_bytes(self) -> bytes:
+        # Written out rather than run through the general canonicaliser (which is slow on
+        # long strings): the members in sorted order, base64url values that need no
+        # escaping, and the integer version are exactly what RFC 8785 produces.
+        # tests/unit/test_envelope.py checks the equality.
+        return b'{"ciphertext":"%s","header":"%s","sig":"%s","v":%d}' % (
+            b64u_encode(self.ciphertext).encode("ascii"),
+            b64u_encode(self.header_bytes).encode("ascii"),
+            b64u_encode(self.signature).encode("ascii"),
+            VERSION,
+        )
 
     @property
     def sha256(self) -> str:
@@ -318,7 +338,7 @@ class Envelope:
             )
         else:
             obj = data
-        if obj.get("v") != VERSION:
+        if not is_version(obj.get("v")):
             raise ValidationError(f"unknown envelope version {obj.get('v')!r}", code="bad_version")
         _exact_fields(obj, ("v", "header", "ciphertext", "sig"), "envelope")
         header_bytes = b64u_decode(obj["header"], max_bytes=16 * limits.max_field_chars)
@@ -439,12 +459,13 @@ def seal_at(
         body=body,
         attachments=attachments,
     )
-    message_bytes = canonical(message.to_dict())
+    message_dict = message.to_dict()
+    message_bytes = canonical(message_dict)
     if len(message_bytes) > limits.max_message_bytes:
         raise TooLarge(
             f"message of {len(message_bytes)} bytes exceeds the limit of {limits.max_message_bytes}"
         )
-    _check_depth(message_bytes, limits)
+    check_depth(message_dict, limits.max_depth)
     inner_sig = signing_key.sign(pae(TYPE_MESSAGE, message_bytes))
     plaintext = inner_sig + message_bytes
     suite = get_suite(recipient_key.suite)
@@ -460,15 +481,11 @@ def seal_at(
         size=len(plaintext) + suite.overhead,
     )
     header_bytes = canonical(header.to_dict())
-    ciphertext = suite.encrypt(plaintext, recipient_key.raw, header_bytes)
+    ciphertext = suite.encrypt_key(plaintext, recipient_key.hpke_key(), header_bytes)
     if len(ciphertext) != header.size:  # pragma: no cover - a suite constant is wrong
         raise PocnetError("HPKE overhead differs from the suite's declared overhead")
     signature = signing_key.sign(outer_signed_bytes(header_bytes, ciphertext))
     return Sealed(Envelope(header, header_bytes, ciphertext, signature), message)
-
-
-def _check_depth(message_bytes: bytes, limits: ProtocolLimits) -> None:
-    loads_strict(message_bytes, max_bytes=limits.max_message_bytes, max_depth=limits.max_depth)
 
 
 class SenderKeys(Protocol):
@@ -559,8 +576,8 @@ def open_at(
     private = decryption_keys.get(header.enc_key_id)
     if private is None or private.suite != header.suite:
         raise Rejected("unknown_enc_key")
-    plaintext = get_suite(header.suite).decrypt(
-        envelope.ciphertext, private.secret, envelope.header_bytes
+    plaintext = get_suite(header.suite).decrypt_key(
+        envelope.ciphertext, private.hpke_key(), envelope.header_bytes
     )
     if len(plaintext) < SIGNATURE_LEN:
         raise Rejected("inner_malformed")

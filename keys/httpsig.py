@@ -4,7 +4,9 @@ Content-Digest (RFC 9530), through the ``http-message-signatures`` library.
 A signature covers ``@method``, ``@path``, ``@query`` and ``content-digest``, with the
 parameters ``created``, ``nonce``, ``keyid`` (the caller's party id), ``alg`` (``ed25519``)
 and ``tag`` (:data:`TAG`). The verifier checks ``created`` against a ``now`` it is given
-(the library's own clock is not used) and asks the caller whether the nonce was seen.
+(the library's own clock, with its 5-second skew, is switched off) and leaves the nonce
+to the caller (a nonce seen within the window is a replay). The signature label is not
+signed (RFC 9421 section 4.2) and carries no meaning; the ``tag`` selects our signature.
 Nothing here does I/O; the relay and the node plug it into their HTTP stacks.
 """
 
@@ -26,7 +28,7 @@ from http_message_signatures import (
 )
 
 from keys.encoding import b64u_encode
-from keys.errors import Unauthenticated
+from keys.errors import Unauthenticated, ValidationError
 from keys.identities import SigningKey, VerifyKey, validate_party_id
 
 TAG = "pocnet-v1"
@@ -74,6 +76,18 @@ class _Headers:
         return item[1] if item else default
 
 
+class _Verifier(HTTPMessageVerifier):
+    """The library's verifier without its own clock.
+
+    The library compares ``created`` with the wall clock and a skew of 5 seconds; we judge
+    ``created`` (and ``expires``, if a signer sent it) against the ``now`` we are given and
+    the configured window, in :func:`verify_request`.
+    """
+
+    def validate_created_and_expires(self, sig_input: Any, max_age: Any = None) -> None:
+        return None
+
+
 @dataclass
 class _Request:
     method: str
@@ -103,9 +117,10 @@ class _Keys(HTTPSignatureKeyResolver):
         key = self.lookup(key_id)
         if key is None:
             raise AuthRejected("unknown_keyid")
-        from cryptography.hazmat.primitives.asymmetric import ed25519
-
-        return ed25519.Ed25519PublicKey.from_public_bytes(key.raw)
+        try:
+            return key.crypto_key()
+        except ValidationError as e:
+            raise AuthRejected("bad_key") from e
 
 
 def sign_request(
@@ -174,9 +189,7 @@ def verify_request(
     if any(len(v) > MAX_HEADER_CHARS for v in present.values()):
         raise AuthRejected("header_too_long")
     req = _Request(method.upper(), url, _Headers(present.items()))
-    verifier = HTTPMessageVerifier(
-        signature_algorithm=algorithms.ED25519, key_resolver=_Keys(lookup=lookup)
-    )
+    verifier = _Verifier(signature_algorithm=algorithms.ED25519, key_resolver=_Keys(lookup=lookup))
     try:
         results = verifier.verify(
             req, max_age=None, expect_tag=TAG, require_components=COVERED, body=body
@@ -184,6 +197,10 @@ def verify_request(
     except AuthRejected:
         raise
     except (InvalidSignature, HTTPMessageSignaturesException, ValueError, TypeError) as e:
+        # The library wraps what our key resolver raised; keep its precise reason.
+        cause = e.__cause__
+        if isinstance(cause, AuthRejected):
+            raise AuthRejected(cause.reason) from e
         raise AuthRejected("bad_signature") from e
     if len(results) != 1:
         raise AuthRejected("bad_signature")
@@ -195,5 +212,10 @@ def verify_request(
         raise AuthRejected("bad_nonce")
     created = datetime.fromtimestamp(created_raw, UTC)
     if abs(created - now) > window:
+        raise AuthRejected("stale")
+    expires_raw = params.get("expires")
+    if expires_raw is not None and (
+        type(expires_raw) is not int or datetime.fromtimestamp(expires_raw, UTC) < now
+    ):
         raise AuthRejected("stale")
     return Verified(party=party, created=created, nonce=nonce)

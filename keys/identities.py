@@ -10,16 +10,18 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from keys.encoding import b64u_decode, b64u_encode
 from keys.errors import ValidationError
 from keys.suites import SUITES, Suite, get_suite
 
-PARTY_RE = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,8})?$")
+PARTY_RE = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,8})?\Z")
 RELAY_ID = "relay"
 
 
@@ -55,7 +57,11 @@ def fingerprint(public_bytes: bytes) -> str:
 
 @dataclass(frozen=True)
 class VerifyKey:
-    """An Ed25519 public key."""
+    """An Ed25519 public key.
+
+    The loaded ``cryptography`` key object is built on first use and kept with the
+    instance, so verifying many signatures with one key does not reload it each time.
+    """
 
     raw: bytes
 
@@ -78,12 +84,29 @@ class VerifyKey:
     def from_b64(cls, text: str) -> VerifyKey:
         return cls(b64u_decode(text, max_bytes=32))
 
+    @cached_property
+    def _loaded(self) -> ed25519.Ed25519PublicKey | None:
+        try:
+            return ed25519.Ed25519PublicKey.from_public_bytes(self.raw)
+        except ValueError:
+            return None
+
+    def crypto_key(self) -> ed25519.Ed25519PublicKey:
+        """The key as a ``cryptography`` object (loaded once per instance).
+
+        Raises:
+            ValidationError: the bytes are not an Ed25519 public key.
+        """
+        if self._loaded is None:
+            raise ValidationError("not an Ed25519 public key", code="bad_key")
+        return self._loaded
+
     def verify(self, signature: bytes, data: bytes) -> bool:
         """True if ``signature`` is this key's Ed25519 signature of ``data``."""
-        if len(signature) != 64:
+        if len(signature) != 64 or self._loaded is None:
             return False
         try:
-            ed25519.Ed25519PublicKey.from_public_bytes(self.raw).verify(signature, data)
+            self._loaded.verify(signature, data)
         except (InvalidSignature, ValueError):
             return False
         return True
@@ -91,7 +114,11 @@ class VerifyKey:
 
 @dataclass(frozen=True, repr=False)
 class SigningKey:
-    """An Ed25519 private key (32-byte seed). Its repr never shows the seed."""
+    """An Ed25519 private key (32-byte seed). Its repr never shows the seed.
+
+    The loaded ``cryptography`` key object and the public key are derived on first use and
+    kept with the instance.
+    """
 
     seed: bytes
 
@@ -104,23 +131,31 @@ class SigningKey:
 
     @classmethod
     def generate(cls) -> SigningKey:
-        from cryptography.hazmat.primitives import serialization as s
-
         key = ed25519.Ed25519PrivateKey.generate()
-        return cls(key.private_bytes(s.Encoding.Raw, s.PrivateFormat.Raw, s.NoEncryption()))
+        return cls(
+            key.private_bytes(
+                serialization.Encoding.Raw,
+                serialization.PrivateFormat.Raw,
+                serialization.NoEncryption(),
+            )
+        )
 
-    @property
+    @cached_property
+    def _loaded(self) -> ed25519.Ed25519PrivateKey:
+        return ed25519.Ed25519PrivateKey.from_private_bytes(self.seed)
+
+    @cached_property
     def public(self) -> VerifyKey:
-        from cryptography.hazmat.primitives import serialization as s
-
-        key = ed25519.Ed25519PrivateKey.from_private_bytes(self.seed)
-        return VerifyKey(key.public_key().public_bytes(s.Encoding.Raw, s.PublicFormat.Raw))
+        """The matching public key."""
+        return VerifyKey(self._loaded.public_key().public_bytes_raw())
 
     def sign(self, data: bytes) -> bytes:
-        return ed25519.Ed25519PrivateKey.from_private_bytes(self.seed).sign(data)
+        """The Ed25519 signature (64 bytes, deterministic) of ``data``."""
+        return self._loaded.sign(data)
 
     def crypto_key(self) -> ed25519.Ed25519PrivateKey:
-        return ed25519.Ed25519PrivateKey.from_private_bytes(self.seed)
+        """The key as a ``cryptography`` object (loaded once per instance)."""
+        return self._loaded
 
 
 @dataclass(frozen=True)
@@ -153,8 +188,13 @@ class EncryptionPublicKey:
         s = get_suite(suite)
         return cls(suite, b64u_decode(text, max_bytes=s.public_key_len))
 
-    def hpke_key(self) -> Any:
+    @cached_property
+    def _loaded(self) -> Any:
         return get_suite(self.suite).load_public(self.raw)
+
+    def hpke_key(self) -> Any:
+        """The key as a ``cryptography`` HPKE public key (loaded once per instance)."""
+        return self._loaded
 
 
 @dataclass(frozen=True, repr=False)
@@ -178,14 +218,20 @@ class EncryptionPrivateKey:
     def generate(cls, suite: str = "mlkem768-x25519") -> EncryptionPrivateKey:
         return cls(suite, get_suite(suite).generate_secret())
 
-    @property
+    @cached_property
     def public(self) -> EncryptionPublicKey:
+        """The matching public key (derived once per instance)."""
         return EncryptionPublicKey(
             self.suite, get_suite(self.suite).public_from_secret(self.secret)
         )
 
-    def hpke_key(self) -> Any:
+    @cached_property
+    def _loaded(self) -> Any:
         return get_suite(self.suite).load_private(self.secret)
+
+    def hpke_key(self) -> Any:
+        """The key as a ``cryptography`` HPKE private key (loaded once per instance)."""
+        return self._loaded
 
 
 __all__ = [

@@ -153,7 +153,7 @@ class Keystore:
             doc = loads_strict(data, max_bytes=MAX_KEYSTORE_BYTES, max_depth=4)
         except (DecodeError, ValidationError) as e:
             raise KeystoreError("this file is not a PoCNet keystore") from e
-        if doc.get("format") != FORMAT or doc.get("v") != 1:
+        if doc.get("format") != FORMAT or type(doc.get("v")) is not int or doc.get("v") != 1:
             raise KeystoreError("this file is not a PoCNet keystore (v1)")
         party = doc.get("party")
         try:
@@ -181,12 +181,19 @@ class Keystore:
             box = b64u_decode(doc["box"], max_bytes=MAX_KEYSTORE_BYTES)
         except (KeyError, TypeError, ValueError, DecodeError) as e:
             raise KeystoreError("the keystore's header is damaged") from e
-        key = nacl.pwhash.argon2id.kdf(32, passphrase, salt, opslimit=ops, memlimit=mem)
+        try:
+            key = nacl.pwhash.argon2id.kdf(32, passphrase, salt, opslimit=ops, memlimit=mem)
+        except (nacl.exceptions.CryptoError, ValueError, TypeError) as e:
+            raise KeystoreError("unsupported key derivation parameters") from e
         try:
             secrets_bytes = nacl.secret.SecretBox(key).decrypt(box)
         except nacl.exceptions.CryptoError as e:
             raise WrongPassphrase("wrong passphrase for this keystore") from e
-        return cls._from_secrets(party, loads_strict(secrets_bytes, max_depth=4))
+        try:
+            secrets = loads_strict(secrets_bytes, max_depth=4)
+        except ValidationError as e:
+            raise KeystoreError("the keystore's contents are damaged") from e
+        return cls._from_secrets(party, secrets)
 
 
 @dataclass(frozen=True)
@@ -241,7 +248,7 @@ def verify_bundle(data: bytes) -> PublicBundle:
     payload = b64u_decode(doc["payload"], max_bytes=MAX_KEYSTORE_BYTES)
     sig = b64u_decode(doc["sig"], max_bytes=64)
     st = loads_strict(payload, max_bytes=MAX_KEYSTORE_BYTES, max_depth=4)
-    if st.get("format") != BUNDLE_FORMAT or st.get("v") != 1:
+    if st.get("format") != BUNDLE_FORMAT or type(st.get("v")) is not int or st.get("v") != 1:
         raise ValidationError("not a PoCNet public bundle (v1)", code="bad_bundle")
     try:
         signing = VerifyKey.from_b64(st["signing_key"]["key"])

@@ -23,7 +23,7 @@ from keys.encoding import (
     pae,
     parse_time,
 )
-from keys.envelope import validate_id
+from keys.envelope import is_version, validate_id
 from keys.errors import DecodeError, Rejected, ValidationError
 from keys.identities import RELAY_ID, SigningKey, VerifyKey, validate_party_id
 
@@ -34,8 +34,8 @@ RECEIPT_TYPES = RELAY_TYPES | NODE_TYPES
 REQUIRED = ("v", "type", "msg_id", "envelope_sha256", "issuer", "issued_at")
 OPTIONAL = ("reason", "leaf_index")
 MAX_RECEIPT_BYTES = 4096
-_REASON_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_REASON_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}\Z")
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
 
 
 @dataclass(frozen=True)
@@ -56,9 +56,9 @@ class Receipt:
     v: int = 1
 
     def __post_init__(self) -> None:
-        if self.v != 1:
+        if not is_version(self.v, 1):
             raise ValidationError("unknown receipt version", code="bad_version")
-        if self.type not in RECEIPT_TYPES:
+        if not isinstance(self.type, str) or self.type not in RECEIPT_TYPES:
             raise ValidationError(f"unknown receipt type {str(self.type)[:20]!r}")
         validate_id(self.msg_id, "msg_id")
         if not isinstance(self.envelope_sha256, str) or not _SHA256_RE.match(self.envelope_sha256):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -73,18 +74,37 @@ class Suite:
         """Ciphertext length minus plaintext length."""
         return self.enc_len + _TAG_LEN
 
-    def _suite(self) -> hpke.Suite:
+    @cached_property
+    def _hpke(self) -> hpke.Suite:
         return hpke.Suite(self.kem, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
 
+    def _suite(self) -> hpke.Suite:
+        return self._hpke
+
     def encrypt(self, plaintext: bytes, public_raw: bytes, info: bytes) -> bytes:
-        return self._suite().encrypt(plaintext, self.load_public(public_raw), info=info)
+        """HPKE base-mode single-shot encryption to the public key ``public_raw``."""
+        return self.encrypt_key(plaintext, self.load_public(public_raw), info)
+
+    def encrypt_key(self, plaintext: bytes, public_key: Any, info: bytes) -> bytes:
+        """As :meth:`encrypt`, to an already loaded ``cryptography`` public key."""
+        return self._hpke.encrypt(plaintext, public_key, info=info)
 
     def decrypt(self, ciphertext: bytes, secret: bytes, info: bytes) -> bytes:
-        """Decrypt, or raise :class:`Rejected` (reason ``decrypt``)."""
+        """Decrypt, or raise :class:`Rejected` (reason ``truncated`` or ``decrypt``)."""
+        if len(ciphertext) < self.overhead:
+            raise Rejected("truncated")
+        return self.decrypt_key(ciphertext, self.load_private(secret), info)
+
+    def decrypt_key(self, ciphertext: bytes, private_key: Any, info: bytes) -> bytes:
+        """As :meth:`decrypt`, with an already loaded ``cryptography`` private key.
+
+        Raises:
+            Rejected: ``truncated`` (shorter than the suite's overhead) or ``decrypt``.
+        """
         if len(ciphertext) < self.overhead:
             raise Rejected("truncated")
         try:
-            return self._suite().decrypt(ciphertext, self.load_private(secret), info=info)
+            return self._hpke.decrypt(ciphertext, private_key, info=info)
         except (InvalidTag, ValueError) as e:
             raise Rejected("decrypt") from e
 
