@@ -5,9 +5,12 @@ An entry is the RFC 8785 canonical JSON of an event's metadata, and nothing else
 enter: every field is a code, an id, a party, a time, a digest or a number. The leaf's
 position (its index) is not part of the entry; it is where the entry sits in the tree.
 
-``type`` is a short code naming the event. The relay's types (receipt types, and its own
-events such as ``DIRECTORY_INSTALLED`` or ``PURGED``) are its business; the format only
-bounds their shape, so adding an event type needs no change here.
+``type`` is a short lower-case code naming the event (the relay's are ``accepted``,
+``delivered``, ``retrieved``, ``acknowledged``, ``rejected``, ``overdue``, ``expired``,
+``directory_installed``, ``retention_purge``): which types exist is the relay's business,
+the format only bounds their shape, so adding one needs no change here.
+``directory_version`` is the directory's version number, or the 64-hex digest that names
+a directory without one (the interim set of public bundles).
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ REQUIRED_FIELDS = ("type", "time")
 MAX_ENTRY_BYTES = 1024
 """No valid entry is longer (the fields are bounded); larger input is rejected unread."""
 MAX_DIRECTORY_VERSION = (1 << 53) - 1
-_TYPE_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,31}$")
+_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_VERSION_RE = re.compile(r"^([0-9]{1,16}|[0-9a-f]{64})$")
 _ID_RE = re.compile(r"^[0-9a-f]{32}$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
@@ -45,7 +49,7 @@ def _check(name: str, value: Any) -> Any:
     if name == "type":
         if isinstance(value, str) and _TYPE_RE.match(value):
             return value
-        raise ValidationError("entry type must be an upper-case code", code="bad_entry")
+        raise ValidationError("entry type must be a lower-case code", code="bad_entry")
     if name == "time":
         if isinstance(value, datetime):
             if value.utcoffset() is None:
@@ -64,10 +68,12 @@ def _check(name: str, value: Any) -> Any:
             return value
         raise ValidationError(f"entry {name} must be 64 lower-case hex digits", code="bad_entry")
     # directory_version
-    if type(value) is int and 0 <= value <= MAX_DIRECTORY_VERSION:
+    if (type(value) is int and 0 <= value <= MAX_DIRECTORY_VERSION) or (
+        isinstance(value, str) and _VERSION_RE.match(value)
+    ):
         return value
     raise ValidationError(
-        "entry directory_version must be a non-negative integer", code="bad_entry"
+        "entry directory_version must be a version number or a 64-hex digest", code="bad_entry"
     )
 
 

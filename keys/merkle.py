@@ -36,8 +36,6 @@ from keys.errors import LocalError, Rejected, ValidationError
 HASH_SIZE = 32
 MAX_TREE_SIZE = (1 << 63) - 1
 """Largest tree size (and so index + 1) accepted: a signed 64-bit database integer."""
-MAX_PROOF_HASHES = 2 * 64
-"""No valid proof for a tree of at most :data:`MAX_TREE_SIZE` leaves is longer."""
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 NodeId = tuple[int, int]
@@ -262,7 +260,7 @@ def append(store: HashStore, size: int, leaf: bytes) -> list[Write]:
     writes: list[Write] = [(0, size, acc)]
     for level, index in append_nodes(size):
         acc = node_hash(_get(store, (level, index)), acc)
-        writes.append((level + 1, (index + 1) >> 1, acc))
+        writes.append((level + 1, index >> 1, acc))
     return writes
 
 
