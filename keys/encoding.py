@@ -31,6 +31,18 @@ _TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z\Z", re
 
 _SAFE_INT = 2**53 - 1
 
+# Characters that change how the rest of a line is displayed: bidirectional controls, line
+# and paragraph separators, a byte order mark. Free text shown to people (directory
+# fields, attachment names) refuses them, with the C0 and C1 controls.
+DISPLAY_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u2028\u2029\ufeff"
+)
+
+
+def has_controls(text: str) -> bool:
+    """True if ``text`` holds a C0 or C1 control, DEL or one of :data:`DISPLAY_CONTROLS`."""
+    return any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or c in DISPLAY_CONTROLS for c in text)
+
 
 def canonical(obj: Any) -> bytes:
     """RFC 8785 canonical bytes of a JSON value.
@@ -151,7 +163,10 @@ def loads_strict(
         TooLarge: more than ``max_bytes``.
         DecodeError: not UTF-8, not JSON, duplicate keys, too deep, or not an object.
     """
-    raw = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        raw = data.encode("utf-8") if isinstance(data, str) else data
+    except UnicodeEncodeError as e:  # a lone surrogate has no UTF-8 form
+        raise DecodeError("not valid JSON: UnicodeEncodeError") from e
     if len(raw) > max_bytes:
         raise TooLarge(f"JSON of {len(raw)} bytes exceeds the limit of {max_bytes}")
     # Bound nesting before the recursive parser sees it: count brackets cheaply.

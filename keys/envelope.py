@@ -34,6 +34,7 @@ from keys.encoding import (
     canonical,
     check_depth,
     format_time,
+    has_controls,
     loads_strict,
     pae,
     parse_time,
@@ -192,8 +193,18 @@ class Attachment:
     sha256: str
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not 0 < len(self.name) <= 255 or "/" in self.name:
-            raise ValidationError("attachment name must be 1 to 255 characters without '/'")
+        if (
+            not isinstance(self.name, str)
+            or not 0 < len(self.name) <= 255
+            or "/" in self.name
+            or "\\" in self.name
+            or self.name in (".", "..")
+            or has_controls(self.name)
+        ):
+            raise ValidationError(
+                "attachment name must be 1 to 255 characters: a file name, without '/' or "
+                "'\\', not '.' or '..', and without control characters"
+            )
         if not isinstance(self.media_type, str) or not _MEDIA_RE.match(self.media_type):
             raise ValidationError("attachment media_type is not a media type")
         if type(self.size) is not int or self.size < 0:
@@ -205,9 +216,13 @@ class Attachment:
         return {name: getattr(self, name) for name in ATTACHMENT_FIELDS}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Message:
-    """The inner message: what the sender wrote and signed."""
+    """The inner message: what the sender wrote and signed.
+
+    Its repr names the message but never shows the body or the attachments: a repr ends up
+    in logs and tracebacks, and the body is the plaintext.
+    """
 
     msg_id: str
     conversation_id: str
@@ -241,6 +256,13 @@ class Message:
         if not isinstance(self.body, Mapping):
             raise ValidationError("body must be a JSON object")
 
+    def __repr__(self) -> str:
+        return (
+            f"Message(msg_id={self.msg_id!r}, kind={self.kind!r}, sender={self.sender!r}, "
+            f"recipient={self.recipient!r}, created_at={self.created_at!r}, "
+            f"attachments={len(self.attachments)})"
+        )
+
     def to_dict(self) -> dict[str, Any]:
         out = {name: getattr(self, name) for name in MESSAGE_FIELDS}
         out["body"] = dict(self.body)
@@ -270,14 +292,20 @@ class Message:
         return cls(attachments=tuple(atts), **fields)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Envelope:
-    """A sealed message as the relay stores and forwards it."""
+    """A sealed message as the relay stores and forwards it.
+
+    Its repr shows the routing header only (no ciphertext, no signature value).
+    """
 
     header: Header
     header_bytes: bytes
     ciphertext: bytes
     signature: bytes
+
+    def __repr__(self) -> str:
+        return f"Envelope({self.header!r})"
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -481,7 +509,13 @@ def seal_at(
         size=len(plaintext) + suite.overhead,
     )
     header_bytes = canonical(header.to_dict())
-    ciphertext = suite.encrypt_key(plaintext, recipient_key.hpke_key(), header_bytes)
+    try:
+        ciphertext = suite.encrypt_key(plaintext, recipient_key.hpke_key(), header_bytes)
+    except ValueError as e:  # a small-order X25519 key, an ML-KEM key out of range
+        raise ValidationError(
+            f"the recipient's encryption key {recipient_key.key_id} is not usable",
+            code="bad_key",
+        ) from e
     if len(ciphertext) != header.size:  # pragma: no cover - a suite constant is wrong
         raise PocnetError("HPKE overhead differs from the suite's declared overhead")
     signature = signing_key.sign(outer_signed_bytes(header_bytes, ciphertext))

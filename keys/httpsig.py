@@ -210,12 +210,21 @@ def verify_request(
         raise AuthRejected("missing_parameter")
     if not 16 <= len(nonce) <= 64:
         raise AuthRejected("bad_nonce")
-    created = datetime.fromtimestamp(created_raw, UTC)
-    if abs(created - now) > window:
+    created = _instant(created_raw)
+    if created is None or abs(created - now) > window:
         raise AuthRejected("stale")
     expires_raw = params.get("expires")
-    if expires_raw is not None and (
-        type(expires_raw) is not int or datetime.fromtimestamp(expires_raw, UTC) < now
-    ):
-        raise AuthRejected("stale")
+    if expires_raw is not None:
+        expires = _instant(expires_raw) if type(expires_raw) is int else None
+        if expires is None or expires < now:
+            raise AuthRejected("stale")
     return Verified(party=party, created=created, nonce=nonce)
+
+
+def _instant(seconds: int) -> datetime | None:
+    """Unix seconds as a UTC datetime, or None beyond what a datetime holds (a signed
+    structured-field integer may have 15 digits, far beyond year 9999)."""
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None

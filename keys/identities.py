@@ -8,11 +8,13 @@ ML-KEM-768 seed and an X25519 key; ``x25519`` keeps one X25519 key.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+import nacl.bindings
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -61,6 +63,13 @@ class VerifyKey:
 
     The loaded ``cryptography`` key object is built on first use and kept with the
     instance, so verifying many signatures with one key does not reload it each time.
+
+    Only canonical encodings of points in the prime-order subgroup are keys (libsodium's
+    ``crypto_core_ed25519_is_valid_point``). OpenSSL's verification accepts a public key of
+    small order, for which anyone can make a "signature" of any message (with the identity
+    point, ``R`` = identity and ``S`` = 0 verify everything); such bytes are refused here:
+    :meth:`verify` is False and :meth:`crypto_key` raises. An honestly generated key is
+    never refused.
     """
 
     raw: bytes
@@ -86,6 +95,8 @@ class VerifyKey:
 
     @cached_property
     def _loaded(self) -> ed25519.Ed25519PublicKey | None:
+        if not nacl.bindings.crypto_core_ed25519_is_valid_point(self.raw):
+            return None  # small order, not canonical, or not on the curve
         try:
             return ed25519.Ed25519PublicKey.from_public_bytes(self.raw)
         except ValueError:
@@ -95,7 +106,8 @@ class VerifyKey:
         """The key as a ``cryptography`` object (loaded once per instance).
 
         Raises:
-            ValidationError: the bytes are not an Ed25519 public key.
+            ValidationError: the bytes are not an Ed25519 public key (not a canonical point
+                of the prime-order subgroup; code ``bad_key``).
         """
         if self._loaded is None:
             raise ValidationError("not an Ed25519 public key", code="bad_key")
@@ -128,6 +140,12 @@ class SigningKey:
 
     def __repr__(self) -> str:
         return f"SigningKey({self.public.key_id})"
+
+    def __eq__(self, other: object) -> bool:
+        # Constant time: equality must not tell, by its duration, how much of a seed matched.
+        if not isinstance(other, SigningKey):
+            return NotImplemented
+        return hmac.compare_digest(self.seed, other.seed)
 
     @classmethod
     def generate(cls) -> SigningKey:
@@ -213,6 +231,12 @@ class EncryptionPrivateKey:
 
     def __repr__(self) -> str:
         return f"EncryptionPrivateKey({self.public.key_id})"
+
+    def __eq__(self, other: object) -> bool:
+        # Constant time, as for SigningKey.
+        if not isinstance(other, EncryptionPrivateKey):
+            return NotImplemented
+        return self.suite == other.suite and hmac.compare_digest(self.secret, other.secret)
 
     @classmethod
     def generate(cls, suite: str = "mlkem768-x25519") -> EncryptionPrivateKey:

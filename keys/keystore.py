@@ -18,7 +18,15 @@ import nacl.pwhash
 import nacl.secret
 import nacl.utils
 
-from keys.encoding import b64u_decode, b64u_encode, canonical, format_time, loads_strict, pae
+from keys.encoding import (
+    b64u_decode,
+    b64u_encode,
+    canonical,
+    format_time,
+    loads_strict,
+    pae,
+    parse_time,
+)
 from keys.errors import DecodeError, KeystoreError, ValidationError, WrongPassphrase
 from keys.identities import (
     RELAY_ID,
@@ -174,8 +182,13 @@ class Keystore:
             )
         try:
             kdf = doc["kdf"]
-            ops, mem = int(kdf["opslimit"]), int(kdf["memlimit"])
-            if kdf["alg"] != "argon2id" or not (0 < ops <= _MAX_OPS and 0 < mem <= _MAX_MEM):
+            ops, mem = kdf["opslimit"], kdf["memlimit"]
+            if (
+                kdf["alg"] != "argon2id"
+                or type(ops) is not int
+                or type(mem) is not int
+                or not (0 < ops <= _MAX_OPS and 0 < mem <= _MAX_MEM)
+            ):
                 raise KeystoreError("unsupported key derivation parameters")
             salt = b64u_decode(kdf["salt"])
             box = b64u_decode(doc["box"], max_bytes=MAX_KEYSTORE_BYTES)
@@ -240,7 +253,9 @@ def verify_bundle(data: bytes) -> PublicBundle:
     """Verify a bundle's self-signature and key ids; return the bundle.
 
     Raises:
-        ValidationError: malformed, a key id that does not match its key, or a bad signature.
+        ValidationError: malformed (``created_at`` not a time included), a key id that does
+            not match its key, a signing key that is not a valid Ed25519 point (``bad_key``),
+            or a bad signature.
     """
     doc = loads_strict(data, max_bytes=MAX_KEYSTORE_BYTES, max_depth=2)
     if set(doc) != {"payload", "sig"}:
@@ -260,8 +275,13 @@ def verify_bundle(data: bytes) -> PublicBundle:
         created = st["created_at"]
     except (KeyError, TypeError) as e:
         raise ValidationError("the bundle is missing a field", code="bad_bundle") from e
+    try:
+        parse_time(created, "created_at")
+    except ValidationError as e:
+        raise ValidationError("the bundle's created_at is not a time", code="bad_bundle") from e
     if claimed != [signing.key_id, *[k.key_id for k in enc]]:
         raise ValidationError("a key id does not match its key", code="bad_bundle")
+    signing.crypto_key()  # a small-order key would "verify" a forged self-signature
     if not signing.verify(sig, pae(TYPE_BUNDLE, payload)):
         raise ValidationError("the bundle's signature does not verify", code="bad_signature")
     if party != RELAY_ID and not enc:

@@ -1,6 +1,8 @@
 """Where a passphrase comes from: the same three ways for every command.
 
-1. ``--passphrase-file FILE`` (first line, trailing newline removed);
+1. ``--passphrase-file FILE``: its first line, that is everything before the first LF,
+   without a CR just before it (the file is UTF-8 and at most 64 KiB; form feeds, U+2028
+   and other characters that ``str.splitlines`` would split on are part of the passphrase);
 2. the ``POCNET_PASSPHRASE`` environment variable;
 3. a terminal prompt (when standard input is a terminal).
 
@@ -19,6 +21,7 @@ from pathlib import Path
 from keys.errors import KeystoreError
 
 ENV_VAR = "POCNET_PASSPHRASE"
+MAX_FILE_BYTES = 64 * 1024
 
 
 def add_arguments(parser: argparse.ArgumentParser, *, allow_none: bool = False) -> None:
@@ -55,13 +58,7 @@ def resolve(
         return None
     env = os.environ if env is None else env
     if passphrase_file is not None:
-        try:
-            text = passphrase_file.read_text(encoding="utf-8").splitlines()
-        except OSError as e:
-            raise KeystoreError(
-                f"cannot read passphrase file {passphrase_file}: {e.strerror}"
-            ) from e
-        value = text[0] if text else ""
+        value = _first_line(passphrase_file)
     elif env.get(ENV_VAR):
         value = env[ENV_VAR]
     else:
@@ -79,3 +76,33 @@ def resolve(
     if not value:
         raise KeystoreError("the passphrase is empty", code="passphrase_missing")
     return value.encode("utf-8")
+
+
+def _first_line(path: Path) -> str:
+    """The passphrase in ``path``: its first line (see the module docstring).
+
+    Raises:
+        KeystoreError: unreadable, larger than :data:`MAX_FILE_BYTES`, or not UTF-8. The
+            message never quotes the file's content.
+    """
+    try:
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as e:
+        raise KeystoreError(f"cannot read passphrase file {path}: {e.strerror}") from e
+    if len(raw) > MAX_FILE_BYTES:
+        raise KeystoreError(
+            f"passphrase file {path} is larger than {MAX_FILE_BYTES // 1024} KiB: is it the "
+            "right file?",
+            code="passphrase_file_invalid",
+        )
+    line = raw.split(b"\n", 1)[0]
+    if line.endswith(b"\r"):
+        line = line[:-1]
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        # Not chained: the decoding error holds the passphrase bytes (its ``object``).
+        raise KeystoreError(
+            f"passphrase file {path} is not UTF-8 text", code="passphrase_file_invalid"
+        ) from None

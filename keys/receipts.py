@@ -43,7 +43,9 @@ class Receipt:
     """One receipt statement. Validates itself on construction.
 
     ``REJECTED`` needs a ``reason`` code (lower-case, no free text); relay receipts are
-    issued by ``relay``, node receipts by a party.
+    issued by ``relay``, node receipts by a party. Only relay receipts carry a
+    ``leaf_index``: a node signs before the relay logs its receipt, so a leaf it names is a
+    claim it cannot know to be true.
     """
 
     type: str
@@ -79,6 +81,8 @@ class Receipt:
             type(self.leaf_index) is not int or self.leaf_index < 0
         ):
             raise ValidationError("leaf_index must be a non-negative integer")
+        if self.leaf_index is not None and self.type not in RELAY_TYPES:
+            raise ValidationError(f"a {self.type} receipt carries no leaf_index")
 
     @property
     def issued(self) -> datetime:
@@ -103,13 +107,17 @@ class Receipt:
         return cls(**dict(obj))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class SignedReceipt:
-    """A receipt with its exact signed bytes."""
+    """A receipt with its exact signed bytes. Its repr shows the statement, not the
+    signature value."""
 
     receipt: Receipt
     payload: bytes
     signature: bytes
+
+    def __repr__(self) -> str:
+        return f"SignedReceipt({self.receipt!r})"
 
     def to_wire(self) -> dict[str, str]:
         return {"payload": b64u_encode(self.payload), "sig": b64u_encode(self.signature)}

@@ -198,6 +198,27 @@ class Directory:
                 return entry.key
         raise Rejected("sender_inactive")
 
+    def submission_key_for(self, party_id: str, created: datetime, now: datetime) -> VerifyKey:
+        """The key an envelope (or receipt) submitted ``now`` must be signed with.
+
+        What the relay asks when a party submits: the key valid at the signed ``created``
+        time that is *still* the party's key at ``now``, the party being active at both.
+        :meth:`signing_key_for` alone judges only the signer's own claim of when it signed,
+        so the holder of a key that has since been revoked, suspended or rotated out could
+        backdate ``created_at`` into the key's old window; here that fails, because the
+        relay's clock is not the signer's to choose. Evidence made before a revocation keeps
+        its value: openers still use :meth:`signing_key_for` at ``created_at``.
+
+        Raises:
+            Rejected: ``unknown_sender``; ``sender_inactive`` (suspended or revoked at
+                ``created`` or at ``now``, or no key valid then); ``signing_key_retired``
+                (the key valid at ``created`` is no longer the party's key at ``now``).
+        """
+        key = self.signing_key_for(party_id, created)
+        if self.signing_key_for(party_id, now) != key:
+            raise Rejected("signing_key_retired")
+        return key
+
     def verify_key_for(self, party: str, at: datetime) -> VerifyKey:
         """:class:`keys.envelope.SenderKeys`: the same as :meth:`signing_key_for`."""
         return self.signing_key_for(party, at)

@@ -169,6 +169,11 @@ def revoke(directory: Directory, party_id: str, *, at: datetime, reason: str) ->
     """Revoke a party from ``at`` (which may be in the past, e.g. the suspected time of a
     key compromise). Its signatures made before ``at`` still verify; none after.
 
+    A suspended party is revoked from its suspension time if that is earlier than ``at``:
+    a directory keeps one status per party, so a later revocation time would otherwise make
+    signatures dated inside the suspension valid again. (To revoke from a later time after
+    all, reinstate the party first.)
+
     Raises:
         NotFound: no such party.
         ValidationError: already revoked.
@@ -176,7 +181,10 @@ def revoke(directory: Directory, party_id: str, *, at: datetime, reason: str) ->
     party = directory.party(party_id)
     if party.status.state == "revoked":
         raise ValidationError(f"{party_id} is already revoked", code="already_revoked")
-    return _replace_party(directory, replace(party, status=Status("revoked", at, reason)))
+    effective = instant(at)
+    if party.status.state == "suspended" and party.status.at is not None:
+        effective = min(effective, party.status.at)
+    return _replace_party(directory, replace(party, status=Status("revoked", effective, reason)))
 
 
 def _require_same_signer(party: Party, bundle: PublicBundle, now: datetime) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from keys.encoding import format_time, parse_time
+from keys.encoding import format_time, has_controls, parse_time
 from keys.errors import DecodeError, ValidationError
 
 
@@ -72,14 +72,11 @@ def text(value: Any, name: str, limit: int) -> str:
     """Return ``value`` if it is printable text of 1 to ``limit`` characters.
 
     Raises:
-        ValidationError: not a string, empty, too long, or with control characters.
+        ValidationError: not a string, empty, too long, with control characters, or with
+            characters that reorder or break the displayed line (bidi controls, U+2028,
+            U+2029, U+FEFF).
     """
-    if (
-        not isinstance(value, str)
-        or not value.strip()
-        or len(value) > limit
-        or any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in value)
-    ):
+    if not isinstance(value, str) or not value.strip() or len(value) > limit or has_controls(value):
         raise ValidationError(
             f"{name} must be printable text of 1 to {limit} characters", code="bad_text"
         )

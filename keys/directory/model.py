@@ -68,6 +68,9 @@ class RootKey:
                 "(XX- and 1 to 8 capital letters or digits)",
                 code="bad_admin_name",
             )
+        # Checked here, not only when a signature is verified: a key of small order would
+        # let anyone sign as this administrator and so lower the threshold for everybody.
+        self.key.crypto_key()
 
     @property
     def key_id(self) -> str:
@@ -132,7 +135,12 @@ class RootKeys:
         Raises:
             ValidationError: not a root file, or an invalid root.
         """
-        if not isinstance(obj, Mapping) or obj.get("format") != ROOT_FORMAT or obj.get("v") != 1:
+        if (
+            not isinstance(obj, Mapping)
+            or obj.get("format") != ROOT_FORMAT
+            or type(obj.get("v")) is not int
+            or obj.get("v") != 1
+        ):
             raise ValidationError(
                 "not a PoCNet directory root file (v1): create one with "
                 "'keys directory export-root'",
