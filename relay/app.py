@@ -1,0 +1,139 @@
+"""Assemble the relay: the aiohttp application and the lifetime of what it runs.
+
+:func:`create_app` wires the parts; a ``cleanup_ctx`` opens the database (refusing a schema
+that is behind), starts the writer, the PostgreSQL listener and the deadline task, logs
+the membership in the audit trail, and on shutdown stops them in order once in-flight
+requests have finished. ``on_shutdown`` releases waiting long-polls at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from aiohttp import web
+from sqlalchemy.engine import make_url
+
+from keys.identities import SigningKey
+from relay.auth import Authenticator, NonceCache, RateLimiter
+from relay.config import RelayConfig
+from relay.database import check_schema, is_postgres, make_engine
+from relay.deadlines import DeadlineTask
+from relay.http import RUNTIME, Runtime, add_routes, middleware
+from relay.logging import get_logger
+from relay.members import Members
+from relay.metrics import RelayMetrics
+from relay.notify import Notifier, PgListener
+from relay.service import RelayService
+from relay.store import Store
+from relay.writer import Writer
+
+log = get_logger("relay.app")
+
+
+def system_clock() -> datetime:
+    """The wall clock, in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class AppParts:
+    """What a relay app is made of; tests swap the clock and the members."""
+
+    config: RelayConfig
+    database_url: str
+    signing_key: SigningKey
+    load_members: Callable[[], Members]
+    clock: Callable[[], datetime] = field(default=system_clock)
+
+
+PARTS = web.AppKey("parts", AppParts)
+DEADLINES = web.AppKey("deadlines", DeadlineTask)
+NOTIFIER = web.AppKey("notifier", Notifier)
+WRITER = web.AppKey("writer", Writer)
+
+
+def create_app(parts: AppParts) -> web.Application:
+    """A relay application (started by an aiohttp runner or the test client)."""
+    cfg = parts.config
+    app = web.Application(
+        middlewares=[middleware],
+        client_max_size=max(cfg.max_envelope_bytes, cfg.max_request_bytes) + 1024,
+    )
+    app[PARTS] = parts
+    add_routes(app)
+    app.cleanup_ctx.append(_lifetime)
+    app.on_shutdown.append(_release_waiters)
+    return app
+
+
+async def _release_waiters(app: web.Application) -> None:
+    if NOTIFIER in app:
+        app[NOTIFIER].close()
+
+
+async def _lifetime(app: web.Application) -> AsyncIterator[None]:
+    parts = app[PARTS]
+    cfg = parts.config
+    async with contextlib.AsyncExitStack() as stack:
+        engine = make_engine(
+            parts.database_url, synchronous=cfg.sqlite_synchronous, pool_size=cfg.pool_size
+        )
+        stack.push_async_callback(engine.dispose)
+        await check_schema(engine)
+        metrics = RelayMetrics()
+        notifier = Notifier()
+        writer = Writer(
+            engine,
+            max_batch=cfg.group_commit_max,
+            on_commit=notifier.notify,
+            on_batch=metrics.group_commit.observe,
+        )
+        writer.start()
+        stack.push_async_callback(writer.close)
+        if is_postgres(engine):
+            dsn = make_url(parts.database_url).set(drivername="postgresql")
+            listener = PgListener(
+                dsn.render_as_string(hide_password=False),
+                on_inbox=lambda party: notifier.notify([party]),
+                on_reconnect=notifier.notify_all,
+            )
+            listener.start()
+            stack.push_async_callback(listener.close)
+        service = RelayService(
+            store=Store(engine),
+            writer=writer,
+            members=parts.load_members(),
+            signing_key=parts.signing_key,
+            config=cfg,
+            notifier=notifier,
+            metrics=metrics,
+        )
+        await service.install_members(service.members, parts.clock())
+        auth = Authenticator(
+            lambda: service.members,
+            window=timedelta(seconds=cfg.replay_window_seconds),
+            nonces=NonceCache(timedelta(seconds=cfg.replay_window_seconds), cfg.nonce_cache_size),
+            limiter=RateLimiter(cfg.rate_per_second, cfg.rate_burst),
+        )
+        deadlines = DeadlineTask(service, parts.clock)
+        deadlines.start()
+        stack.push_async_callback(deadlines.close)
+        app[RUNTIME] = Runtime(cfg, service, auth, metrics, parts.clock)
+        app[DEADLINES] = deadlines
+        app[NOTIFIER] = notifier
+        app[WRITER] = writer
+        log.info(
+            "relay.started", postgres=is_postgres(engine), members=len(service.members.parties())
+        )
+        yield
+        log.info("relay.stopping")
+    log.info("relay.stopped")
+
+
+async def reload_members(app: web.Application) -> bool:
+    """Read the members again (SIGHUP); True if the membership changed."""
+    parts = app[PARTS]
+    return await app[RUNTIME].service.install_members(parts.load_members(), parts.clock())

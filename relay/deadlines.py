@@ -1,0 +1,91 @@
+"""The deadline task: OVERDUE notices, expiry and retention purges, on time and not polled.
+
+It asks the database for the next deadline, sleeps until then, handles everything due
+(:meth:`relay.service.RelayService.process_deadlines`), and asks again. A new envelope
+whose first deadline comes sooner wakes it early (:meth:`DeadlineTask.consider`); so does
+:meth:`DeadlineTask.wake` (tests move a fake clock, then wake it). The clock is injected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import datetime
+
+import structlog
+
+from relay.logging import get_logger
+from relay.service import RelayService
+
+log = get_logger("relay.deadlines")
+# Sleep at most this long in one go: a wall clock that jumps must not strand a deadline.
+MAX_SLEEP_SECONDS = 3600.0
+RETRY_SECONDS = 5.0
+
+
+class DeadlineTask:
+    """Runs :meth:`RelayService.process_deadlines` when the next deadline comes."""
+
+    def __init__(self, service: RelayService, clock: Callable[[], datetime]) -> None:
+        self._service = service
+        self._clock = clock
+        self._wake = asyncio.Event()
+        self._target: datetime | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.rounds = 0
+        self.idle = asyncio.Event()
+        service.on_deadline = self.consider
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="relay-deadlines")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def consider(self, deadline: datetime) -> None:
+        """A new deadline exists: wake up if it is sooner than the one slept for."""
+        if self._target is None or deadline < self._target:
+            self._wake.set()
+
+    def wake(self) -> None:
+        """Recompute now (after the clock moved, or the configuration changed)."""
+        self._wake.set()
+
+    async def _run(self) -> None:
+        structlog.contextvars.bind_contextvars(request_id="task:deadlines")
+        while True:
+            try:
+                self._wake.clear()
+                now = self._clock()
+                done = await self._service.process_deadlines(now)
+                if done.overdue or done.expired or done.purged:
+                    log.info(
+                        "deadlines.processed",
+                        overdue=done.overdue,
+                        expired=done.expired,
+                        purged=done.purged,
+                    )
+                nxt = await self._service.next_deadline()
+                self._target = nxt
+                self.rounds += 1
+                self.idle.set()
+                timeout = (
+                    None
+                    if nxt is None
+                    else min(MAX_SLEEP_SECONDS, max(0.0, (nxt - self._clock()).total_seconds()))
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+                self.idle.clear()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # keep the task alive; the database may come back
+                log.error("deadlines.failed", error=type(e).__name__, retry_in=RETRY_SECONDS)
+                self._target = None
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), RETRY_SECONDS)

@@ -1,0 +1,186 @@
+"""Who the relay's members are: ONE interface, :class:`Members`, for the handlers.
+
+Until the signed directory lands, :class:`FolderMembers` reads members' self-signed public
+bundles from ``DATA/members/<PARTY>.json`` (verified with
+:func:`keys.keystore.verify_bundle`) and a list of suspended parties from
+``DATA/members/suspended`` (one party id per line). The signed directory will be another
+implementation of the same protocol; nothing else changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from keys.encoding import canonical, loads_strict
+from keys.errors import ConfigError, ValidationError
+from keys.files import write_public
+from keys.identities import RELAY_ID, VerifyKey, validate_party_id
+from keys.keystore import MAX_KEYSTORE_BYTES, PublicBundle, verify_bundle
+
+MEMBERS_DIR = "members"
+SUSPENDED_NAME = "suspended"
+DIRECTORY_FORMAT = "pocnet-bundles"
+
+
+class Members(Protocol):
+    """The relay's view of the network's members."""
+
+    @property
+    def version(self) -> str:
+        """A string that changes whenever the membership changes (logged in the audit)."""
+        ...
+
+    def signing_key(self, party: str) -> VerifyKey | None:
+        """The party's request- and envelope-signing key, or None if unknown."""
+        ...
+
+    def is_active(self, party: str) -> bool:
+        """True if ``party`` is a member that may send and receive now."""
+        ...
+
+    def bundle(self, party: str) -> PublicBundle | None:
+        """The party's public keys (signing and encryption), or None if unknown."""
+        ...
+
+    def parties(self) -> list[str]:
+        """Every member's party id."""
+        ...
+
+    def directory(self) -> dict[str, Any]:
+        """The body of ``GET /v1/directory``."""
+        ...
+
+
+class StaticMembers:
+    """Members from memory: bundles' wire bytes by party, plus the relay's own bundle.
+
+    Raises:
+        ValidationError: a bundle does not verify.
+    """
+
+    def __init__(
+        self,
+        wires: Mapping[str, bytes],
+        relay_bundle: bytes,
+        suspended: frozenset[str] = frozenset(),
+    ) -> None:
+        self.wires = dict(wires)
+        self.relay_bundle = relay_bundle
+        self.suspended = suspended
+        self._bundles = {party: verify_bundle(data) for party, data in self.wires.items()}
+        doc = {p: hashlib.sha256(b).hexdigest() for p, b in sorted(self.wires.items())}
+        doc["suspended"] = ",".join(sorted(self.suspended))
+        self._version = hashlib.sha256(canonical(doc)).hexdigest()
+
+    @property
+    def version(self) -> str:
+        return self._version
+
+    def signing_key(self, party: str) -> VerifyKey | None:
+        bundle = self._bundles.get(party)
+        return bundle.signing_key if bundle else None
+
+    def is_active(self, party: str) -> bool:
+        return party in self._bundles and party not in self.suspended
+
+    def bundle(self, party: str) -> PublicBundle | None:
+        return self._bundles.get(party)
+
+    def parties(self) -> list[str]:
+        return sorted(self._bundles)
+
+    def directory(self) -> dict[str, Any]:
+        wires = [self.wires[p] for p in sorted(self.wires)] + [self.relay_bundle]
+        return {
+            "format": DIRECTORY_FORMAT,
+            "bundles": [loads_strict(w, max_bytes=MAX_KEYSTORE_BYTES) for w in wires],
+        }
+
+
+def folder(data_dir: Path) -> Path:
+    return data_dir / MEMBERS_DIR
+
+
+def load_folder(data_dir: Path, relay_bundle: bytes) -> StaticMembers:
+    """Read and verify every bundle in ``DATA/members``.
+
+    Raises:
+        ConfigError: a file is not a valid bundle, or is named after another party.
+    """
+    path = folder(data_dir)
+    wires: dict[str, bytes] = {}
+    for file in sorted(path.glob("*.json")) if path.is_dir() else []:
+        try:
+            data = file.read_bytes()
+            bundle = verify_bundle(data)
+        except (OSError, ValidationError) as e:
+            raise ConfigError(f"member bundle {file} is not valid: {e}") from e
+        if bundle.party != file.stem or bundle.party == RELAY_ID:
+            raise ConfigError(f"member bundle {file} belongs to party {bundle.party!r}")
+        wires[bundle.party] = data
+    return StaticMembers(wires, relay_bundle, read_suspended(data_dir))
+
+
+def read_suspended(data_dir: Path) -> frozenset[str]:
+    """The parties listed in ``DATA/members/suspended``.
+
+    Raises:
+        ConfigError: a line is not a party id.
+    """
+    path = folder(data_dir) / SUSPENDED_NAME
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return frozenset()
+    out = set()
+    for line in lines:
+        text = line.split("#", 1)[0].strip()
+        if text:
+            try:
+                out.add(validate_party_id(text))
+            except ValidationError as e:
+                raise ConfigError(f"{path}: {text[:20]!r} is not a party id") from e
+    return frozenset(out)
+
+
+def write_suspended(data_dir: Path, parties: frozenset[str]) -> None:
+    """Replace the suspended list atomically."""
+    text = "# parties suspended from the relay, one per line\n"
+    text += "".join(f"{p}\n" for p in sorted(parties))
+    write_public(folder(data_dir) / SUSPENDED_NAME, text.encode("utf-8"))
+
+
+def add_bundle(data_dir: Path, data: bytes, *, replace: bool = False) -> tuple[PublicBundle, bool]:
+    """Verify a bundle and store it as ``DATA/members/<PARTY>.json``.
+
+    Returns:
+        The bundle, and whether an existing one with other keys was replaced.
+
+    Raises:
+        ValidationError: the bundle does not verify, or is the relay's.
+        ConfigError: the party already has a different bundle and ``replace`` is False.
+    """
+    if len(data) > MAX_KEYSTORE_BYTES:
+        raise ValidationError("the file is too large to be a bundle", code="too_large")
+    bundle = verify_bundle(data)
+    if bundle.party == RELAY_ID:
+        raise ValidationError("that is a relay's bundle, not a member's", code="bad_bundle")
+    target = folder(data_dir) / f"{bundle.party}.json"
+    replaced = False
+    if target.exists():
+        old = verify_bundle(target.read_bytes())
+        same = (
+            old.signing_key == bundle.signing_key and old.encryption_keys == bundle.encryption_keys
+        )
+        if not same and not replace:
+            raise ConfigError(
+                f"{bundle.party} already has other keys (signing key {old.signing_key.key_id}); "
+                "use --replace if this change is expected",
+                code="member_exists",
+            )
+        replaced = not same
+    write_public(target, data)
+    return bundle, replaced
