@@ -1,0 +1,1 @@
+"""The ``node`` subcommands, grouped by what the officer is doing."""

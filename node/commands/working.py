@@ -1,0 +1,157 @@
+"""``node inbox``, ``node show``, ``node status``, ``node evidence``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from keys.cliutil import EXIT_REFUSED, emit
+from keys.encoding import format_time, loads_strict
+from keys.errors import PocnetError, ValidationError
+from keys.files import write_private
+from keys.identities import VerifyKey
+from node import config as node_config
+from node.commands.base import data_dir, full_node, local_node, now, os_user
+from node.errors import LocalNotFound
+from node.evidence import MAX_EVIDENCE_BYTES, build_evidence, verify_bundle_doc
+from node.runtime import LocalNode, open_local
+from node.timeline import build_timeline, render_text
+
+OPEN_STATES = ("new", "acknowledged")
+
+
+async def cmd_inbox(args: argparse.Namespace) -> int:
+    async with local_node(args) as node:
+        states = OPEN_STATES if args.open else None
+        direction = "out" if args.sent else "in"
+        msgs = await node.store.list_messages(
+            direction=direction, states=states, priority=args.priority, limit=args.limit
+        )
+    rows = [m.summary() for m in msgs]
+    lines = [
+        f"{r['msg_id'][:12]}  {r['created_at'][:16]}  {r['counterpart']:<6} {r['priority']:<9} "
+        f"{r['kind']:<28} {r['state']:<12} {r['reference'] or ''}"
+        for r in rows
+    ]
+    what = "sent" if args.sent else "received"
+    text = "\n".join(lines) if lines else f"no {what} messages" + (" open" if args.open else "")
+    emit({"messages": rows}, as_json=args.json, text=text)
+    return 0
+
+
+async def cmd_show(args: argparse.Namespace) -> int:
+    async with local_node(args) as node:
+        msg = await node.store.get_message(args.id)
+        await node.store.record_access(
+            action="display", msg_id=msg.msg_id, os_user=os_user(), now=format_time(now())
+        )
+    content = msg.content
+    result = {**msg.summary(), "message": content}
+    header = (
+        f"{msg.kind} {'to' if msg.direction == 'out' else 'from'} {msg.counterpart} "
+        f"({msg.priority}), sent {msg.created_at}, state {msg.state}\n"
+        f"msg_id {msg.msg_id}  conversation {msg.conversation_id}"
+        + (f"  in reply to {msg.in_reply_to}" if msg.in_reply_to else "")
+    )
+    text = header + "\n" + json.dumps(content["body"], indent=2, ensure_ascii=False)
+    emit(result, as_json=args.json, text=text)
+    return 0
+
+
+async def _timeline(node: LocalNode, msg_id: str) -> Any:
+    msg = await node.store.get_message(msg_id)
+    stored = await node.store.receipts_for(msg.msg_id)
+    replies = await node.store.replies_to(msg.msg_id)
+    return msg, stored, build_timeline(msg, stored, replies, node.peers.key_for)
+
+
+async def cmd_status(args: argparse.Namespace) -> int:
+    async with local_node(args) as node:
+        _, _, timeline = await _timeline(node, args.id)
+    emit(timeline.to_dict(), as_json=args.json, text=render_text(timeline))
+    return 0 if timeline.all_signatures_valid else EXIT_REFUSED
+
+
+async def cmd_evidence(args: argparse.Namespace) -> int:
+    if args.target[0] == "verify":
+        if len(args.target) != 2:
+            raise ValidationError("usage: node evidence verify FILE", code="usage")
+        return await _verify(args, Path(args.target[1]))
+    if len(args.target) != 1 or args.out is None:
+        raise ValidationError("usage: node evidence ID --out FILE", code="usage")
+    relay_evidence = None
+    if args.fetch:
+        async with full_node(args) as node:
+            msg = await node.store.get_message(args.target[0])
+            relay_evidence = await node.transport.evidence(msg.msg_id)
+    async with local_node(args) as node:
+        msg, stored, _ = await _timeline(node, args.target[0])
+        keys = {
+            p: k for p in {r.issuer for r in stored} | {msg.sender} if (k := node.peers.key_for(p))
+        }
+        doc = build_evidence(
+            msg,
+            stored,
+            keys,
+            exported_at=format_time(now()),
+            exported_by=node.config.party,
+            relay_evidence=relay_evidence,
+        )
+        write_private(args.out, json.dumps(doc, indent=2, sort_keys=True).encode("utf-8") + b"\n")
+        await node.store.record_access(
+            action="export",
+            msg_id=msg.msg_id,
+            os_user=os_user(),
+            now=format_time(now()),
+            detail=str(args.out)[:200],
+        )
+    result = {"msg_id": msg.msg_id, "out": str(args.out), "receipts": len(stored)}
+    emit(
+        result,
+        as_json=args.json,
+        text=f"evidence of {msg.msg_id} ({len(stored)} receipts) written to {args.out}",
+    )
+    return 0
+
+
+async def _pinned_keys(args: argparse.Namespace) -> dict[str, VerifyKey] | None:
+    """The keys pinned by this node, if a node is configured here; else None."""
+    folder = data_dir(args)
+    if not (folder / node_config.CONFIG_NAME).exists():
+        return None
+    node = await open_local(node_config.load(folder))
+    try:
+        return {p: k for p in node.peers.parties() if (k := node.peers.key_for(p))}
+    finally:
+        await node.close()
+
+
+async def _verify(args: argparse.Namespace, path: Path) -> int:
+    try:
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_EVIDENCE_BYTES + 1)
+    except FileNotFoundError as e:
+        raise LocalNotFound(f"no evidence file at {path}", code="file_not_found") from e
+    except OSError as e:
+        raise ValidationError(f"cannot read {path}: {e.strerror}") from e
+    doc = loads_strict(raw, max_bytes=MAX_EVIDENCE_BYTES)
+    pinned = None if args.included_keys else await _pinned_keys(args)
+    report = verify_bundle_doc(doc, pinned)
+    lines = [f"evidence of {report.msg_id}: {'VALID' if report.valid else 'NOT VALID'}"]
+    lines += [
+        f"  [{'ok' if c['ok'] else 'FAIL'}] {c['check']}"
+        + (f" ({c['note']})" if c.get("note") else "")
+        for c in report.checks
+    ]
+    if report.key_source == "included":
+        lines.append(
+            "  note: checked with the keys inside the bundle (consistency only); run it where "
+            "a node has pinned the parties' keys for an independent check"
+        )
+    emit(report.to_dict(), as_json=args.json, text="\n".join(lines))
+    return 0 if report.valid else EXIT_REFUSED
+
+
+__all__ = ["PocnetError", "cmd_evidence", "cmd_inbox", "cmd_show", "cmd_status"]

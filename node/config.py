@@ -1,0 +1,280 @@
+"""The node's configuration: ``node.toml`` in the data folder, as frozen dataclasses.
+
+Every setting has a name, a default and a one-line help (the field's metadata); ``node
+init`` writes them all out (:func:`render`), and :func:`load` refuses unknown keys and wrong
+types with a message naming the key. One environment variable overrides the file:
+``POCNET_NODE_RELAY_URL``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from keys.errors import ConfigError, ValidationError
+from keys.identities import validate_party_id
+
+CONFIG_NAME = "node.toml"
+ENV_RELAY_URL = "POCNET_NODE_RELAY_URL"
+AUTHORITY_KEYS = ("organisation", "officer", "phone", "email", "office_hours", "time_zone")
+
+
+def _s(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class KeystoreSettings:
+    """Where the private keys are and how an unattended daemon unlocks them."""
+
+    path: str = _s("keys/keystore.json", "keystore file, relative to the data folder")
+    passphrase_file: str = _s("", "file holding the passphrase, for an unattended daemon")
+    passphrase_env: str = _s("", "environment variable holding the passphrase")
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    """How to reach the relay."""
+
+    url: str = _s("http://127.0.0.1:8470", "relay base URL (https:// in production)")
+    request_timeout: float = _s(15.0, "seconds before a request to the relay is abandoned")
+    long_poll_wait: int = _s(30, "seconds the relay may hold an inbox request open")
+    inbox_batch: int = _s(100, "most inbox items fetched at once")
+    ca_file: str = _s("", "CA bundle to verify the relay's TLS certificate (empty: system)")
+    directory_refresh: int = _s(3600, "seconds between directory refreshes by the daemon")
+    reconnect_base: float = _s(0.5, "first delay before reconnecting to the relay, in seconds")
+    reconnect_max: float = _s(30.0, "longest delay between reconnection attempts, in seconds")
+
+
+@dataclass(frozen=True)
+class OutboxSettings:
+    """Retries of what could not be delivered to the relay yet."""
+
+    retry_base: float = _s(1.0, "first retry delay in seconds (doubles each time, jittered)")
+    retry_max: float = _s(300.0, "longest delay between two retries, in seconds")
+    scan_interval: float = _s(5.0, "seconds between looks for work queued by 'node send'")
+    ttl_days: int = _s(30, "days before an undelivered request expires (at most 90)")
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """Telling the duty officer what needs attention now."""
+
+    hook: str = _s("", "command run for each alert; gets the alert as JSON on stdin")
+    hook_timeout: float = _s(10.0, "seconds before the hook command is killed")
+    include_content: bool = _s(False, "put the request's content in the alert JSON")
+    ack_deadline_urgent: int = _s(60, "minutes to wait for ACKNOWLEDGED of an urgent request")
+    ack_deadline_emergency: int = _s(15, "minutes to wait for ACKNOWLEDGED of an emergency")
+    preservation_warn_days: int = _s(14, "warn this many days before a preservation ends")
+    watch_interval: float = _s(60.0, "seconds between checks of deadlines and expiries")
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    """Sizes and times accepted."""
+
+    max_form_bytes: int = _s(262144, "largest form file read")
+    clock_skew: int = _s(300, "seconds a peer's clock may be ahead of ours")
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    """Logs: JSON lines on stdout (pretty on a terminal)."""
+
+    level: str = _s("info", "debug, info, warning or error")
+    format: str = _s("auto", "auto, json or console")
+
+
+@dataclass(frozen=True)
+class PeerSettings:
+    """What to do when a known party's key changes in the relay's directory."""
+
+    on_key_change: str = _s("warn", "warn (accept, loudly) or refuse (keep the pinned key)")
+
+
+SECTIONS: dict[str, type] = {
+    "keystore": KeystoreSettings,
+    "relay": RelaySettings,
+    "outbox": OutboxSettings,
+    "alerts": AlertSettings,
+    "limits": LimitSettings,
+    "log": LogSettings,
+    "peers": PeerSettings,
+}
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """Everything a node needs to know, loaded once at the entry point."""
+
+    party: str
+    data_dir: Path
+    language: str = "en"
+    keystore: KeystoreSettings = field(default_factory=KeystoreSettings)
+    relay: RelaySettings = field(default_factory=RelaySettings)
+    outbox: OutboxSettings = field(default_factory=OutboxSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+    peers: PeerSettings = field(default_factory=PeerSettings)
+    authority: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    contacts: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def keystore_path(self) -> Path:
+        return self.data_dir / self.keystore.path
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "node.db"
+
+    @property
+    def bundle_path(self) -> Path:
+        return self.keystore_path.parent / "bundle.json"
+
+
+def _check_type(where: str, value: Any, default: Any) -> Any:
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, str)
+    if not ok:
+        raise ConfigError(f"{where} must be a {type(default).__name__}, not {value!r}")
+    if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+        raise ConfigError(f"{where} must not be negative")
+    return value
+
+
+def _section(name: str, cls: type, raw: Any) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"[{name}] must be a table")
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown setting(s) in [{name}]: {', '.join(unknown)}")
+    values = {k: _check_type(f"{name}.{k}", v, known[k].default) for k, v in raw.items()}
+    return cls(**values)
+
+
+def _string_table(name: str, raw: Any) -> Mapping[str, str]:
+    if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+        raise ConfigError(f"[{name}] must be a table of strings")
+    return MappingProxyType({str(k): v for k, v in raw.items() if v})
+
+
+def parse(
+    doc: Mapping[str, Any], data_dir: Path, env: Mapping[str, str] | None = None
+) -> NodeConfig:
+    """Build a :class:`NodeConfig` from a parsed TOML document.
+
+    Raises:
+        ConfigError: a missing, unknown or invalid setting (named in the message).
+    """
+    env = os.environ if env is None else env
+    top_known = {"party", "language", "authority", "contacts", *SECTIONS}
+    unknown = sorted(set(doc) - top_known)
+    if unknown:
+        raise ConfigError(f"unknown setting(s) in {CONFIG_NAME}: {', '.join(unknown)}")
+    try:
+        party = validate_party_id(doc.get("party"))
+    except ValidationError as e:
+        raise ConfigError(f"party: {e.message}") from e
+    sections = {name: _section(name, cls, doc.get(name, {})) for name, cls in SECTIONS.items()}
+    if env.get(ENV_RELAY_URL):
+        sections["relay"] = dataclasses.replace(sections["relay"], url=env[ENV_RELAY_URL])
+    url = sections["relay"].url
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"relay.url must start with http:// or https://, not {url!r}")
+    if sections["log"].level not in ("debug", "info", "warning", "error"):
+        raise ConfigError("log.level must be debug, info, warning or error")
+    if sections["log"].format not in ("auto", "json", "console"):
+        raise ConfigError("log.format must be auto, json or console")
+    if sections["peers"].on_key_change not in ("warn", "refuse"):
+        raise ConfigError("peers.on_key_change must be 'warn' or 'refuse'")
+    if not 1 <= sections["outbox"].ttl_days <= 90:
+        raise ConfigError("outbox.ttl_days must be between 1 and 90")
+    contacts = _string_table("contacts", doc.get("contacts", {}))
+    for key in contacts:
+        validate_party_id(key)
+    language = doc.get("language", "en")
+    if not isinstance(language, str):
+        raise ConfigError("language must be a string such as en")
+    return NodeConfig(
+        party=party,
+        data_dir=data_dir,
+        language=language,
+        authority=_string_table("authority", doc.get("authority", {})),
+        contacts=contacts,
+        **sections,
+    )
+
+
+def load(data_dir: Path, env: Mapping[str, str] | None = None) -> NodeConfig:
+    """Read ``DATA/node.toml``.
+
+    Raises:
+        ConfigError: missing, unreadable or invalid.
+    """
+    path = data_dir / CONFIG_NAME
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise ConfigError(
+            f"no {CONFIG_NAME} in {data_dir}: create a node with 'node init', or give "
+            "--data DIR (or set POCNET_NODE_DATA)",
+            code="not_initialised",
+        ) from e
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"cannot read {path}: {e}") from e
+    return parse(doc, data_dir.resolve(), env)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def render(party: str, relay_url: str, *, language: str = "en") -> str:
+    """The text of a new ``node.toml``: every setting with its default and a comment."""
+    lines = [
+        "# PoCNet node configuration. Every setting is listed with its default.",
+        "# Paths are relative to this folder.",
+        "",
+        f"party = {_toml_value(party)}",
+        "# default language of requests (BCP 47)",
+        f"language = {_toml_value(language)}",
+    ]
+    for name, cls in SECTIONS.items():
+        lines += ["", f"[{name}]", f"# {cls.__doc__}"]
+        for f in dataclasses.fields(cls):
+            value = relay_url if (name, f.name) == ("relay", "url") else f.default
+            lines.append(f"# {f.metadata['help']}")
+            lines.append(f"{f.name} = {_toml_value(value)}")
+    lines += [
+        "",
+        "[authority]",
+        "# Defaults for every form's requesting_authority (filled in when a form leaves them out).",
+        *[f"{key} = {_toml_value('')}" for key in AUTHORITY_KEYS],
+        "",
+        "[contacts]",
+        "# 24/7 phone numbers of other points of contact, named when a request is not",
+        "# acknowledged in time (until the signed directory carries them), e.g.",
+        '# DE = "+49 30 1234 5678"',
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,213 @@
+"""``node run``: the daemon.
+
+Three loops share one :class:`node.runtime.Node`:
+
+- **inbox**: holds a long-poll to the relay (``GET /v1/inbox?wait=...``; no fixed-interval
+  polling) and hands what arrives to :class:`node.inbox.Inbox`; when the relay does not
+  answer it reconnects with exponential, jittered backoff, and on reconnection wakes the
+  outbox;
+- **outbox**: submits queued envelopes and posts issued receipts, sleeping until the next
+  attempt is due (or ``outbox.scan_interval``, to see work queued by ``node send``);
+- **watch**: every ``alerts.watch_interval`` seconds, warns about urgent requests not
+  acknowledged in time and preservations ending, and refreshes the directory when due.
+
+SIGTERM and SIGINT set the stop event; each loop finishes the item in hand and returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from keys.encoding import parse_time
+from keys.errors import PocnetError
+from keys.files import keystore_is_encrypted
+from node.outbox import Backoff
+from node.runtime import Node
+from node.transport import is_transient
+from node.watch import check_acknowledgements, check_preservations
+
+T = TypeVar("T")
+
+
+async def pause(stop: asyncio.Event, seconds: float, wake: asyncio.Event | None = None) -> None:
+    """Sleep up to ``seconds``, returning early when ``stop`` (or ``wake``) is set."""
+    waiters = [asyncio.ensure_future(stop.wait())]
+    if wake is not None:
+        waiters.append(asyncio.ensure_future(wake.wait()))
+    try:
+        await asyncio.wait(waiters, timeout=max(0.0, seconds), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
+
+
+async def unless_stopped(stop: asyncio.Event, work: Awaitable[T]) -> tuple[bool, T | None]:
+    """Run ``work`` unless ``stop`` is set first (then ``work`` is cancelled)."""
+    task = asyncio.ensure_future(work)
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([task, stopper], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+    if task.done():
+        return True, task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, PocnetError):
+        await task
+    return False, None
+
+
+class Daemon:
+    """The node's long-running loops."""
+
+    def __init__(self, node: Node, *, reconnect: Backoff | None = None) -> None:
+        self.node = node
+        relay = node.config.relay
+        self.reconnect = reconnect or Backoff(relay.reconnect_base, relay.reconnect_max)
+        self.outbox_wake = asyncio.Event()
+        self.log = node.log
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set."""
+        node = self.node
+        encrypted = keystore_is_encrypted(node.config.keystore_path)
+        self.log.info(
+            "daemon.started",
+            party=node.config.party,
+            relay=node.config.relay.url,
+            keystore_encrypted=encrypted,
+            **await node.store.counts(),
+        )
+        if not encrypted:
+            self.log.warning(
+                "keystore.unencrypted",
+                path=str(node.config.keystore_path),
+                advice="the private keys are stored without a passphrase (chosen at init)",
+            )
+        await self._refresh_directory()
+        self.outbox_wake.set()
+        tasks = [
+            asyncio.create_task(self.inbox_loop(stop), name="inbox"),
+            asyncio.create_task(self.outbox_loop(stop), name="outbox"),
+            asyncio.create_task(self.watch_loop(stop), name="watch"),
+        ]
+        stopper = asyncio.create_task(stop.wait())
+        failed: BaseException | None = None
+        try:
+            await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.set()  # a loop that ended on its own stops the others
+            await asyncio.gather(stopper, *tasks, return_exceptions=True)
+            for t in tasks:
+                if not t.cancelled() and t.exception() is not None:
+                    failed = t.exception()
+                    self.log.error(
+                        "daemon.loop_failed", loop=t.get_name(), error=repr(failed)[:200]
+                    )
+            self.log.info("daemon.stopped", party=node.config.party)
+        if failed is not None:
+            raise failed
+
+    async def _refresh_directory(self) -> None:
+        try:
+            report = await self.node.peers.refresh(self.node.transport, self.node.clock())
+            self.log.info("directory.refreshed", **report.to_dict())
+        except PocnetError as e:
+            self.log.warning("directory.refresh_failed", error=e.code)
+
+    async def inbox_loop(self, stop: asyncio.Event) -> None:
+        node = self.node
+        failures = 0
+        while not stop.is_set():
+            try:
+                done, items = await unless_stopped(
+                    stop,
+                    node.transport.inbox(
+                        wait=node.config.relay.long_poll_wait, limit=node.config.relay.inbox_batch
+                    ),
+                )
+                if not done:
+                    return
+                if failures:
+                    self.log.info("relay.reconnected", after_failures=failures)
+                    failures = 0
+                    self.outbox_wake.set()
+                if items:
+                    report = await node.inbox.handle(items, node.clock())
+                    self.log.debug(
+                        "inbox.batch",
+                        received=len(report.received),
+                        rejected=len(report.rejected),
+                        receipts=report.receipts,
+                        duplicates=report.duplicates,
+                    )
+            except PocnetError as e:
+                failures += 1
+                delay = self.reconnect.delay(failures)
+                event = "relay.unreachable" if is_transient(e) else "relay.refused"
+                log = self.log.warning if failures == 1 or not is_transient(e) else self.log.info
+                log(
+                    event,
+                    error=e.code,
+                    detail=e.message[:200],
+                    failures=failures,
+                    retry_in_s=round(delay, 2),
+                )
+                await pause(stop, delay)
+
+    async def outbox_loop(self, stop: asyncio.Event) -> None:
+        node = self.node
+        scan = node.config.outbox.scan_interval
+        while not stop.is_set():
+            self.outbox_wake.clear()
+            now = node.clock()
+            try:
+                report = await node.outbox.flush(now)
+                if report.accepted or report.receipts_posted:
+                    self.log.debug("outbox.flushed", **report.to_dict())
+            except PocnetError as e:
+                self.log.error("outbox.flush_failed", error=e.code)
+            due = await node.store.next_due()
+            delay = scan
+            if due:
+                delay = min(scan, (parse_time(due) - node.clock()).total_seconds())
+            await pause(stop, max(delay, 0.05), self.outbox_wake)
+
+    async def watch_loop(self, stop: asyncio.Event) -> None:
+        node = self.node
+        settings = node.config.alerts
+        refresh_every = timedelta(seconds=node.config.relay.directory_refresh)
+        last_refresh = node.clock()
+        while not stop.is_set():
+            now = node.clock()
+            try:
+                await check_acknowledgements(node.store, node.alerter, node.peers, settings, now)
+                await check_preservations(node.store, node.alerter, settings, now)
+                if now - last_refresh >= refresh_every:
+                    last_refresh = now
+                    await self._refresh_directory()
+            except PocnetError as e:
+                self.log.error("watch.failed", error=e.code)
+            await pause(stop, settings.watch_interval)
+
+
+def install_signal_handlers(stop: asyncio.Event) -> None:
+    """SIGTERM and SIGINT set ``stop``."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def run_daemon(node: Node, *, stop: asyncio.Event | None = None, **kw: Any) -> None:
+    """Run the daemon until SIGTERM/SIGINT (or ``stop``), then close the node."""
+    stop = stop or asyncio.Event()
+    install_signal_handlers(stop)
+    try:
+        await Daemon(node, **kw).run(stop)
+    finally:
+        await node.close()

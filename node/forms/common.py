@@ -1,0 +1,167 @@
+"""Fields common to every kind, and the building blocks several kinds share.
+
+Common fields (DESIGN.md section 7; T-CY(2018)11 and (2018)10 sections 2, 4 to 6):
+requesting authority (organisation, officer, phone, e-mail, office hours, time zone),
+case reference, language, urgency, confidentiality (do not notify the customer), use
+conditions (Art. 28).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from node.forms.spec import Field, choice, items, line, obj, text, typed
+
+URGENCIES = ("routine", "urgent", "emergency")
+REFUSAL_GROUNDS = (
+    "political_offence",
+    "sovereignty_security_ordre_public",
+    "other_essential_interests",
+)
+IDENTIFIER_TYPES = ("ip_port", "account", "email", "url", "domain", "phone", "device", "other")
+DATA_CATEGORIES = ("subscriber", "traffic", "content")
+
+REQUESTING_AUTHORITY = (
+    line("organisation", "authority or service making the request", required=True),
+    line("officer", "person in charge of the request", required=True),
+    typed("phone", "phone", "24/7 phone, international format (+33 ...)", required=True),
+    typed("email", "email", "e-mail for replies", required=True),
+    line("office_hours", "office hours, e.g. 08:00-18:00 Mon-Fri (24/7 line above)", required=True),
+    typed("time_zone", "time_zone", "IANA zone or offset of the office", required=True),
+    text("address", "postal address", max_len=500),
+    typed("mobile", "phone", "mobile phone"),
+    typed("fax", "phone", "fax"),
+    line("preferred_channel", "preferred means for the reply, if not this network"),
+)
+
+CONTACT = (
+    line("name", "name", required=True),
+    line("title", "title or rank"),
+    line("function", "function"),
+    typed("phone", "phone", "phone, international format"),
+    typed("email", "email", "e-mail"),
+)
+
+
+def common_fields(*, light: bool = False, requires: tuple[str, ...] = ()) -> tuple[Field, ...]:
+    """The common fields; with ``light`` (``ping``) none of them is required."""
+    strict = not light
+    fields = (
+        line("reference", "your case reference or file number", required=strict),
+        obj(
+            "requesting_authority",
+            REQUESTING_AUTHORITY,
+            "who is asking (defaults from node.toml [authority])",
+            required=strict,
+        ),
+        obj("contact_for_confirmation", CONTACT, "contact for additional confirmation"),
+        line("requested_authority", "the authority the request is addressed to"),
+        typed("language", "language", "language of the request (BCP 47), default from node.toml"),
+        choice("urgency", URGENCIES, "routine, urgent or emergency (also --priority)"),
+        text("urgency_reason", "why it is urgent (data about to be deleted, risk to life)"),
+        typed(
+            "confidential",
+            "bool",
+            "do not notify the customer / data subject",
+            default=True,
+        ),
+        text("use_conditions", "conditions or limits on the use of what is supplied (Art. 28)"),
+        text("notes", "anything else the recipient should know"),
+    )
+    if not requires:
+        return fields
+    return tuple(replace(f, required=True) if f.name in requires else f for f in fields)
+
+
+def window(name: str = "window", help: str = "", *, required: bool = True) -> Field:
+    """A time window with a time zone."""
+    return Field(
+        name,
+        "window",
+        required=required,
+        help=help or "start and end (ISO 8601) with an offset, or a time_zone",
+    )
+
+
+def offence_list(*, penalties: bool = False) -> Field:
+    """Offence(s) under investigation with their legal provisions (and penalties)."""
+    return items(
+        "offences",
+        obj(
+            "",
+            (
+                line("name", "the offence, e.g. computer fraud", required=True),
+                line(
+                    "legal_provision", "article and code, e.g. Art. 323-1 Code penal", required=True
+                ),
+                line("penalty", "maximum penalty", required=penalties),
+            ),
+        ),
+        "offence(s) and the legal provisions",
+        required=True,
+    )
+
+
+def identifier_list(name: str = "identifiers", *, required: bool = True) -> Field:
+    """Identifiers (IP and port, account, e-mail, URL, domain), each with a time window."""
+    return items(
+        name,
+        obj(
+            "",
+            (
+                choice("type", IDENTIFIER_TYPES, "what the value is", required=True),
+                line("value", "the identifier, e.g. 203.0.113.7:51234", required=True),
+                window(),
+            ),
+        ),
+        "identifiers, each with a time window and time zone",
+        required=required,
+    )
+
+
+def provider_fields() -> tuple[Field, ...]:
+    """A service provider or custodian of data."""
+    return (
+        line("name", "provider or custodian of the data", required=True),
+        text("address", "address or location of the computer system", max_len=500),
+    )
+
+
+def previous_reference(required: bool = True) -> Field:
+    """The reference of the request this one refers to."""
+    return line(
+        "request_reference",
+        "reference of the request this refers to (filled in by 'node respond')",
+        required=required,
+    )
+
+
+def prior_request(name: str, help: str, **kw: Any) -> Field:
+    """A previous request sent through another channel (T-CY(2018)10 sections 9, 10)."""
+    return obj(
+        name,
+        (
+            typed("date", "date", "date sent", required=True),
+            line("reference", "its reference", required=True),
+            line("channel", "channel used (24/7 network, e-mail, diplomatic ...)"),
+            text("contacts", "contacts on both sides", max_len=1000),
+        ),
+        help,
+        **kw,
+    )
+
+
+__all__ = [
+    "DATA_CATEGORIES",
+    "IDENTIFIER_TYPES",
+    "REFUSAL_GROUNDS",
+    "URGENCIES",
+    "common_fields",
+    "identifier_list",
+    "offence_list",
+    "previous_reference",
+    "prior_request",
+    "provider_fields",
+    "window",
+]

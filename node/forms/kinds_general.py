@@ -1,0 +1,144 @@
+"""Other kinds: subscriber information (Art. 31, T-CY(2018)10), assistance (Art. 35(1)),
+spontaneous information (Art. 26), follow-up (Art. 27(7)-(9)) and ``ping``."""
+
+from __future__ import annotations
+
+from node.forms.common import identifier_list, offence_list, previous_reference, prior_request
+from node.forms.spec import KindSpec, choice, line, text, typed
+
+STATES = (
+    "received",
+    "in_progress",
+    "executed",
+    "transferred",
+    "postponed",
+    "delayed",
+    "impossible",
+    "refused",
+)
+
+SUBSCRIBER_INFO_REQUEST = KindSpec(
+    name="subscriber_info_request",
+    title="Mutual assistance request for subscriber information",
+    basis="Conv. Art. 31 (T-CY(2018)10)",
+    fields=(
+        choice(
+            "request_status",
+            ("new", "follow_up_mla", "follow_up_preservation"),
+            "new, or follow-up to a previous MLA or preservation request",
+            required=True,
+        ),
+        prior_request(
+            "previous_mla",
+            "the previous MLA request (T-CY(2018)10 section 9)",
+            required_when=(("request_status", ("follow_up_mla",)),),
+        ),
+        prior_request(
+            "previous_preservation",
+            "the previous preservation request (section 10)",
+            required_when=(("request_status", ("follow_up_preservation",)),),
+        ),
+        line("investigating_authority", "investigative authority, if different"),
+        line("prosecution_office", "prosecution office or court, case numbers, decisions"),
+        text("domestic_legal_basis", "domestic legal basis (section 11)", required=True),
+        offence_list(),
+        text("summary_of_facts", "summary of the facts", required=True),
+        line("provider", "service provider holding the data"),
+        identifier_list(),
+        text("data_sought", "the subscriber information sought"),
+    ),
+)
+
+ASSISTANCE_REQUEST = KindSpec(
+    name="assistance_request",
+    title="Immediate assistance from the 24/7 point of contact",
+    basis="Conv. Art. 35(1)",
+    fields=(
+        choice(
+            "assistance_type",
+            (
+                "technical_advice",
+                "legal_information",
+                "evidence_collection",
+                "locating_suspects",
+                "other",
+            ),
+            "what kind of assistance",
+            required=True,
+        ),
+        text("question", "the question or the assistance needed", required=True),
+        text("background", "background the recipient needs"),
+    ),
+)
+
+SPONTANEOUS_INFORMATION = KindSpec(
+    name="spontaneous_information",
+    title="Spontaneous information",
+    basis="Conv. Art. 26",
+    requires=("use_conditions",),
+    fields=(text("information", "the information supplied", required=True),),
+)
+
+STATUS_UPDATE = KindSpec(
+    name="status_update",
+    title="Status of a request",
+    basis="Conv. Art. 27(7)-(9)",
+    answers=("*",),
+    fields=(
+        previous_reference(),
+        choice("state", STATES, "where the request stands", required=True),
+        line(
+            "transferred_to",
+            "competent authority it was transferred to",
+            required_when=(("state", ("transferred",)),),
+        ),
+        text("text", "details", required=True),
+    ),
+)
+
+SUPPLEMENTARY_INFO_REQUEST = KindSpec(
+    name="supplementary_info_request",
+    title="Request for supplementary information",
+    basis="Conv. Art. 27(7)",
+    answers=("*",),
+    fields=(
+        previous_reference(),
+        text("text", "what is needed and why", required=True),
+        typed("respond_by", "datetime", "answer needed by (with offset)"),
+    ),
+)
+
+SUPPLEMENTARY_INFO_REPLY = KindSpec(
+    name="supplementary_info_reply",
+    title="Supplementary information",
+    basis="Conv. Art. 27(7)",
+    answers=("supplementary_info_request",),
+    fields=(previous_reference(), text("text", "the information", required=True)),
+)
+
+WITHDRAWAL = KindSpec(
+    name="withdrawal",
+    title="Withdrawal of a request",
+    basis="Conv. Art. 27(7)",
+    answers=("*",),
+    fields=(previous_reference(), text("text", "why the request is withdrawn", required=True)),
+)
+
+PING = KindSpec(
+    name="ping",
+    title="Availability test",
+    basis="Conv. Art. 35 (availability of the point of contact)",
+    light_common=True,
+    fields=(),
+)
+
+KINDS = (
+    SUBSCRIBER_INFO_REQUEST,
+    ASSISTANCE_REQUEST,
+    SPONTANEOUS_INFORMATION,
+    STATUS_UPDATE,
+    SUPPLEMENTARY_INFO_REQUEST,
+    SUPPLEMENTARY_INFO_REPLY,
+    WITHDRAWAL,
+    PING,
+)

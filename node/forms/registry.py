@@ -1,0 +1,20 @@
+"""Every message kind (DESIGN.md section 7), each with its full field table."""
+
+from __future__ import annotations
+
+from node.forms import kinds_emergency, kinds_general, kinds_preservation
+from node.forms.common import common_fields
+from node.forms.spec import Field, KindSpec
+
+_ALL: tuple[KindSpec, ...] = (
+    *kinds_preservation.KINDS,
+    *kinds_emergency.KINDS,
+    *kinds_general.KINDS,
+)
+KINDS: dict[str, KindSpec] = {k.name: k for k in _ALL}
+KIND_NAMES: tuple[str, ...] = tuple(KINDS)
+
+
+def fields_for(spec: KindSpec) -> tuple[Field, ...]:
+    """The common fields followed by the kind's own."""
+    return (*common_fields(light=spec.light_common, requires=spec.requires), *spec.fields)

@@ -1,0 +1,171 @@
+"""Composition root: builds a node's parts from its configuration, once, at the entry point.
+
+:class:`LocalNode` is what commands that never talk to the relay need (store, pinned keys);
+:class:`Node` adds the keystore, the transport, the outbox and the inbox. Every part gets
+its dependencies passed in; nothing reaches into this object from below.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from keys import passphrase as passphrase_sources
+from keys.errors import KeystoreError
+from keys.files import keystore_is_encrypted, read_keystore
+from keys.keystore import Keystore
+from keys.limits import ProtocolLimits
+from node.alerts import Alerter
+from node.config import NodeConfig
+from node.inbox import Inbox
+from node.outbox import Backoff, Outbox
+from node.peers import PinnedPeers
+from node.store import Store
+from node.transport import HttpRelayTransport, RelayTransport
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def resolve_passphrase(
+    config: NodeConfig,
+    *,
+    passphrase_file: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    interactive: bool | None = None,
+) -> bytes | None:
+    """The keystore passphrase, or None for an unencrypted keystore.
+
+    Sources in order: ``--passphrase-file``, ``$POCNET_PASSPHRASE``, the file named by
+    ``keystore.passphrase_file``, the variable named by ``keystore.passphrase_env``, then a
+    terminal prompt.
+
+    Raises:
+        KeystoreError: no source gives one (code ``passphrase_missing``).
+    """
+    env = os.environ if env is None else env
+    if not keystore_is_encrypted(config.keystore_path):
+        return None
+    if passphrase_file is None and not env.get(passphrase_sources.ENV_VAR):
+        if config.keystore.passphrase_file:
+            passphrase_file = config.data_dir / config.keystore.passphrase_file
+        elif config.keystore.passphrase_env and env.get(config.keystore.passphrase_env):
+            value = env[config.keystore.passphrase_env]
+            return value.encode("utf-8")
+    return passphrase_sources.resolve(passphrase_file, env=env, interactive=interactive)
+
+
+def unlock(config: NodeConfig, secret: bytes | None) -> Keystore:
+    """Open the node's keystore and check it belongs to the configured party.
+
+    Raises:
+        KeystoreError: missing, locked, wrong passphrase, or another party's keys.
+    """
+    keystore = read_keystore(config.keystore_path, secret)
+    if keystore.party != config.party:
+        raise KeystoreError(
+            f"the keystore holds keys of {keystore.party}, but node.toml says {config.party}",
+            code="keystore_mismatch",
+        )
+    return keystore
+
+
+@dataclass
+class LocalNode:
+    """The parts that work without the relay or the private keys."""
+
+    config: NodeConfig
+    store: Store
+    peers: PinnedPeers
+    log: Any
+
+    async def close(self) -> None:
+        await self.store.close()
+
+
+@dataclass
+class Node(LocalNode):
+    """A node that can send and receive."""
+
+    keystore: Keystore
+    transport: RelayTransport
+    outbox: Outbox
+    inbox: Inbox
+    alerter: Alerter
+    clock: Clock
+
+    async def close(self) -> None:
+        await self.transport.close()
+        await self.store.close()
+
+
+async def open_local(config: NodeConfig, log: Any = None) -> LocalNode:
+    """Open the store and the pinned keys."""
+    store = await Store.open(config.database_path)
+    peers = await PinnedPeers(
+        store,
+        me=config.party,
+        on_key_change=config.peers.on_key_change,
+        contacts=config.contacts,
+        log=log,
+    ).load()
+    return LocalNode(config, store, peers, log)
+
+
+async def open_node(
+    config: NodeConfig,
+    keystore: Keystore,
+    *,
+    log: Any = None,
+    transport: RelayTransport | None = None,
+    clock: Clock = system_clock,
+) -> Node:
+    """Build a complete node (the transport defaults to HTTP to ``relay.url``)."""
+    local = await open_local(config, log)
+    transport = transport or HttpRelayTransport(
+        config.relay.url,
+        party=config.party,
+        signing_key=keystore.signing_key,
+        clock=clock,
+        timeout=config.relay.request_timeout,
+        ca_file=config.relay.ca_file or None,
+    )
+    outbox = Outbox(
+        store=local.store,
+        transport=transport,
+        peers=local.peers,
+        keystore=keystore,
+        backoff=Backoff(config.outbox.retry_base, config.outbox.retry_max),
+        ttl=timedelta(days=config.outbox.ttl_days),
+        log=log,
+    )
+    alerter = Alerter(config.alerts, log)
+    inbox = Inbox(
+        store=local.store,
+        transport=transport,
+        peers=local.peers,
+        keystore=keystore,
+        outbox=outbox,
+        alerter=alerter,
+        limits=ProtocolLimits(clock_skew=timedelta(seconds=config.limits.clock_skew)),
+        log=log,
+    )
+    return Node(
+        config=config,
+        store=local.store,
+        peers=local.peers,
+        log=log,
+        keystore=keystore,
+        transport=transport,
+        outbox=outbox,
+        inbox=inbox,
+        alerter=alerter,
+        clock=clock,
+    )

@@ -1,0 +1,170 @@
+"""The timeline of a message: every receipt and reply with its time and issuer, every
+signature checked again when the timeline is built.
+
+Pure: it takes the stored rows and a key lookup, and re-verifies each signature with the
+keys pinned now (so a key that changed since shows up here). A receipt whose
+``envelope_sha256`` differs from the envelope this node holds is flagged: the envelope the
+other side saw is not the one we sent (altered on the way).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from keys import receipts
+from keys.envelope import Envelope
+from keys.errors import PocnetError, Rejected
+from keys.identities import VerifyKey
+from node.records import StoredMessage, StoredReceipt
+
+KeyLookup = Callable[[str], VerifyKey | None]
+_ORDER = {
+    "sent": 0,
+    "received": 0,
+    "ACCEPTED": 1,
+    "DELIVERED": 2,
+    "RETRIEVED": 3,
+    "REJECTED": 3,
+    "ACKNOWLEDGED": 4,
+    "OVERDUE": 5,
+    "EXPIRED": 6,
+    "reply": 7,
+}
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One event: when, what, by whom, and whether its signature holds."""
+
+    at: str
+    event: str
+    issuer: str
+    signature: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """A message and what happened to it."""
+
+    msg_id: str
+    direction: str
+    kind: str
+    counterpart: str
+    priority: str
+    state: str
+    entries: tuple[TimelineEntry, ...]
+
+    @property
+    def all_signatures_valid(self) -> bool:
+        return all(e.signature in ("valid", "n/a") for e in self.entries)
+
+    @property
+    def altered(self) -> bool:
+        return any(e.detail.get("digest") == "differs" for e in self.entries)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "msg_id": self.msg_id,
+            "direction": self.direction,
+            "kind": self.kind,
+            "counterpart": self.counterpart,
+            "priority": self.priority,
+            "state": self.state,
+            "all_signatures_valid": self.all_signatures_valid,
+            "envelope_altered_in_transit": self.altered,
+            "entries": [e.to_dict() for e in self.entries],
+        }
+
+
+def _check_envelope(msg: StoredMessage, key: VerifyKey | None) -> str:
+    if key is None:
+        return "unknown key"
+    try:
+        Envelope.parse(msg.envelope).verify_outer(key)
+    except (Rejected, PocnetError):
+        return "INVALID"
+    return "valid"
+
+
+def _receipt_entry(r: StoredReceipt, msg: StoredMessage, key_for: KeyLookup) -> TimelineEntry:
+    key = key_for(r.issuer)
+    if key is None:
+        signature = "unknown key"
+    else:
+        try:
+            receipts.verify(r.wire, key)
+            signature = "valid"
+        except Rejected:
+            signature = "INVALID"
+    detail: dict[str, Any] = {
+        "digest": "matches" if r.envelope_sha256 == msg.envelope_sha256 else "differs"
+    }
+    if r.reason:
+        detail["reason"] = r.reason
+    if r.origin == "self":
+        detail["posted_to_relay"] = r.posted
+    return TimelineEntry(r.issued_at, r.type, r.issuer, signature, detail)
+
+
+def build_timeline(
+    msg: StoredMessage,
+    stored_receipts: list[StoredReceipt],
+    replies: list[StoredMessage],
+    key_for: KeyLookup,
+) -> Timeline:
+    """The timeline of ``msg`` from its receipts and the replies to it."""
+    sender = msg.sender
+    first = TimelineEntry(
+        msg.created_at,
+        "sent" if msg.direction == "out" else "received",
+        sender,
+        _check_envelope(msg, key_for(sender)),
+        {"stored_at": msg.stored_at} if msg.direction == "in" else {},
+    )
+    entries = [first]
+    entries += [_receipt_entry(r, msg, key_for) for r in stored_receipts]
+    for reply in replies:
+        entries.append(
+            TimelineEntry(
+                reply.created_at,
+                "reply",
+                reply.sender,
+                _check_envelope(reply, key_for(reply.sender)),
+                {"msg_id": reply.msg_id, "kind": reply.kind, "state": reply.state},
+            )
+        )
+    entries.sort(key=lambda e: (e.at, _ORDER.get(e.event, 9)))
+    return Timeline(
+        msg_id=msg.msg_id,
+        direction=msg.direction,
+        kind=msg.kind,
+        counterpart=msg.counterpart,
+        priority=msg.priority,
+        state=msg.state,
+        entries=tuple(entries),
+    )
+
+
+def render_text(t: Timeline) -> str:
+    """The timeline as lines for a terminal."""
+    arrow = "to" if t.direction == "out" else "from"
+    lines = [f"{t.kind} {arrow} {t.counterpart} ({t.priority}), {t.msg_id}, state {t.state}"]
+    for e in t.entries:
+        extra = ", ".join(f"{k} {v}" for k, v in e.detail.items())
+        lines.append(
+            f"  {e.at}  {e.event:<12} by {e.issuer:<8} signature {e.signature}"
+            + (f"  ({extra})" if extra else "")
+        )
+    if t.altered:
+        lines.append(
+            "  WARNING: a receipt names a different envelope digest: the envelope was altered"
+        )
+    if not t.all_signatures_valid:
+        lines.append("  WARNING: a signature does not verify with the pinned keys")
+    return "\n".join(lines)

@@ -1,0 +1,177 @@
+"""Node end to end: latency to ``RETRIEVED`` and a run of N messages, on loopback.
+
+Set-up: a real ``relay serve`` and two ``node run`` daemons (FR, DE; SQLite, default hybrid
+post-quantum suite), each its own process. The sender is FR's outbox in this process (what
+``node send`` runs, without the interpreter start-up): seal, commit, submit, verify
+``ACCEPTED``.
+
+- **latency**: one message at a time, 200 times: from ``ACCEPTED`` held by the sender to
+  DE's ``RETRIEVED`` stored by FR's daemon (the time FR's daemon stamps when it stores the
+  receipt). Target: p50 under 50 ms. Baseline in the same run: one signed submit round
+  trip to the relay (``POST /v1/envelopes``), p50.
+- **run**: N messages (10,000; 1,000 with ``POCNET_BENCH_QUICK=1``) sent by 8 concurrent
+  senders; the sender's rate; then wait until every message is at DE and every
+  ``RETRIEVED`` is back at FR: lost (sent but never received) and duplicated (received
+  twice) must both be zero. The daemons' resident memory (RSS) at start and end.
+
+Run: ``python -m tests.bench node``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+from keys.encoding import parse_time
+from node import config as node_config
+from node.forms import validate_form
+from node.runtime import Node, open_node, unlock
+from tests.e2e.nodeproc import LocalNetwork, NodeProcess
+
+LATENCY_SAMPLES = 200
+TARGET_P50_MS = 50.0
+SENDERS = 8
+HIGH_RATE = {"rate_per_second": 100000.0, "rate_burst": 100000.0}
+QUIET = {"log": {"level": "info"}, "relay": {"reconnect_max": 1.0}}  # info, as in production
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size of a process, in KiB (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, round(q / 100 * len(ordered)) - 1))]
+
+
+async def sender(data: Path) -> Node:
+    cfg = node_config.load(data)
+    return await open_node(cfg, unlock(cfg, None))
+
+
+async def wait_retrieved(fr: Node, msg_id: str, timeout: float = 10.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for r in await fr.store.receipts_for(msg_id):
+            if r.type == "RETRIEVED":
+                return r.stored_at
+        await asyncio.sleep(0.002)
+    raise TimeoutError(f"no RETRIEVED for {msg_id}")
+
+
+async def latency(fr: Node) -> tuple[list[float], list[float]]:
+    """(send-to-RETRIEVED latencies, submit round trips), in ms."""
+    form = validate_form("ping", {}, now=datetime.now(UTC))
+    out, rtt = [], []
+    for _ in range(LATENCY_SAMPLES):
+        msg = await fr.outbox.queue("DE", form, datetime.now(UTC))
+        t0 = time.perf_counter()
+        assert await fr.outbox.submit(msg, datetime.now(UTC)) == "accepted"
+        rtt.append((time.perf_counter() - t0) * 1000)
+        accepted = datetime.now(UTC)
+        stored_at = await wait_retrieved(fr, msg.msg_id)
+        out.append(max(0.0, (parse_time(stored_at) - accepted).total_seconds() * 1000))
+    return out, rtt
+
+
+async def run(fr: Node, n: int) -> tuple[list[str], float]:
+    form = validate_form("ping", {}, now=datetime.now(UTC))
+    ids: list[str] = []
+    todo = iter(range(n))
+
+    async def worker() -> None:
+        for _ in todo:
+            msg = await fr.outbox.queue("DE", form, datetime.now(UTC))
+            ids.append(msg.msg_id)
+            assert await fr.outbox.submit(msg, datetime.now(UTC)) == "accepted"
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(SENDERS)))
+    return ids, time.perf_counter() - started
+
+
+def count_until(node: NodeProcess, direction: str, n: int, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    got = 0
+    while time.monotonic() < deadline:
+        got = len(node.messages(direction))
+        if got >= n:
+            return got
+        time.sleep(0.5)
+    return got
+
+
+def main() -> None:
+    quick = os.environ.get("POCNET_BENCH_QUICK") == "1"
+    n = 1000 if quick else 10_000
+    with TemporaryDirectory(prefix="bench-node-") as tmp:
+        net = LocalNetwork.create(Path(tmp), ["FR", "DE"], relay_limits=HIGH_RATE, options=QUIET)
+        fr_proc, de_proc = net["FR"], net["DE"]
+        with net.running("FR", "DE"):
+            assert fr_proc.proc and de_proc.proc
+            rss0 = {"FR": rss_kib(fr_proc.proc.pid), "DE": rss_kib(de_proc.proc.pid)}
+
+            async def body() -> tuple[list[float], list[float], list[str], float]:
+                fr = await sender(fr_proc.data)
+                try:
+                    await fr.peers.refresh(fr.transport, datetime.now(UTC))
+                    lat, rtt = await latency(fr)
+                    ids, elapsed = await run(fr, n)
+                    return lat, rtt, ids, elapsed
+                finally:
+                    await fr.close()
+
+            lat, rtt, ids, elapsed = asyncio.run(body())
+            received_all = count_until(de_proc, "in", n + LATENCY_SAMPLES, timeout=300 + n / 20)
+            drained = time.monotonic()
+            want = set(ids)
+
+            def retrieved() -> int:
+                return len(
+                    {r.msg_id for r in fr_proc.all_receipts() if r.type == "RETRIEVED"} & want
+                )
+
+            while retrieved() < n and time.monotonic() - drained < 120:
+                time.sleep(0.5)
+            rss1 = {"FR": rss_kib(fr_proc.proc.pid), "DE": rss_kib(de_proc.proc.pid)}
+            at_de = [m.msg_id for m in de_proc.messages("in")]
+            back = retrieved()
+        lost = len(want - set(at_de))
+        duplicated = len(at_de) - len(set(at_de))
+        p50, p99 = statistics.median(lat), pct(lat, 99)
+        base = statistics.median(rtt)
+        print(
+            f"latency ACCEPTED -> RETRIEVED at the sender ({LATENCY_SAMPLES} messages, "
+            "one at a time):"
+        )
+        print(
+            f"  p50 {p50:.1f} ms  p99 {p99:.1f} ms  (target p50 < {TARGET_P50_MS:.0f} ms: "
+            f"{'met' if p50 < TARGET_P50_MS else 'MISSED'})"
+        )
+        print(f"  baseline: one signed submit round trip p50 {base:.1f} ms; ratio {p50 / base:.1f}")
+        print(f"run of {n} messages, {SENDERS} concurrent senders:")
+        print(f"  sender rate {n / elapsed:.0f} messages/s (seal, commit, submit, verify ACCEPTED)")
+        print(
+            f"  at DE {received_all - LATENCY_SAMPLES}, RETRIEVED back at FR {back}; "
+            f"lost {lost}, duplicated {duplicated}"
+        )
+        for party in ("FR", "DE"):
+            print(
+                f"  {party} daemon RSS {rss0[party] / 1024:.1f} MiB at start, "
+                f"{rss1[party] / 1024:.1f} MiB at end"
+            )
+        if lost or duplicated or back < n:
+            raise AssertionError(f"lost {lost}, duplicated {duplicated}, retrieved {back}/{n}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,263 @@
+"""Run real nodes for end-to-end tests, the benchmark and the demo.
+
+:class:`NodeProcess` is a node's data folder (made by ``node init``), its ``node run``
+daemon as a subprocess, and ways to run ``node`` commands against it: :meth:`cli` in a
+subprocess, :meth:`call` in this process (same code, no interpreter start-up).
+:class:`LocalNetwork` is a relay (:class:`tests.integration.relayproc.RelayProcess`) and
+several nodes registered with it. Everything listens on 127.0.0.1, every wait is bounded,
+and what is started is stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from node.cli import main as node_main
+from node.records import StoredMessage, StoredReceipt
+from node.store import Store
+from tests.integration.relayproc import ROOT, RelayProcess
+
+FAST_SETTINGS = {
+    "relay": {"reconnect_base": 0.1, "reconnect_max": 1.0, "long_poll_wait": 25},
+    "outbox": {"retry_base": 0.2, "retry_max": 1.0, "scan_interval": 0.2},
+    "alerts": {"watch_interval": 0.5},
+    "log": {"level": "debug"},
+}
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
+    """Poll ``check`` until it returns something truthy (bounded)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def set_options(path: Path, options: dict[str, dict[str, Any]]) -> None:
+    """Change settings of a ``node.toml`` written by ``node init`` (keys already there)."""
+    text = path.read_text()
+    for section, values in options.items():
+        start = text.index(f"\n[{section}]\n")
+        end = text.find("\n[", start + 1)
+        end = len(text) if end < 0 else end
+        block = text[start:end]
+        for key, value in values.items():
+            rendered = json.dumps(value) if not isinstance(value, bool) else str(value).lower()
+            block, n = re.subn(rf"(?m)^{key} = .*$", f"{key} = {rendered}", block)
+            if n == 0:
+                block += f"\n{key} = {rendered}"
+        text = text[:start] + block + text[end:]
+    path.write_text(text)
+
+
+@dataclass
+class NodeProcess:
+    """A node's data folder and, while it runs, its daemon."""
+
+    data: Path
+    party: str
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def create(
+        cls,
+        data: Path,
+        party: str,
+        relay_url: str,
+        options: dict[str, dict[str, Any]] | None = None,
+    ) -> NodeProcess:
+        """``node init`` (unencrypted keystore: an unattended test daemon) and settings."""
+        node = cls(data, party)
+        code, out = node.call("init", "--party", party, "--relay", relay_url, "--no-passphrase")
+        if code != 0:
+            raise RuntimeError(f"node init {party} failed: {out}")
+        set_options(data / "node.toml", {**FAST_SETTINGS, **(options or {})})
+        return node
+
+    @property
+    def bundle(self) -> bytes:
+        return (self.data / "keys" / "bundle.json").read_bytes()
+
+    # -- the daemon ------------------------------------------------------------------------
+
+    def start(self, timeout: float = 20.0) -> None:
+        """Start ``node run`` and wait until it has fetched the directory."""
+        assert self.proc is None, "already running"
+        self.log_path = self.data / f"daemon-{int(time.time() * 1000)}.log"
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "node", "run", "--data", str(self.data)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                env={**os.environ, **self.env},
+            )
+        wait_for(
+            lambda: self._started() or self._died(),
+            timeout,
+            f"{self.party}'s daemon to start",
+        )
+        if self.proc.poll() is not None:
+            raise RuntimeError(
+                f"{self.party}'s daemon exited {self.proc.returncode}:\n{self.output()}"
+            )
+
+    def _started(self) -> bool:
+        out = self.output()
+        return '"directory.refreshed"' in out or '"directory.refresh_failed"' in out
+
+    def _died(self) -> bool:
+        return self.proc is not None and self.proc.poll() is not None
+
+    def stop(self, timeout: float = 15.0) -> int:
+        """SIGTERM; wait for a clean exit; return the exit code."""
+        if self.proc is None:
+            return 0
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait(5)
+        self.proc = None
+        return code
+
+    def kill(self) -> None:
+        """SIGKILL: a crash at an arbitrary point."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None
+
+    def output(self) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return self.log_path.read_text(errors="replace")
+
+    def events(self) -> list[dict[str, Any]]:
+        """The daemon's log lines, parsed (all runs so far)."""
+        out = []
+        for path in sorted(self.data.glob("daemon-*.log")):
+            for line in path.read_text(errors="replace").splitlines():
+                with contextlib.suppress(ValueError):
+                    out.append(json.loads(line))
+        return out
+
+    # -- commands --------------------------------------------------------------------------
+
+    def call(self, *args: str, stdin: str | None = None) -> tuple[int, Any]:
+        """Run ``node ARGS --data DIR --json`` in this process; (exit code, parsed output)."""
+        out, err = io.StringIO(), io.StringIO()
+        argv = [*args, "--data", str(self.data), "--json"]
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = node_main(argv)
+            except SystemExit as e:
+                code = int(e.code or 0)
+            finally:
+                structlog.reset_defaults()
+        text = out.getvalue()
+        try:
+            return code, json.loads(text) if text.strip() else None
+        except ValueError:
+            return code, text + err.getvalue()
+
+    def cli(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+        """Run ``python -m node ARGS --data DIR`` as a separate process."""
+        return subprocess.run(
+            [sys.executable, "-m", "node", *args, "--data", str(self.data)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=ROOT,
+            env={**os.environ, **self.env},
+        )
+
+    # -- reading the node's store ----------------------------------------------------------
+
+    def _read(self, fn: Callable[[Store], Any]) -> Any:
+        async def go() -> Any:
+            store = await Store.open(self.data / "node.db")
+            try:
+                return await fn(store)
+            finally:
+                await store.close()
+
+        return asyncio.run(go())
+
+    def messages(self, direction: str | None = None) -> list[StoredMessage]:
+        return list(self._read(lambda s: s.list_messages(direction=direction, limit=100_000)))
+
+    def receipt_types(self, msg_id: str) -> list[str]:
+        rows: list[StoredReceipt] = self._read(lambda s: s.receipts_for(msg_id))
+        return sorted(r.type for r in rows)
+
+    def all_receipts(self) -> list[StoredReceipt]:
+        return list(self._read(lambda s: s.all_receipts()))
+
+
+@dataclass
+class LocalNetwork:
+    """A relay and nodes on loopback, in one folder."""
+
+    root: Path
+    relay: RelayProcess
+    nodes: dict[str, NodeProcess] = field(default_factory=dict)
+
+    @classmethod
+    def create(
+        cls,
+        root: Path,
+        parties: list[str],
+        *,
+        relay_limits: dict[str, Any] | None = None,
+        options: dict[str, dict[str, Any]] | None = None,
+    ) -> LocalNetwork:
+        """``relay init``, ``node init`` for each party, and every bundle added to the relay."""
+        root.mkdir(parents=True, exist_ok=True)
+        relay = RelayProcess.create(root / "relay")
+        if relay_limits:
+            set_options(relay.data / "relay.toml", {"limits": relay_limits})
+        net = cls(root, relay)
+        for party in parties:
+            node = NodeProcess.create(root / party.lower(), party, relay.url, options)
+            relay.add_member(node.bundle)
+            net.nodes[party] = node
+        return net
+
+    def __getitem__(self, party: str) -> NodeProcess:
+        return self.nodes[party]
+
+    @contextlib.contextmanager
+    def running(self, *parties: str) -> Iterator[LocalNetwork]:
+        """The relay and the named nodes' daemons, stopped on the way out whatever happens."""
+        self.relay.start()
+        try:
+            for party in parties:
+                self.nodes[party].start()
+            yield self
+        finally:
+            for node in self.nodes.values():
+                node.stop()
+            self.relay.stop()

@@ -1,0 +1,236 @@
+"""Outbox: commit before submit, retry with backoff and jitter, resubmission, refusals."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from keys.encoding import format_time, parse_time
+from keys.errors import NotFound, PocnetError
+from keys.identities import SigningKey
+from keys.keystore import Keystore, verify_bundle
+from node.config import OutboxSettings
+from node.fake_relay import FakeClock, FakeRelayNetwork, fake_node
+from node.forms import validate_form
+from node.forms.examples import example
+from node.outbox import Backoff
+from node.runtime import Node
+
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(T0)
+
+
+@pytest.fixture
+async def net(clock: FakeClock) -> FakeRelayNetwork:
+    return FakeRelayNetwork(clock)
+
+
+@pytest.fixture
+async def pair(net: FakeRelayNetwork, clock: FakeClock, tmp_path: Path):  # type: ignore[no-untyped-def]
+    fr = await fake_node(
+        net, tmp_path / "fr", "FR", clock=clock, outbox=OutboxSettings(retry_base=2, retry_max=60)
+    )
+    de = await fake_node(net, tmp_path / "de", "DE", clock=clock)
+    await fr.peers.refresh(fr.transport, clock())
+    await de.peers.refresh(de.transport, clock())
+    yield fr, de
+    await fr.close()
+    await de.close()
+
+
+def ping(now: datetime, priority: str | None = None):  # type: ignore[no-untyped-def]
+    return validate_form("ping", {}, now=now, priority=priority)
+
+
+# -- backoff -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("attempts", "low", "high"),
+    [
+        (1, 1.0, 2.0),
+        (2, 2.0, 4.0),
+        (3, 4.0, 8.0),
+        (6, 32.0, 64.0),
+        (10, 150.0, 300.0),
+        (99, 150.0, 300.0),
+    ],
+)
+def test_backoff_doubles_with_equal_jitter_up_to_the_cap(
+    attempts: int, low: float, high: float
+) -> None:
+    b = Backoff(base=2.0, cap=300.0)
+    assert b.delay(attempts, lambda: 0.0) == low
+    assert b.delay(attempts, lambda: 1.0) == high
+    assert low <= b.delay(attempts) <= high
+
+
+def test_backoff_jitter_spreads_retries() -> None:
+    b = Backoff(base=1.0, cap=60.0)
+    values = {round(b.delay(5), 6) for _ in range(50)}
+    assert len(values) > 40  # not a fixed schedule: nodes do not retry in lockstep
+
+
+# -- sending -------------------------------------------------------------------------------
+
+
+async def test_queue_commits_before_submit_and_accepted_is_verified(
+    pair: tuple[Node, Node], net: FakeRelayNetwork, clock: FakeClock
+) -> None:
+    fr, _ = pair
+    msg = await fr.outbox.queue("DE", ping(clock()), clock())
+    assert (await fr.store.get_message(msg.msg_id)).state == "queued"
+    assert msg.msg_id not in net.envelopes  # nothing left the node yet
+    assert await fr.outbox.submit(msg, clock()) == "accepted"
+    stored = await fr.store.get_message(msg.msg_id)
+    assert stored.state == "accepted"
+    [accepted] = await fr.store.receipts_for(msg.msg_id)
+    assert (accepted.type, accepted.issuer) == ("ACCEPTED", "relay")
+    assert (
+        accepted.envelope_sha256
+        == stored.envelope_sha256
+        == net.envelopes[msg.msg_id].envelope.sha256
+    )
+
+
+async def test_relay_down_keeps_the_message_and_retries_with_backoff(
+    pair: tuple[Node, Node], net: FakeRelayNetwork, clock: FakeClock
+) -> None:
+    fr, _ = pair
+    msg = await fr.outbox.queue("DE", ping(clock()), clock())
+    net.down = True
+    fr.outbox.rand = lambda: 0.5
+    assert await fr.outbox.submit(msg, clock()) == "retrying"
+    stored = await fr.store.get_message(msg.msg_id)
+    assert (stored.state, stored.attempts, stored.last_error) == ("queued", 1, "relay_unreachable")
+    assert parse_time(stored.next_attempt_at) == T0 + timedelta(seconds=1.5)  # base 2: [1, 2]
+    # Not due yet: a flush does not touch it.
+    report = await fr.outbox.flush(clock())
+    assert report.accepted == report.retrying == []
+    # Due, still down: second attempt, longer delay.
+    clock.advance(seconds=2)
+    report = await fr.outbox.flush(clock())
+    assert report.retrying == [msg.msg_id] and report.unreachable
+    stored = await fr.store.get_message(msg.msg_id)
+    assert stored.attempts == 2
+    assert parse_time(stored.next_attempt_at) == clock() + timedelta(seconds=3.0)
+    # Back up: delivered on the next due flush, exactly once.
+    net.down = False
+    clock.advance(seconds=3)
+    report = await fr.outbox.flush(clock())
+    assert report.accepted == [msg.msg_id]
+    assert (await fr.store.get_message(msg.msg_id)).state == "accepted"
+    assert list(net.envelopes) == [msg.msg_id]
+
+
+async def test_resubmission_after_a_crash_gets_the_same_receipt(
+    pair: tuple[Node, Node], net: FakeRelayNetwork, clock: FakeClock
+) -> None:
+    fr, _ = pair
+    msg = await fr.outbox.queue("DE", ping(clock()), clock())
+    # The envelope reached the relay, but the node died before storing ACCEPTED.
+    first = await fr.transport.submit(msg.envelope)
+    assert first.created
+    report = await fr.outbox.flush(clock(), everything=True)
+    assert report.accepted == [msg.msg_id]
+    [receipt] = await fr.store.receipts_for(msg.msg_id)
+    assert receipt.type == "ACCEPTED"
+    assert len(net.inboxes["DE"]) == 1  # delivered once
+
+
+async def test_accepted_with_a_bad_signature_is_not_trusted(
+    pair: tuple[Node, Node], net: FakeRelayNetwork, clock: FakeClock
+) -> None:
+    fr, _ = pair
+    net.keystore = Keystore("relay", SigningKey.generate())  # an impostor signs receipts
+    msg = await fr.outbox.queue("DE", ping(clock()), clock())
+    assert await fr.outbox.submit(msg, clock()) == "retrying"
+    stored = await fr.store.get_message(msg.msg_id)
+    assert stored.state == "queued" and stored.last_error == "rejected"
+    assert await fr.store.receipts_for(msg.msg_id) == []
+
+
+async def test_a_final_refusal_marks_the_message_failed(
+    pair: tuple[Node, Node], net: FakeRelayNetwork, clock: FakeClock
+) -> None:
+    fr, _ = pair
+    msg = await fr.outbox.queue("DE", ping(clock()), clock())
+    del net.bundles["DE"]  # the relay no longer lists DE
+    assert await fr.outbox.submit(msg, clock()) == "failed"
+    stored = await fr.store.get_message(msg.msg_id)
+    assert stored.state == "failed" and stored.last_error.startswith("forbidden")
+    assert await fr.store.due_outgoing("") == []
+
+
+async def test_flush_everything_ignores_the_schedule(
+    pair: tuple[Node, Node], net: FakeRelayNetwork, clock: FakeClock
+) -> None:
+    fr, _ = pair
+    net.down = True
+    ids = []
+    for _ in range(3):
+        msg = await fr.outbox.queue("DE", ping(clock()), clock())
+        await fr.outbox.submit(msg, clock())
+        ids.append(msg.msg_id)
+    net.down = False
+    report = await fr.outbox.flush(clock(), everything=True)
+    assert sorted(report.accepted) == sorted(ids)
+
+
+async def test_unknown_recipient_cannot_be_queued(
+    pair: tuple[Node, Node], clock: FakeClock
+) -> None:
+    fr, _ = pair
+    with pytest.raises(NotFound, match="unknown party IT"):
+        await fr.outbox.queue("IT", ping(clock()), clock())
+    assert await fr.store.list_messages() == []
+
+
+async def test_receipts_are_retried_until_the_relay_takes_them(
+    pair: tuple[Node, Node], net: FakeRelayNetwork, clock: FakeClock
+) -> None:
+    fr, de = pair
+    msg = await fr.outbox.queue(
+        "DE",
+        validate_form("assistance_request", example("assistance_request", T0), now=T0),
+        clock(),
+    )
+    await fr.outbox.submit(msg, clock())
+    items = await de.transport.inbox(wait=0, limit=10)
+    net.down = True
+    # DE stores the message; acking and posting RETRIEVED fail: the relay is down.
+    with pytest.raises(PocnetError):
+        await de.inbox.handle(items, clock())
+    [pending] = await de.store.pending_receipts("")
+    assert pending.type == "RETRIEVED"
+    net.down = False
+    clock.advance(seconds=5)
+    report = await de.outbox.flush(clock())
+    assert report.receipts_posted == 1
+    assert await de.store.pending_receipts("") == []
+    assert format_time(clock()) > pending.stored_at
+
+
+async def test_relay_key_unknown_is_fetched_to_check_accepted(
+    net: FakeRelayNetwork, clock: FakeClock, tmp_path: Path
+) -> None:
+    fr = await fake_node(net, tmp_path / "fr", "FR", clock=clock)
+    de = await fake_node(net, tmp_path / "de", "DE", clock=clock)
+    # FR has DE's bundle pinned (e.g. from an earlier session) but not the relay's key.
+    info = verify_bundle(net.bundles["DE"])
+    await fr.store.pin(
+        "DE", net.bundles["DE"], info.signing_key.to_b64(), info.signing_key.key_id, "t"
+    )
+    await fr.peers.load()
+    assert not fr.peers.knows("relay")
+    msg = await fr.outbox.queue("DE", ping(clock()), clock())
+    assert await fr.outbox.submit(msg, clock()) == "accepted"
+    assert fr.peers.knows("relay")
+    await fr.close()
+    await de.close()
