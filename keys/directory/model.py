@@ -154,8 +154,24 @@ def _check_window(not_before: datetime, not_after: datetime | None, what: str) -
         raise ValidationError(f"{what}: not_after must be after not_before", code="bad_window")
 
 
+class _Window:
+    """A validity window ``[not_before, not_after)``; ``not_after`` None means open-ended."""
+
+    not_before: datetime
+    not_after: datetime | None
+
+    def _normalise_window(self, what: str) -> None:
+        object.__setattr__(self, "not_before", instant(self.not_before))
+        if self.not_after is not None:
+            object.__setattr__(self, "not_after", instant(self.not_after))
+        _check_window(self.not_before, self.not_after, what)
+
+    def valid_at(self, at: datetime) -> bool:
+        return self.not_before <= at and (self.not_after is None or at < self.not_after)
+
+
 @dataclass(frozen=True)
-class SigningKeyEntry:
+class SigningKeyEntry(_Window):
     """A signing key and the window in which signatures made with it are valid."""
 
     key: VerifyKey
@@ -163,13 +179,7 @@ class SigningKeyEntry:
     not_after: datetime | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "not_before", instant(self.not_before))
-        if self.not_after is not None:
-            object.__setattr__(self, "not_after", instant(self.not_after))
-        _check_window(self.not_before, self.not_after, "signing key")
-
-    def valid_at(self, at: datetime) -> bool:
-        return self.not_before <= at and (self.not_after is None or at < self.not_after)
+        self._normalise_window("signing key")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -190,7 +200,7 @@ class SigningKeyEntry:
 
 
 @dataclass(frozen=True)
-class EncryptionKeyEntry:
+class EncryptionKeyEntry(_Window):
     """An encryption key and the window in which it may be sealed to or decrypted with."""
 
     key: EncryptionPublicKey
@@ -198,13 +208,7 @@ class EncryptionKeyEntry:
     not_after: datetime | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "not_before", instant(self.not_before))
-        if self.not_after is not None:
-            object.__setattr__(self, "not_after", instant(self.not_after))
-        _check_window(self.not_before, self.not_after, "encryption key")
-
-    def valid_at(self, at: datetime) -> bool:
-        return self.not_before <= at and (self.not_after is None or at < self.not_after)
+        self._normalise_window("encryption key")
 
     def to_dict(self) -> dict[str, Any]:
         return {
