@@ -17,11 +17,15 @@ from aiohttp import web
 from sqlalchemy.engine import make_url
 
 from keys.identities import SigningKey
+from relay.audit_http import add_audit_routes
+from relay.auditlog import AuditLog
 from relay.auth import Authenticator, NonceCache, RateLimiter
+from relay.checkpoints import CheckpointTask, Signer
 from relay.config import RelayConfig
 from relay.database import check_schema, is_postgres, make_engine
 from relay.deadlines import DeadlineTask
-from relay.http import RUNTIME, Runtime, add_routes, middleware
+from relay.directory import DirectoryWatcher, MembersSource
+from relay.http import AUDIT, RUNTIME, Runtime, add_routes, middleware
 from relay.logging import get_logger
 from relay.members import Members
 from relay.metrics import RelayMetrics
@@ -53,6 +57,7 @@ PARTS = web.AppKey("parts", AppParts)
 DEADLINES = web.AppKey("deadlines", DeadlineTask)
 NOTIFIER = web.AppKey("notifier", Notifier)
 WRITER = web.AppKey("writer", Writer)
+SOURCE = web.AppKey("members_source", MembersSource)
 
 
 def create_app(parts: AppParts) -> web.Application:
@@ -64,6 +69,7 @@ def create_app(parts: AppParts) -> web.Application:
     )
     app[PARTS] = parts
     add_routes(app)
+    add_audit_routes(app)
     app.cleanup_ctx.append(_lifetime)
     app.on_shutdown.append(_release_waiters)
     return app
@@ -85,39 +91,67 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
         await check_schema(engine)
         metrics = RelayMetrics()
         notifier = Notifier()
+        checkpoints = CheckpointTask(
+            lambda now: audit_log.sign(now),
+            parts.clock,
+            interval=cfg.checkpoint_interval_seconds,
+            refresh=cfg.checkpoint_refresh_seconds,
+        )
         writer = Writer(
             engine,
             max_batch=cfg.group_commit_max,
             on_commit=notifier.notify,
             on_batch=metrics.group_commit.observe,
+            on_append=checkpoints.grown,
         )
         writer.start()
         stack.push_async_callback(writer.close)
+        audit_log = AuditLog(
+            engine,
+            writer,
+            Signer(parts.signing_key, cfg.audit_origin),
+            refresh=timedelta(seconds=cfg.checkpoint_refresh_seconds),
+        )
+        app[AUDIT] = audit_log
+        watcher = DirectoryWatcher(cfg.directory_check_seconds)
+
+        def reconnected() -> None:  # anything committed while not listening: look again
+            notifier.notify_all()
+            watcher.wake()
+
         if is_postgres(engine):
             dsn = make_url(parts.database_url).set(drivername="postgresql")
             listener = PgListener(
                 dsn.render_as_string(hide_password=False),
                 on_inbox=lambda party: notifier.notify([party]),
-                on_reconnect=notifier.notify_all,
+                on_reconnect=reconnected,
+                on_directory=watcher.wake,
             )
             listener.start()
             stack.push_async_callback(listener.close)
+        # The signed directory once installed, else the members folder (development).
+        source = MembersSource(engine, parts.load_members, parts.signing_key.public)
         service = RelayService(
             store=Store(engine),
             writer=writer,
-            members=parts.load_members(),
+            members=await source.load(parts.clock()),
             signing_key=parts.signing_key,
             config=cfg,
             notifier=notifier,
             metrics=metrics,
         )
         await service.install_members(service.members, parts.clock())
+        watcher.start(lambda: source.refresh(service, parts.clock()))
+        stack.push_async_callback(watcher.close)
+        app[SOURCE] = source
         auth = Authenticator(
             lambda: service.members,
             window=timedelta(seconds=cfg.replay_window_seconds),
             nonces=NonceCache(timedelta(seconds=cfg.replay_window_seconds), cfg.nonce_cache_size),
             limiter=RateLimiter(cfg.rate_per_second, cfg.rate_burst),
         )
+        checkpoints.start()  # signs the first checkpoint now
+        stack.push_async_callback(checkpoints.close)
         deadlines = DeadlineTask(service, parts.clock)
         deadlines.start()
         stack.push_async_callback(deadlines.close)
@@ -134,6 +168,9 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
 
 
 async def reload_members(app: web.Application) -> bool:
-    """Read the members again (SIGHUP); True if the membership changed."""
-    parts = app[PARTS]
-    return await app[RUNTIME].service.install_members(parts.load_members(), parts.clock())
+    """Read the members again (SIGHUP): the newest installed directory, else the members
+    folder; True if the membership changed."""
+    now, service = app[PARTS].clock(), app[RUNTIME].service
+    before = service.members.version
+    await service.install_members(await app[SOURCE].load(now), now)
+    return service.members.version != before

@@ -136,7 +136,7 @@ class Authenticator:
         unknown: list[str] = []
 
         def lookup(party: str) -> VerifyKey | None:
-            key = members.signing_key(party)
+            key = members.signing_key(party, now)
             if key is None:
                 unknown.append(party)
             return key
@@ -150,8 +150,8 @@ class Authenticator:
             if unknown:
                 raise Forbidden("not a member of this network") from e
             raise
-        if not members.is_active(verified.party):
-            raise Forbidden("this member is suspended", code="forbidden")
+        if not members.is_active(verified.party, now):
+            raise Forbidden("this member is suspended or revoked", code="forbidden")
         self._nonces.check_and_add(verified.party, verified.nonce, now)
         self._limiter.take(verified.party, monotonic)
         return verified

@@ -1,4 +1,4 @@
-"""The ``relay`` command: init, serve, db, members, logs.
+"""The ``relay`` command: init, serve, db, members, directory, logs, audit.
 
 Every subcommand has ``--help`` and ``--json``; exit codes are :mod:`keys.cliutil`'s.
 The data folder (``--data``, default ``$POCNET_RELAY_DATA`` or ``./relay-data``) holds the
@@ -29,9 +29,9 @@ from keys.files import (
 )
 from keys.identities import RELAY_ID, SigningKey
 from keys.keystore import KDF_PROFILES, Keystore, make_bundle, verify_bundle
+from relay import audit_cli, directory_cli, members_cli
 from relay import config as relay_config
 from relay import members as relay_members
-from relay import members_cli
 from relay.database import (
     SchemaBehind,
     Unavailable,
@@ -105,7 +105,8 @@ def cmd_init(args: argparse.Namespace) -> int:
             f"keystore     {ks_path} (mode 0600, "
             + ("encrypted)" if secret is not None else "UNENCRYPTED by your choice)"),
             f"config       {config_path} (every limit, with its default)",
-            f"members      add each node's bundle: relay members add --data {data} BUNDLE",
+            f"directory    relay directory install --data {data} DIRECTORY.json --trust-root "
+            "ROOT.json (development without one: relay members add BUNDLE)",
             f"next         relay db upgrade --data {data}; relay serve --data {data}",
         ]
     )
@@ -269,7 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="run the relay",
         description="Serve the relay API until SIGTERM/SIGINT (graceful: in-flight requests "
-        "finish). SIGHUP re-reads the members folder. Logs are JSON lines on stdout.",
+        "finish). SIGHUP re-reads the members (the installed directory, else the members "
+        "folder). Logs are JSON lines on stdout.",
         epilog=EXIT_CODES_HELP,
         formatter_class=fmt,
     )
@@ -298,7 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
         "members",
         help="manage the members' public bundles",
         description="Members are the nodes allowed to use this relay: their self-signed public "
-        "bundles in DIR/members (until the signed directory replaces them).",
+        "bundles in DIR/members. Development only: once a signed directory is installed "
+        "('relay directory install'), it takes precedence.",
         epilog=EXIT_CODES_HELP,
         formatter_class=fmt,
     )
@@ -316,6 +319,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("party", metavar="PARTY")
         _common(p)
         p.set_defaults(func=members_cli.suspend_command(flag))
+
+    directory_cli.register(
+        sub,
+        common=_common,
+        database_args=_database_args,
+        load_config=_config,
+        epilog=EXIT_CODES_HELP,
+    )
 
     logs = sub.add_parser(
         "logs",
@@ -336,6 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("--level", choices=["debug", "info", "warning", "error"], help="lowest level")
     _common(logs, data=False)
     logs.set_defaults(func=cmd_logs)
+
+    audit_cli.register(sub, common=_common, database_args=_database_args, load_config=_config)
     return parser
 
 

@@ -15,12 +15,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from keys.errors import ConfigError
+from keys.checkpoint import origin_for
+from keys.errors import ConfigError, ValidationError
 from keys.limits import ProtocolLimits
 
 CONFIG_NAME = "relay.toml"
 ENV_PREFIX = "POCNET_RELAY_"
-SECTIONS = ("server", "database", "limits", "delivery")
+SECTIONS = ("server", "database", "limits", "delivery", "audit")
 PRIORITY_DELAYS = ("overdue_emergency_seconds", "overdue_urgent_seconds", "overdue_routine_seconds")
 
 
@@ -41,6 +42,12 @@ class RelayConfig:
     )
     trust_request_id: bool = _opt(
         "server", False, "take X-Request-Id from a trusted reverse proxy instead of making one"
+    )
+    directory_check_seconds: float = _opt(
+        "server",
+        2.0,
+        "how often a running relay looks for a newly installed directory (PostgreSQL "
+        "relays also hear of it at once; SIGHUP checks at once)",
     )
 
     database_url: str = _opt(
@@ -95,6 +102,22 @@ class RelayConfig:
     )
     deadline_batch: int = _opt("delivery", 500, "most deadlines handled in one transaction")
 
+    network: str = _opt(
+        "audit",
+        "pocnet",
+        "this network's name (a-z 0-9 . -): the audit log's origin is pocnet.relay/<network>, "
+        "and every node must be configured with the same",
+    )
+    checkpoint_interval_seconds: float = _opt(
+        "audit", 1.0, "sign a checkpoint of the grown audit log at most this often"
+    )
+    checkpoint_refresh_seconds: float = _opt(
+        "audit",
+        300.0,
+        "re-sign an unchanged log after this long, so nodes see a fresh checkpoint "
+        "(keep it below the nodes' maximum checkpoint age)",
+    )
+
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
@@ -116,8 +139,21 @@ class RelayConfig:
         for name in ("group_commit_max", "inbox_max_items", "ack_max_ids", "deadline_batch"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
+        if self.directory_check_seconds <= 0:
+            raise ConfigError("directory_check_seconds must be positive")
         if self.rate_per_second <= 0 or self.rate_burst < 1:
             raise ConfigError("rate_per_second must be positive and rate_burst at least 1")
+        try:
+            origin_for(self.network)
+        except ValidationError as e:
+            raise ConfigError(f"network: {e.message}") from e
+        if self.checkpoint_refresh_seconds < 1:
+            raise ConfigError("checkpoint_refresh_seconds must be at least 1")
+
+    @property
+    def audit_origin(self) -> str:
+        """The audit log's origin (checkpoint first line and key name)."""
+        return origin_for(self.network)
 
     @property
     def protocol_limits(self) -> ProtocolLimits:

@@ -25,6 +25,7 @@ from aiohttp import web
 from keys.encoding import loads_strict
 from keys.errors import PocnetError, Rejected, TooLarge, ValidationError
 from keys.httpsig import AuthRejected
+from relay.auditlog import AuditLog
 from relay.auth import Authenticator, Throttled
 from relay.config import RelayConfig
 from relay.database import SchemaBehind, Unavailable, check_schema
@@ -51,6 +52,7 @@ class Runtime:
 
 
 RUNTIME = web.AppKey("runtime", Runtime)
+AUDIT = web.AppKey("audit", AuditLog)
 PARTY = web.RequestKey("party", str)
 BODY = web.RequestKey("body", bytes)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -62,6 +64,9 @@ def _json(obj: Any, status: int = 200) -> web.Response:
         status=status,
         content_type=JSON,
     )
+
+
+json_response = _json  # for the handlers of relay.audit_http
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
@@ -239,11 +244,17 @@ async def post_receipt(request: web.Request) -> web.Response:
 
 async def evidence(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
-    return _json(await rt.service.evidence(request[PARTY], request.match_info["msg_id"]))
+    msg_id = request.match_info["msg_id"]
+    doc = await rt.service.evidence(request[PARTY], msg_id)  # 404 unless sender or recipient
+    doc.update(await request.app[AUDIT].evidence(msg_id, rt.clock()))
+    return _json(doc)
 
 
 async def directory(request: web.Request) -> web.Response:
-    return _json(request.app[RUNTIME].service.members.directory())
+    # The signed directory file exactly as installed ({"payload", "signatures"}), or the
+    # members folder's bundles while no directory is installed.
+    body = request.app[RUNTIME].service.members.directory_file()
+    return web.Response(body=body, content_type=JSON)
 
 
 async def openapi(request: web.Request) -> web.Response:

@@ -11,6 +11,11 @@ from keys.files import BUNDLE_NAME
 from keys.identities import validate_party_id
 from relay import members as relay_members
 
+PRECEDENCE = (
+    "the members folder is for development: once a signed directory is installed "
+    "(relay directory install), it takes precedence and this folder is no longer read"
+)
+
 
 def cmd_add(args: argparse.Namespace) -> int:
     try:
@@ -24,12 +29,13 @@ def cmd_add(args: argparse.Namespace) -> int:
         "signing_key": {"key_id": key.key_id, "fingerprint": key.fingerprint},
         "replaced": replaced,
         "file": str(relay_members.folder(args.data) / f"{bundle.party}.json"),
+        "warning": PRECEDENCE,
     }
     text = (
         f"member {bundle.party} {'replaced' if replaced else 'added'}\n"
         f"signing key  {key.key_id}\n  fingerprint {key.fingerprint}\n"
         "check the fingerprint with the member by phone; a running relay reads members "
-        "again on SIGHUP (systemctl reload pocnet-relay)"
+        f"again on SIGHUP (systemctl reload pocnet-relay)\nwarning: {PRECEDENCE}"
     )
     emit(info, as_json=args.json, text=text)
     return 0

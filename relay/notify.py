@@ -60,11 +60,13 @@ class PgListener:
         *,
         on_inbox: Callable[[str], None],
         on_reconnect: Callable[[], None],
+        on_directory: Callable[[], None] = lambda: None,
         max_backoff: float = 30.0,
     ) -> None:
         self._dsn = dsn
         self._on_inbox = on_inbox
         self._on_reconnect = on_reconnect
+        self._on_directory = on_directory
         self._max_backoff = max_backoff
         self._task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
@@ -83,6 +85,8 @@ class PgListener:
         kind, _, rest = payload.partition(":")
         if kind == "inbox" and rest:
             self._on_inbox(rest)
+        elif kind == "directory":  # 'relay directory install' committed a new version
+            self._on_directory()
 
     async def _run(self) -> None:
         import asyncpg

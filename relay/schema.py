@@ -13,6 +13,8 @@ Times are stored as integer microseconds since the Unix epoch (UTC) through
   about the messages it sent; ``id`` orders it.
 - ``receipts``: every receipt issued by the relay or stored from a node (the evidence).
 - ``events``: the append-only audit trail of metadata; ``seq`` is the 0-based leaf index.
+- ``directories``: every signed directory installed; the newest is in force.
+- ``merkle_nodes``, ``checkpoints``: the audit log's Merkle tree and its signed checkpoints.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
+    SmallInteger,
     String,
     Table,
     UniqueConstraint,
@@ -143,6 +147,46 @@ events = Table(
     Column("receipt_sha256", String(SHA), nullable=True),
     Column("directory_version", String(SHA), nullable=True),
     Index("ix_events_msg", "msg_id"),
+)
+
+# The audit log's stored complete-subtree hashes (RFC 9162, keys/merkle.py): the hash of
+# leaves [idx * 2**level, (idx + 1) * 2**level); written once, never changed.
+merkle_nodes = Table(
+    "merkle_nodes",
+    metadata,
+    Column("level", SmallInteger, nullable=False),
+    Column("idx", BigInteger, nullable=False),
+    Column("hash", LargeBinary, nullable=False),
+    PrimaryKeyConstraint("level", "idx", name="pk_merkle_nodes"),
+)
+
+# Every signed checkpoint (keys/checkpoint.py): the signed note's bytes, and its size,
+# root and time, so 'relay audit verify' can check them all against the tree.
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("tree_size", BigInteger, nullable=False),
+    Column("root", LargeBinary, nullable=False),
+    Column("signed_at", UtcMicros(), nullable=False),
+    Column("note", LargeBinary, nullable=False),
+    Index("ix_checkpoints_size", "tree_size"),
+)
+
+# Every signed directory installed (relay/directory.py), kept whole: the newest version is
+# the one in force and the trust for the next. ``file`` is the signed file as accepted (what
+# GET /v1/directory serves); ``leaf_index`` is its directory_installed audit event.
+directories = Table(
+    "directories",
+    metadata,
+    Column("version", BigInteger, primary_key=True, autoincrement=False),
+    Column("payload_sha256", String(SHA), nullable=False),
+    Column("expires", UtcMicros(), nullable=False),
+    Column("installed_at", UtcMicros(), nullable=False),
+    Column("leaf_index", BigInteger, nullable=False),
+    Column("file", LargeBinary, nullable=False),
 )
 
 ENVELOPE_STATES = ("pending", "delivered", "expired")

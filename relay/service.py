@@ -94,19 +94,17 @@ class RelayService:
         Raises:
             TooLarge, ValidationError: the envelope is malformed.
             Forbidden: ``caller`` is not the header's sender.
-            Rejected: unknown recipient, bad outer signature, or bad times.
+            Rejected: recipient unknown, inactive or sealed to a key it no longer holds;
+                sender inactive or its key retired (:meth:`Members.submission_key`); bad
+                outer signature; or bad times.
             Conflict: ``msg_id`` already names another envelope (``msg_id_reused``).
         """
         envelope = Envelope.parse(body, self.limits)
         header = envelope.header
         if header.sender != caller:
             raise Forbidden("you may submit envelopes only as their sender")
-        if not self.members.is_active(header.recipient):
-            raise Rejected("unknown_recipient")
-        key = self.members.signing_key(caller)
-        if key is None:
-            raise Forbidden("unknown sender")
-        envelope.verify_outer(key)
+        self.members.check_recipient(header.recipient, header.enc_key_id, now)
+        envelope.verify_outer(self.members.submission_key(caller, header.created, now))
         check_times(header, now, self.limits)
         wire = envelope.to_bytes()
         digest = hashlib.sha256(wire).hexdigest()  # == envelope.sha256, without re-encoding
@@ -293,11 +291,10 @@ class RelayService:
         data = loads_strict(body, max_bytes=self.config.max_request_bytes, max_depth=2)
         if peek_issuer(data) != caller:
             raise Forbidden("you may issue receipts only in your own name")
-        key = self.members.signing_key(caller)
-        if key is None:
-            raise Forbidden("unknown issuer")
-        signed = verify_receipt(data, key)
+        signed = verify_receipt(data, self.members.submission_key(caller, now, now))
         r = signed.receipt
+        # The key valid at issued_at must still be the caller's key now (no backdating).
+        self.members.submission_key(caller, r.issued, now)
         if r.type not in NODE_TYPES:
             raise ValidationError(
                 "a node may issue only RETRIEVED, ACKNOWLEDGED or REJECTED", code="bad_receipt_type"

@@ -102,12 +102,14 @@ class Writer:
         max_batch: int = 256,
         on_commit: Callable[[set[str]], None] = lambda _parties: None,
         on_batch: Callable[[int], None] = lambda _size: None,
+        on_append: Callable[[int], None] = lambda _tree_size: None,
     ) -> None:
         self._engine = engine
         self._postgres = is_postgres(engine)
         self._max_batch = max_batch
         self._on_commit = on_commit
         self._on_batch = on_batch
+        self._on_append = on_append
         self._queue: asyncio.Queue[_Item[Any] | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -208,11 +210,17 @@ class Writer:
                 if self._postgres:
                     for party in sorted(tx.notify):
                         await conn.execute(select(func.pg_notify(NOTIFY_CHANNEL, "inbox:" + party)))
+                    grown = audit.appended_size(tx)
+                    if grown is not None:  # for 'relay audit tail --follow'
+                        await conn.execute(select(func.pg_notify(NOTIFY_CHANNEL, f"audit:{grown}")))
         return outcomes, tx
 
     def _finish(self, tx: Tx) -> None:
         if tx.notify:
             self._on_commit(tx.notify)
+        grown = audit.appended_size(tx)
+        if grown is not None:
+            self._on_append(grown)
         for callback in tx.after_commit:
             try:
                 callback()

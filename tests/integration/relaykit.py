@@ -176,7 +176,10 @@ async def _truncate(url: str) -> None:
 
     conn = await asyncpg.connect(_asyncpg_dsn(url))
     try:
-        await conn.execute("TRUNCATE envelopes, inbox, receipts, events RESTART IDENTITY")
+        await conn.execute(
+            "TRUNCATE envelopes, inbox, receipts, events, merkle_nodes, checkpoints "
+            "RESTART IDENTITY"
+        )
     finally:
         await conn.close()
 

@@ -450,7 +450,7 @@ def test_verify_key_from_public_bytes() -> None:
 
 
 def test_documented_example() -> None:
-    """The worked example of docs/protocol-audit.md, byte for byte."""
+    """The worked example of docs/protocol.md section 15.7, byte for byte."""
     msg, env = "5f0c2a7e9b1d4c3a8e6f0a1b2c3d4e5f", "3b1f" * 16
     common = {"msg_id": msg, "sender": "FR", "recipient": "DE", "envelope_sha256": env}
     steps = [

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from relay.cli import main
+from relay.database import head_revision
 from tests.integration.relaykit import make_member
 
 
@@ -48,10 +49,10 @@ def test_db_status_then_upgrade(tmp_path: Path, capsys: pytest.CaptureFixture[st
     code, status = _run(capsys, "db", "status", "--data", str(data))
     assert code == 8 and status["up_to_date"] is False
     code, up = _run(capsys, "db", "upgrade", "--data", str(data))
-    assert code == 0 and (up["before"], up["after"]) == (None, "0001")
+    assert code == 0 and (up["before"], up["after"]) == (None, head_revision())
     code, status = _run(capsys, "db", "status", "--data", str(data))
-    assert code == 0 and status["current"] == "0001"
-    assert _run(capsys, "db", "upgrade", "--data", str(data))[1]["before"] == "0001"
+    assert code == 0 and status["current"] == head_revision()
+    assert _run(capsys, "db", "upgrade", "--data", str(data))[1]["before"] == head_revision()
 
 
 @pytest.mark.parametrize(

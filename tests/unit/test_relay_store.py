@@ -63,7 +63,7 @@ async def test_concurrent_operations_share_commits_and_get_gap_free_sequence(eng
     writer.start()
 
     async def op(tx: Tx) -> int:
-        return await append_event(tx, Event("directory_installed", T0, directory_version="v"))
+        return await append_event(tx, Event("directory_installed", T0, directory_version="1"))
 
     try:
         seqs = await asyncio.gather(*(writer.run(op) for _ in range(100)))
@@ -79,13 +79,13 @@ async def test_a_failing_operation_fails_alone(engine: Any) -> None:
     writer.start()
 
     async def good(tx: Tx) -> int:
-        return await append_event(tx, Event("directory_installed", T0, directory_version="v"))
+        return await append_event(tx, Event("directory_installed", T0, directory_version="1"))
 
     async def refused(tx: Tx) -> int:
         raise Conflict("no")
 
     async def broken(tx: Tx) -> int:
-        await append_event(tx, Event("directory_installed", T0, directory_version="x"))
+        await append_event(tx, Event("directory_installed", T0, directory_version="2"))
         raise RuntimeError("a bug after writing")
 
     try:
@@ -103,7 +103,7 @@ async def test_a_failing_operation_fails_alone(engine: Any) -> None:
     assert sorted(r for r in results if isinstance(r, int)) == [0, 1]
     async with engine.connect() as conn:
         versions = [r[0] for r in await conn.execute(select(events.c.directory_version))]
-    assert versions == ["v", "v"], "the broken operation's write was rolled back"
+    assert versions == ["1", "1"], "the broken operation's write was rolled back"
 
 
 async def test_closed_writer_refuses_work(engine: Any) -> None:
