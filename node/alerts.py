@@ -16,7 +16,7 @@ from typing import Any
 
 from node.config import AlertSettings
 
-ALERT_TYPES = ("incoming", "not_acknowledged", "rejected", "preservation_expiring")
+ALERT_TYPES = ("incoming", "not_acknowledged", "rejected", "preservation_expiring", "audit")
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from keys import passphrase
 from keys.cliutil import EXIT_CODES_HELP, EXIT_INVALID, emit, run
 from keys.keystore import KDF_PROFILES
 from keys.suites import DEFAULT_SUITE, SUITES
-from node.commands import reports, sending, setup, working
+from node.commands import audit, directory, reports, rotation, sending, setup, working
 from node.forms import KIND_NAMES, FormInvalid
 
 Command = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
@@ -87,6 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--kdf", choices=sorted(KDF_PROFILES), default="moderate", help="Argon2id cost profile"
     )
     p.add_argument("--force", action="store_true", help="replace an existing node (new keys)")
+    p.add_argument(
+        "--root",
+        type=Path,
+        metavar="ROOT.json",
+        help="the secretariat's root file ('keys directory export-root'): the node then "
+        "trusts only the signed directory; read the printed fingerprints back to the "
+        "secretariat by phone. Without it: development mode (keys trusted on first use)",
+    )
     passphrase.add_arguments(p, allow_none=True)
 
     p = _add(sub, "forms", setup.cmd_forms, "list the kinds, or print a kind's empty template")
@@ -142,6 +150,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="verify with the keys inside the bundle, not this node's pins",
     )
 
+    p = _add(
+        sub,
+        "audit",
+        audit.cmd_audit,
+        "the relay's audit log: status (what this node checked), or check it now",
+        keys=True,
+    )
+    p.add_argument("action", nargs="?", choices=("status", "check"), default="status")
+
     p = _add(sub, "stats", reports.cmd_stats, "statistics of this node")
     p.add_argument("--since", metavar="DATE", help="only messages created since YYYY-MM-DD")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
@@ -151,8 +168,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", metavar="DATE")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
-    p = _add(sub, "directory", setup.cmd_directory, "show pinned keys, or refresh them", keys=True)
-    p.add_argument("action", nargs="?", choices=("show", "refresh"), default="show")
+    p = _add(
+        sub,
+        "directory",
+        directory.cmd_directory,
+        "the signed directory: show, refresh (from the relay), verify (offline), pin a root",
+        keys=True,
+    )
+    p.add_argument(
+        "action", nargs="?", choices=("show", "refresh", "verify", "pin"), default="show"
+    )
+    p.add_argument("root", nargs="?", metavar="ROOT.json", help="pin: the root file to pin")
+    p.add_argument(
+        "--file",
+        action="append",
+        type=Path,
+        metavar="FILE",
+        help="refresh: apply these directory files (oldest first) instead of the relay's",
+    )
+    p.add_argument("--force", action="store_true", help="pin: replace a different pinned root")
+
+    p = _add(
+        sub,
+        "rotate-key",
+        rotation.cmd_rotate_key,
+        "make a new encryption key (old ones kept) and a bundle for the secretariat",
+        keys=True,
+    )
+    p.add_argument("--suite", choices=sorted(SUITES), help="HPKE suite (default: the current)")
+    p.add_argument("--kdf", choices=sorted(KDF_PROFILES), help="Argon2id cost (default: as now)")
     return parser
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from keys.checkpoint import origin_for
 from keys.errors import ConfigError, ValidationError
 from keys.identities import validate_party_id
 
@@ -48,7 +49,7 @@ class RelaySettings:
     long_poll_wait: int = _s(30, "seconds the relay may hold an inbox request open")
     inbox_batch: int = _s(100, "most inbox items fetched at once")
     ca_file: str = _s("", "CA bundle to verify the relay's TLS certificate (empty: system)")
-    directory_refresh: int = _s(3600, "seconds between directory refreshes by the daemon")
+    directory_refresh: int = _s(600, "seconds between fetches of the signed directory")
     reconnect_base: float = _s(0.5, "first delay before reconnecting to the relay, in seconds")
     reconnect_max: float = _s(30.0, "longest delay between reconnection attempts, in seconds")
 
@@ -94,9 +95,19 @@ class LogSettings:
 
 @dataclass(frozen=True)
 class PeerSettings:
-    """What to do when a known party's key changes in the relay's directory."""
+    """Development mode only (no root pinned): a known party's key changes in bundles."""
 
     on_key_change: str = _s("warn", "warn (accept, loudly) or refuse (keep the pinned key)")
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    """Checking the relay's audit log (signed checkpoints, inclusion of our receipts)."""
+
+    network: str = _s("pocnet", "the network's name: the relay's log is pocnet.relay/<network>")
+    check_interval: float = _s(60.0, "seconds between fetches of the relay's latest checkpoint")
+    max_checkpoint_age: int = _s(900, "seconds after which a relay checkpoint is stale")
+    batch: int = _s(50, "most messages whose receipts are checked in one pass")
 
 
 SECTIONS: dict[str, type] = {
@@ -107,6 +118,7 @@ SECTIONS: dict[str, type] = {
     "limits": LimitSettings,
     "log": LogSettings,
     "peers": PeerSettings,
+    "audit": AuditSettings,
 }
 
 
@@ -124,6 +136,7 @@ class NodeConfig:
     limits: LimitSettings = field(default_factory=LimitSettings)
     log: LogSettings = field(default_factory=LogSettings)
     peers: PeerSettings = field(default_factory=PeerSettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
     authority: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     contacts: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -205,6 +218,12 @@ def parse(
         raise ConfigError("peers.on_key_change must be 'warn' or 'refuse'")
     if not 1 <= sections["outbox"].ttl_days <= 90:
         raise ConfigError("outbox.ttl_days must be between 1 and 90")
+    try:
+        origin_for(sections["audit"].network)
+    except ValidationError as e:
+        raise ConfigError(f"audit.network: {e.message}") from e
+    if sections["audit"].batch < 1 or sections["audit"].check_interval <= 0:
+        raise ConfigError("audit.batch must be at least 1 and audit.check_interval positive")
     contacts = _string_table("contacts", doc.get("contacts", {}))
     for key in contacts:
         validate_party_id(key)
@@ -273,7 +292,7 @@ def render(party: str, relay_url: str, *, language: str = "en") -> str:
         "",
         "[contacts]",
         "# 24/7 phone numbers of other points of contact, named when a request is not",
-        "# acknowledged in time (until the signed directory carries them), e.g.",
+        "# acknowledged in time, for parties the signed directory does not list, e.g.",
         '# DE = "+49 30 1234 5678"',
         "",
     ]

@@ -3,10 +3,13 @@ message.
 
 A bundle (``pocnet-evidence`` v1, JSON) holds the envelope's wire form and digest, every
 receipt this node holds about it (wire form, so signatures can be checked), the signing
-keys of the issuers as this node pinned them, and optionally the relay's own evidence
-answer. :func:`verify_bundle_doc` recomputes the digest, checks the envelope's outer
-signature and each receipt's signature, ``msg_id`` and digest, with keys pinned by the
-verifier when given (else the keys included, which proves consistency only, and says so).
+keys of the issuers as this node pinned them, the relay-logged receipts' audit-log entries
+with inclusion proofs and the signed checkpoints they lead to (``"audit"``, see
+:mod:`node.evidence_audit`), and optionally the relay's own evidence answer.
+:func:`verify_bundle_doc` recomputes the digest, checks the envelope's outer signature,
+each receipt's signature, ``msg_id`` and digest, and each audit proof (checkpoint
+signature, entry content, inclusion), with keys pinned by the verifier when given (else
+the keys included, which proves consistency only, and says so).
 """
 
 from __future__ import annotations
@@ -20,8 +23,11 @@ from keys import receipts
 from keys.encoding import canonical, loads_strict
 from keys.envelope import Envelope
 from keys.errors import PocnetError, Rejected, ValidationError
-from keys.identities import VerifyKey
+from keys.identities import RELAY_ID, VerifyKey
+from node.evidence_audit import audit_section, check_audit
+from node.peers import PeerKeys
 from node.records import StoredMessage, StoredReceipt
+from node.store import Store
 
 FORMAT = "pocnet-evidence"
 MAX_EVIDENCE_BYTES = 8 * 1024 * 1024
@@ -35,8 +41,12 @@ def build_evidence(
     exported_at: str,
     exported_by: str,
     relay_evidence: Mapping[str, Any] | None = None,
+    audit: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The evidence bundle of ``msg`` (no plaintext: the envelope stays encrypted)."""
+    """The evidence bundle of ``msg`` (no plaintext: the envelope stays encrypted).
+
+    ``audit`` is the audit part (:func:`node.evidence_audit.audit_section`), if any.
+    """
     issuers = {r.issuer for r in stored} | {msg.sender}
     envelope = Envelope.parse(msg.envelope)
     return {
@@ -53,7 +63,41 @@ def build_evidence(
         ],
         "keys": {p: keys[p].to_b64() for p in sorted(issuers) if p in keys},
         "relay_evidence": dict(relay_evidence) if relay_evidence is not None else None,
+        "audit": dict(audit) if audit is not None else None,
     }
+
+
+async def export_bundle(
+    store: Store,
+    peers: PeerKeys,
+    msg: StoredMessage,
+    *,
+    origin: str,
+    exported_at: str,
+    exported_by: str,
+    relay_evidence: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The bundle of ``msg`` from what the node holds: its receipts, the keys it trusts,
+    and the audit-log proofs it verified (with the checkpoints they lead to)."""
+    stored = await store.receipts_for(msg.msg_id)
+    parties = {r.issuer for r in stored} | {msg.sender, RELAY_ID}
+    keys = {p: k for p in parties if (k := peers.key_for(p)) is not None}
+    proofs = await store.proofs_for(msg.msg_id)
+    audit = audit_section(
+        origin,
+        peers.key_for(RELAY_ID),
+        proofs,
+        await store.checkpoints([p.checkpoint_id for p in proofs]),
+    )
+    return build_evidence(
+        msg,
+        stored,
+        keys,
+        exported_at=exported_at,
+        exported_by=exported_by,
+        relay_evidence=relay_evidence,
+        audit=audit,
+    )
 
 
 @dataclass
@@ -63,6 +107,7 @@ class EvidenceReport:
     msg_id: str = ""
     checks: list[dict[str, Any]] = field(default_factory=list)
     key_source: str = "included"
+    notes: list[str] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
@@ -77,6 +122,7 @@ class EvidenceReport:
             "valid": self.valid,
             "key_source": self.key_source,
             "checks": self.checks,
+            "notes": self.notes,
         }
 
 
@@ -134,8 +180,21 @@ def verify_bundle_doc(
     report.add(f"envelope signature by {envelope.header.sender}", ok, note)
     raw_receipts = doc.get("receipts") if isinstance(doc.get("receipts"), list) else []
     assert isinstance(raw_receipts, list)
+    verified = []
     for i, wire in enumerate(raw_receipts):
-        _check_receipt(report, i, wire, msg_id, digest, included, pinned)
+        signed = _check_receipt(report, i, wire, msg_id, digest, included, pinned)
+        if signed is not None:
+            verified.append((i, signed))
+    relay_key, _ = _key(RELAY_ID, included, pinned)
+    if relay_key is None and isinstance(doc.get("audit"), dict):
+        relay_key, _ = _key(RELAY_ID, {RELAY_ID: doc["audit"].get("relay_key")}, None)
+    h = envelope.header
+    findings = check_audit(
+        doc.get("audit"), verified, {"sender": h.sender, "recipient": h.recipient}, relay_key
+    )
+    for what, ok, note in findings.checks:
+        report.add(what, ok, note)
+    report.notes += findings.notes
     return report
 
 
@@ -147,21 +206,22 @@ def _check_receipt(
     digest: str,
     included: Mapping[str, Any],
     pinned: Mapping[str, VerifyKey] | None,
-) -> None:
+) -> receipts.SignedReceipt | None:
+    """Check receipt ``i``; return it if its signature holds."""
     try:
         issuer = receipts.peek_issuer(wire)
     except PocnetError:
         report.add(f"receipt {i} is readable", False)
-        return
+        return None
     key, note = _key(issuer, included, pinned)
     if key is None:
         report.add(f"receipt {i} signature by {issuer}", False, note)
-        return
+        return None
     try:
         signed = receipts.verify(wire, key)
     except Rejected as e:
         report.add(f"receipt {i} signature by {issuer}", False, e.reason)
-        return
+        return None
     r = signed.receipt
     report.add(f"receipt {i} ({r.type} by {issuer}) signature", True, note)
     report.add(f"receipt {i} ({r.type}) names this message", r.msg_id == msg_id)
@@ -170,3 +230,4 @@ def _check_receipt(
         r.envelope_sha256 == digest,
         "" if r.envelope_sha256 == digest else "the issuer saw a different envelope",
     )
+    return signed

@@ -4,7 +4,9 @@
 members' bundles and a receipt key); :meth:`FakeRelayNetwork.transport` gives each node a
 :class:`FakeRelay` implementing :class:`node.transport.RelayTransport`. Switch ``down`` on
 to make every call fail as an unreachable relay would; :meth:`FakeRelayNetwork.tamper`
-alters a stored envelope as a dishonest operator could.
+alters a stored envelope as a dishonest operator could. Events are logged in an audit log
+(:class:`node.fake_audit.FakeAuditLog`, ``audit``), which can also lie: see there and
+:meth:`FakeRelayNetwork.split_view`.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from keys.errors import Conflict, Forbidden, NotFound, Rejected, ValidationError
 from keys.identities import RELAY_ID, EncryptionPrivateKey, SigningKey
 from keys.keystore import Keystore, StoredEncryptionKey, make_bundle, verify_bundle
 from node.config import NodeConfig
+from node.fake_audit import FakeAuditLog
 from node.runtime import Node, open_node
+from node.store import Store
 from node.transport import InboxItem, SubmitResult
 
 
@@ -47,7 +51,12 @@ class FakeRelayNetwork:
         self.envelopes: dict[str, _Stored] = {}
         self.inboxes: dict[str, dict[str, dict[str, Any]]] = {}
         self.events: dict[str, asyncio.Event] = {}
+        self.audit = FakeAuditLog(self.keystore.signing_key, self.clock)
+        self.audit_views: dict[str, FakeAuditLog] = {}
         self.down = False
+        # Set to a signed directory file to serve it (as a relay with one installed does)
+        # instead of the development bundle list.
+        self.directory_file: bytes | None = None
         self.calls: list[tuple[str, str]] = []
         self._ids = itertools.count(1)
 
@@ -78,12 +87,37 @@ class FakeRelayNetwork:
         stored.data = canonical(wire)
         stored.envelope = Envelope.parse(wire)
 
+    def split_view(self, party: str) -> FakeAuditLog:
+        """From now on show ``party`` its own copy of the audit log (alter it to fork)."""
+        view = self.audit_views[party] = self.audit.copy()
+        return view
+
+    def audit_for(self, party: str) -> FakeAuditLog:
+        return self.audit_views.get(party, self.audit)
+
+    def _log(self, type_: str, stored: _Stored, receipt_sha256: str | None = None) -> int | None:
+        h = stored.envelope.header
+        event = {
+            "type": type_,
+            "time": self.clock(),
+            "msg_id": h.msg_id,
+            "sender": h.sender,
+            "recipient": h.recipient,
+            "envelope_sha256": stored.envelope.sha256,
+            "receipt_sha256": receipt_sha256,
+        }
+        for view in self.audit_views.values():
+            view.append(**event)
+        return self.audit.append(**event)
+
     def _push(self, party: str, item: dict[str, Any]) -> None:
         item_id = f"i{next(self._ids)}"
         self.inboxes.setdefault(party, {})[item_id] = {"id": item_id, **item}
         self.events.setdefault(party, asyncio.Event()).set()
 
     def _issue(self, type_: str, stored: _Stored) -> dict[str, Any]:
+        """Issue a relay receipt and log it (ACCEPTED: log first, name the leaf)."""
+        leaf = self._log("accepted", stored) if type_ == "ACCEPTED" else None
         signed = receipts.issue_at(
             self.clock(),
             self.relay_key,
@@ -91,7 +125,10 @@ class FakeRelayNetwork:
             msg_id=stored.envelope.header.msg_id,
             envelope_sha256=stored.envelope.sha256,
             issuer=RELAY_ID,
+            leaf_index=leaf,
         )
+        if type_ != "ACCEPTED":
+            self._log(type_.lower(), stored, signed.sha256)
         return signed.to_wire()
 
     def _check(self, name: str, party: str) -> None:
@@ -187,6 +224,7 @@ class FakeRelay:
         if wire in stored.receipts:
             return False
         stored.receipts.append(wire)
+        self.net._log(signed.receipt.type.lower(), stored, signed.sha256)
         self.net._push(
             stored.envelope.header.sender,
             {"type": "receipt", "msg_id": signed.receipt.msg_id, "receipt": wire},
@@ -204,14 +242,29 @@ class FakeRelay:
             "header": header.to_dict(),
             "envelope_sha256": stored.envelope.sha256,
             "receipts": [stored.accepted, *stored.receipts],
+            **self.net.audit_for(self.party).evidence(msg_id),
         }
 
     async def directory(self) -> dict[str, Any]:
         self.net._check("directory", self.party)
+        if self.net.directory_file is not None:
+            return dict(loads_strict(self.net.directory_file))
         return {
             "format": "pocnet-bundles",
             "bundles": [loads_strict(b) for b in self.net.bundles.values()],
         }
+
+    async def audit_checkpoint(self) -> bytes:
+        self.net._check("audit_checkpoint", self.party)
+        return self.net.audit_for(self.party).checkpoint()
+
+    async def audit_consistency(self, old_size: int, new_size: int) -> tuple[bytes, ...]:
+        self.net._check("audit_consistency", self.party)
+        return tuple(self.net.audit_for(self.party).consistency(old_size, new_size))
+
+    async def audit_inclusion(self, index: int, size: int) -> tuple[bytes, ...]:
+        self.net._check("audit_inclusion", self.party)
+        return tuple(self.net.audit_for(self.party).inclusion(index, size))
 
     async def close(self) -> None:
         return None
@@ -239,15 +292,18 @@ async def fake_node(
     clock: Callable[[], datetime],
     log: Any = None,
     suite: str = "x25519",
+    keystore: Keystore | None = None,
+    root: bytes | None = None,
     **settings: Any,
 ) -> Node:
-    """A complete node on ``network`` with fresh keys, its store in ``data_dir``.
+    """A complete node on ``network`` with fresh keys (or ``keystore``), its store in
+    ``data_dir``; ``root``, a root file's bytes, is pinned first (``node init --root``).
 
     ``settings`` are :class:`node.config.NodeConfig` fields (``outbox=OutboxSettings(...)``).
     Its own bundle is pinned, as ``node init`` does; the directory is not fetched yet.
     """
     stamp = format_time(clock())
-    keystore = Keystore(
+    keystore = keystore or Keystore(
         party,
         SigningKey.generate(),
         (StoredEncryptionKey(EncryptionPrivateKey.generate(suite), stamp),),
@@ -255,6 +311,11 @@ async def fake_node(
     bundle = make_bundle(keystore, clock())
     network.register(bundle)
     config = NodeConfig(party=party, data_dir=data_dir, **settings)
+    if root is not None:
+        store = await Store.open(config.database_path)
+        if await store.pinned_root() is None:
+            await store.pin_root(root, stamp)
+        await store.close()
     node = await open_node(
         config, keystore, transport=network.transport(party), clock=clock, log=log
     )

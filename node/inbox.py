@@ -47,6 +47,7 @@ _SENT_REASON = {
     "unknown_sender": "unknown_sender",
     "sender_inactive": "unknown_sender",
     "unknown_enc_key": "unknown_key",
+    "enc_key_retired": "unknown_key",
     "wrong_recipient": "wrong_recipient",
     "expired": "expired",
     "lifetime": "expired",
@@ -151,7 +152,10 @@ class Inbox:
         if await self.store.was_rejected(env.sha256):
             report.duplicates += 1
             return refreshed
-        if not self.peers.knows(header.sender) and not refreshed:
+        if not refreshed and (
+            not self.peers.knows(header.sender)
+            or header.enc_key_id not in self._decryption_keys(now)  # a newer directory?
+        ):
             refreshed = True
             try:
                 await self.peers.refresh(self.transport, now)
@@ -164,7 +168,7 @@ class Inbox:
                 env,
                 me=self.me,
                 sender_keys=self.peers,
-                decryption_keys=self.keystore.decryption_keys(),
+                decryption_keys=self._decryption_keys(now),
                 seen=self._seen.__contains__,
                 limits=self.limits,
             )
@@ -172,7 +176,10 @@ class Inbox:
             if e.reason == "replay":
                 report.duplicates += 1
                 return refreshed
-            await self._reject(env, e.reason, now, report)
+            reason = e.reason
+            if reason == "unknown_enc_key" and header.enc_key_id in self.keystore.decryption_keys():
+                reason = "enc_key_retired"  # ours, but its overlap window is over
+            await self._reject(env, reason, now, report)
             return refreshed
         await self._store_received(env, message, now, report)
         return refreshed
@@ -307,11 +314,14 @@ class Inbox:
             )
 
     def _verify_receipt(self, wire: Any, now: datetime) -> receipts.SignedReceipt:
-        issuer = receipts.peek_issuer(wire)
-        key = self.peers.key_for(issuer)
-        if key is None:
-            raise Rejected("receipt_unknown_issuer")
-        return receipts.verify(wire, key)
+        return self.peers.verify_receipt(wire)  # the issuer's key valid at issued_at
+
+    def _decryption_keys(self, now: datetime) -> dict[str, Any]:
+        """Our private keys that may decrypt at ``now``: with the signed directory, only
+        those it lists as valid for us then (the current one and those in overlap)."""
+        keys = self.keystore.decryption_keys()
+        allowed = self.peers.decryption_key_ids(self.me, now)
+        return keys if allowed is None else {k: v for k, v in keys.items() if k in allowed}
 
 
 def _sha_of(obj: Any) -> str:

@@ -29,6 +29,7 @@ from keys import receipts
 from keys.encoding import canonical, format_time
 from keys.envelope import seal_at
 from keys.errors import NotFound, PocnetError, Rejected
+from keys.identities import RELAY_ID
 from keys.keystore import Keystore
 from node.forms import ValidatedForm
 from node.peers import PeerKeys
@@ -158,7 +159,7 @@ class Outbox:
         sealed = seal_at(
             now,
             signing_key=self.keystore.signing_key,
-            recipient_key=self.peers.encryption_key_for(recipient),
+            recipient_key=self.peers.encryption_key_for(recipient, now),
             sender=self.party,
             recipient=recipient,
             kind=form.kind,
@@ -204,14 +205,11 @@ class Outbox:
     async def _verify_accepted(
         self, msg: StoredMessage, wire: Any, now: datetime
     ) -> receipts.SignedReceipt:
-        try:
-            key = self.peers.relay_key()
-        except NotFound:
+        if not self.peers.knows(RELAY_ID):
             await self.peers.refresh(self.transport, now)
-            key = self.peers.relay_key()
-        signed = receipts.verify(wire, key)
+        signed = self.peers.verify_receipt(wire)  # the relay's key valid at issued_at
         r = signed.receipt
-        if r.type != "ACCEPTED" or r.msg_id != msg.msg_id:
+        if r.type != "ACCEPTED" or r.msg_id != msg.msg_id or r.issuer != RELAY_ID:
             raise Rejected("accepted_mismatch")
         if r.envelope_sha256 != msg.envelope_sha256:
             raise Rejected("accepted_digest")
@@ -338,4 +336,6 @@ def _bad_accepted(error: PocnetError) -> bool:
         "accepted_digest",
         "receipt_signature",
         "receipt_malformed",
+        "receipt_unknown_issuer",
+        "relay_key_unknown",
     )

@@ -1,13 +1,22 @@
 """Other parties' public keys: where they come from and how they are trusted.
 
-:class:`PeerKeys` is the interface the node uses (it is also a
-:class:`keys.envelope.SenderKeys`). :class:`PinnedPeers` implements it until the signed
-directory lands: bundles from the relay's ``GET /v1/directory`` (format
-``pocnet-bundles``), each verified with :func:`keys.keystore.verify_bundle`, pinned in the
-local store on first sight (trust on first use). A later change of a known party's keys is
-logged loudly (``peers.key_changed``) and recorded; with ``peers.on_key_change = "refuse"``
-the pinned key is kept. A new encryption key under the same, pinned, signing key is a
-rotation (the bundle is signed by the key we already trust) and is taken with a warning.
+:class:`PeerKeys` is the interface the rest of the node uses (it is also a
+:class:`keys.envelope.SenderKeys`). Two implementations:
+
+- :class:`node.directory.DirectoryPeers`, **the production mode**: the secretariat's signed
+  directory, checked against the root keys pinned with ``node init --root`` (threshold, no
+  rollback, no expired version, root changes signed by the old and new administrators);
+- :class:`PinnedPeers`, a **development fallback** used only while no root is pinned: the
+  relay's unsigned bundle list (``GET /v1/directory`` in format ``pocnet-bundles``, served
+  by a relay that has no directory installed), each bundle self-signed and pinned on first
+  sight (trust on first use). The daemon says so at every start
+  (``directory.not_pinned``). It protects against nothing the relay operator could do
+  before the first sight, so it is for test networks only.
+
+In development mode a later change of a known party's keys is logged loudly
+(``peers.key_changed``) and recorded; with ``peers.on_key_change = "refuse"`` the pinned
+key is kept. A new encryption key under the same, pinned, signing key is a rotation (the
+bundle is signed by the key we already trust) and is taken with a warning.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from keys import receipts
 from keys.encoding import canonical, format_time
 from keys.errors import DecodeError, PeerError, Rejected, ValidationError
 from keys.identities import RELAY_ID, EncryptionPublicKey, VerifyKey
@@ -27,39 +37,87 @@ from node.transport import RelayTransport
 
 BUNDLES_FORMAT = "pocnet-bundles"
 MAX_BUNDLES = 10_000
+DEVELOPMENT = "development"
+
+
+class Refreshed(Protocol):
+    """What a refresh did (:class:`RefreshReport`, :class:`node.directory.DirectoryReport`)."""
+
+    rejected: str | None
+
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 class PeerKeys(Protocol):
-    """Public keys of other parties and of the relay."""
+    """Public keys and contact profiles of other parties and of the relay."""
 
-    def knows(self, party: str) -> bool: ...
+    mode: str
 
-    def encryption_key_for(self, party: str) -> EncryptionPublicKey:
-        """The party's current encryption key. Raises NotFound."""
+    def knows(self, party: str) -> bool:
+        """True if the party (or ``relay``) is listed."""
+        ...
+
+    def parties(self) -> list[str]:
+        """Every party listed (and ``relay`` when its key is known), sorted."""
+        ...
+
+    def encryption_key_for(self, party: str, now: datetime) -> EncryptionPublicKey:
+        """The key to seal to at ``now``. Raises NotFound (unknown party) or PeerError."""
         ...
 
     def verify_key_for(self, party: str, at: datetime) -> VerifyKey:
-        """The party's signing key. Raises Rejected (``unknown_sender``)."""
+        """The party's signing key for a signature made at ``at``. Raises Rejected."""
         ...
 
     def key_for(self, party: str) -> VerifyKey | None:
-        """The signing key of a party or of ``relay``, or None."""
+        """The newest signing key of a party or of ``relay`` (for displays), or None."""
         ...
 
-    def relay_key(self) -> VerifyKey:
-        """The relay's receipt key. Raises NotFound."""
+    def key_at(self, party: str, at: datetime) -> VerifyKey:
+        """The key of a party or of ``relay`` for a signature made at ``at``.
+
+        Raises:
+            Rejected: no such party, or no key valid then (suspended, revoked, rotated).
+        """
+        ...
+
+    def verify_receipt(self, wire: Any) -> receipts.SignedReceipt:
+        """Verify a receipt with its issuer's key valid at its ``issued_at``.
+
+        Raises:
+            Rejected: unknown issuer, no key valid then, bad signature, malformed.
+        """
+        ...
+
+    def decryption_key_ids(self, party: str, now: datetime) -> frozenset[str] | None:
+        """Ids of ``party``'s encryption keys valid at ``now``; None means no restriction."""
         ...
 
     def contact_phone(self, party: str) -> str | None:
         """The party's 24/7 phone number, if known."""
         ...
 
-    async def refresh(self, transport: RelayTransport, now: datetime) -> RefreshReport: ...
+    def unusable(self, now: datetime) -> str | None:
+        """Why the keys cannot be relied on at ``now`` (``no_directory``,
+        ``directory_expired``), or None when they can."""
+        ...
+
+    async def load(self) -> PeerKeys:
+        """Read the trusted state from the store."""
+        ...
+
+    async def sync(self) -> bool:
+        """Take up a newer state stored by another process (``node directory refresh``)."""
+        ...
+
+    async def refresh(self, transport: RelayTransport, now: datetime) -> Refreshed:
+        """Fetch the relay's ``GET /v1/directory`` and apply it."""
+        ...
 
 
 @dataclass
 class RefreshReport:
-    """What a directory refresh did."""
+    """What a development-mode refresh (bundle list) did."""
 
     parties: int = 0
     pinned: list[str] = field(default_factory=list)
@@ -67,9 +125,11 @@ class RefreshReport:
     changed: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
     invalid: int = 0
+    rejected: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "mode": DEVELOPMENT,
             "parties": self.parties,
             "pinned": self.pinned,
             "rotated": self.rotated,
@@ -84,7 +144,10 @@ def _key_ids(bundle: PublicBundle) -> tuple[str, tuple[str, ...]]:
 
 
 class PinnedPeers:
-    """Trust on first use of the relay's bundle list, pinned in the store."""
+    """DEVELOPMENT FALLBACK (no root pinned): trust on first use of the relay's bundle
+    list, pinned in the store."""
+
+    mode = DEVELOPMENT
 
     def __init__(
         self,
@@ -121,7 +184,7 @@ class PinnedPeers:
     def bundle(self, party: str) -> PublicBundle | None:
         return self._bundles.get(party)
 
-    def encryption_key_for(self, party: str) -> EncryptionPublicKey:
+    def encryption_key_for(self, party: str, now: datetime | None = None) -> EncryptionPublicKey:
         bundle = self._bundles.get(party)
         if bundle is None or party == RELAY_ID:
             raise LocalNotFound(
@@ -140,6 +203,31 @@ class PinnedPeers:
     def key_for(self, party: str) -> VerifyKey | None:
         bundle = self._bundles.get(party)
         return bundle.signing_key if bundle else None
+
+    def key_at(self, party: str, at: datetime) -> VerifyKey:
+        key = self.key_for(party)  # bundles carry no validity windows
+        if key is None:
+            raise Rejected("receipt_unknown_issuer")
+        return key
+
+    def verify_receipt(self, wire: Any) -> receipts.SignedReceipt:
+        try:
+            issuer = receipts.peek_issuer(wire)
+        except ValidationError as e:
+            raise Rejected("receipt_malformed") from e
+        key = self.key_for(issuer)
+        if key is None:
+            raise Rejected("receipt_unknown_issuer")
+        return receipts.verify(wire, key)
+
+    def decryption_key_ids(self, party: str, now: datetime) -> frozenset[str] | None:
+        return None  # bundles carry no validity windows: every key in the keystore
+
+    def unusable(self, now: datetime) -> str | None:
+        return None
+
+    async def sync(self) -> bool:
+        return False
 
     def relay_key(self) -> VerifyKey:
         bundle = self._bundles.get(RELAY_ID)
@@ -161,6 +249,13 @@ class PinnedPeers:
             PeerError: the answer is not a bundle list.
         """
         doc = await transport.directory()
+        if set(doc) == {"payload", "signatures"}:
+            raise PeerError(
+                "the relay serves the secretariat's signed directory, but this node has no "
+                "root pinned: pin it with 'node directory pin ROOT.json' (the file from "
+                "'keys directory export-root'; check its fingerprints by phone)",
+                code="root_not_pinned",
+            )
         if doc.get("format") != BUNDLES_FORMAT or not isinstance(doc.get("bundles"), list):
             raise PeerError(
                 "the relay's directory is not in a format this node knows "

@@ -21,9 +21,11 @@ from keys.keystore import Keystore
 from keys.limits import ProtocolLimits
 from node.alerts import Alerter
 from node.config import NodeConfig
+from node.directory import DirectoryPeers, read_root
+from node.directory_changes import OwnKeys
 from node.inbox import Inbox
 from node.outbox import Backoff, Outbox
-from node.peers import PinnedPeers
+from node.peers import PeerKeys, PinnedPeers
 from node.store import Store
 from node.transport import HttpRelayTransport, RelayTransport
 
@@ -83,7 +85,7 @@ class LocalNode:
 
     config: NodeConfig
     store: Store
-    peers: PinnedPeers
+    peers: PeerKeys
     log: Any
 
     async def close(self) -> None:
@@ -106,16 +108,33 @@ class Node(LocalNode):
         await self.store.close()
 
 
-async def open_local(config: NodeConfig, log: Any = None) -> LocalNode:
-    """Open the store and the pinned keys."""
-    store = await Store.open(config.database_path)
-    peers = await PinnedPeers(
+async def open_peers(
+    config: NodeConfig, store: Store, log: Any = None, own: OwnKeys | None = None
+) -> PeerKeys:
+    """The signed directory from the pinned root (:class:`DirectoryPeers`); without a
+    pinned root, the development fallback (:class:`PinnedPeers`, trust on first use)."""
+    root = await store.pinned_root()
+    if root is not None:
+        return await DirectoryPeers(
+            store, root=read_root(root), me=config.party, contacts=config.contacts, own=own, log=log
+        ).load()
+    return await PinnedPeers(
         store,
         me=config.party,
         on_key_change=config.peers.on_key_change,
         contacts=config.contacts,
         log=log,
     ).load()
+
+
+async def open_local(config: NodeConfig, log: Any = None, own: OwnKeys | None = None) -> LocalNode:
+    """Open the store and the trusted keys."""
+    store = await Store.open(config.database_path)
+    try:
+        peers = await open_peers(config, store, log, own)
+    except BaseException:
+        await store.close()
+        raise
     return LocalNode(config, store, peers, log)
 
 
@@ -128,7 +147,8 @@ async def open_node(
     clock: Clock = system_clock,
 ) -> Node:
     """Build a complete node (the transport defaults to HTTP to ``relay.url``)."""
-    local = await open_local(config, log)
+    own = OwnKeys(keystore.signing_key.public.key_id, frozenset(keystore.decryption_keys()))
+    local = await open_local(config, log, own)
     transport = transport or HttpRelayTransport(
         config.relay.url,
         party=config.party,

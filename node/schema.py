@@ -111,6 +111,27 @@ peer_changes = Table(
     Column("accepted", Boolean, nullable=False),
 )
 
+# The signed directory (node/directory.py): the secretariat's root keys pinned by
+# 'node init --root' (one row), and every directory version this node accepted, as
+# accepted (the newest is in force; the chain lets 'node directory verify' replay them
+# from the pinned root, across root rotations).
+directory_root = Table(
+    "directory_root",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("root", LargeBinary, nullable=False),
+    Column("pinned_at", String(32), nullable=False),
+)
+directory_versions = Table(
+    "directory_versions",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("payload_sha256", String(64), nullable=False),
+    Column("expires", String(32), nullable=False),
+    Column("file", LargeBinary, nullable=False),
+    Column("accepted_at", String(32), nullable=False),
+)
+
 # Protocol Art. 14(8): who displayed, exported, answered or forwarded what. Append-only.
 access_log = Table(
     "access_log",
@@ -131,6 +152,50 @@ notices = Table(
     Column("key", String(200), primary_key=True),
     Column("at", String(32), nullable=False),
 )
+
+# The relay's audit log as this node checked it (node/audit.py). Signed checkpoints the
+# node verified (the newest, by size then time, is the trusted one); inclusion proofs of
+# receipts, each against one of those checkpoints; alarms (fork, rollback, a receipt not
+# in the log ...), each raised once (``key``), with what proves it (``evidence``, JSON).
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tree_size", Integer, nullable=False),
+    Column("root_hash", String(64), nullable=False),
+    Column("signed_at", String(32), nullable=False),
+    Column("note", LargeBinary, nullable=False),
+    Column("seen_at", String(32), nullable=False),
+)
+Index("ix_audit_checkpoints_size", audit_checkpoints.c.tree_size)
+audit_proofs = Table(
+    "audit_proofs",
+    metadata,
+    Column("receipt_sha256", String(64), primary_key=True),
+    Column("msg_id", String(32), nullable=False),
+    Column("receipt_type", String(16), nullable=False),
+    Column("leaf_index", Integer, nullable=False),
+    Column("entry", LargeBinary, nullable=False),
+    Column("hashes", LargeBinary, nullable=False),
+    Column("checkpoint_id", Integer, nullable=False),
+    Column("checked_at", String(32), nullable=False),
+)
+Index("ix_audit_proofs_msg", audit_proofs.c.msg_id)
+audit_alarms = Table(
+    "audit_alarms",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(200), nullable=False, unique=True),
+    Column("at", String(32), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("reason", String(64), nullable=False),
+    Column("msg_id", String(32)),
+    Column("receipt_sha256", String(64)),
+    Column("detail", String(2000), nullable=False),
+    Column("evidence", LargeBinary),
+)
+Index("ix_audit_alarms_msg", audit_alarms.c.msg_id)
+Index("ix_audit_alarms_receipt", audit_alarms.c.receipt_sha256)
 
 meta = Table(
     "meta",

@@ -17,7 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys.receipts import SignedReceipt
 from node import schema
+from node.auditstore import AuditRecords
 from node.database import StoreError
+from node.directory_store import DirectoryRecords
 from node.errors import LocalNotFound
 from node.records import Rejection, StoredMessage, StoredReceipt
 from node.registers import Registers
@@ -47,8 +49,8 @@ def _receipt_values(
     }
 
 
-class Store(Registers):
-    """All reads and writes of the node's database."""
+class Store(AuditRecords, Registers, DirectoryRecords):
+    """All reads and writes of the node's database (audit records: node/auditstore.py)."""
 
     # -- messages -------------------------------------------------------------------
 

@@ -4,12 +4,14 @@ signature checked again when the timeline is built.
 Pure: it takes the stored rows and a key lookup, and re-verifies each signature with the
 keys pinned now (so a key that changed since shows up here). A receipt whose
 ``envelope_sha256`` differs from the envelope this node holds is flagged: the envelope the
-other side saw is not the one we sent (altered on the way).
+other side saw is not the one we sent (altered on the way). With ``audit`` (what
+:mod:`node.audit` proved), each receipt that came through the relay says where the relay's
+audit log holds it, and alarms about the message (or the whole log) are shown.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -43,6 +45,7 @@ class TimelineEntry:
     issuer: str
     signature: str
     detail: dict[str, Any] = field(default_factory=dict)
+    audit_log: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -59,6 +62,7 @@ class Timeline:
     priority: str
     state: str
     entries: tuple[TimelineEntry, ...]
+    audit_alarms: tuple[dict[str, Any], ...] = ()
 
     @property
     def all_signatures_valid(self) -> bool:
@@ -79,6 +83,7 @@ class Timeline:
             "all_signatures_valid": self.all_signatures_valid,
             "envelope_altered_in_transit": self.altered,
             "entries": [e.to_dict() for e in self.entries],
+            "audit_alarms": list(self.audit_alarms),
         }
 
 
@@ -92,7 +97,9 @@ def _check_envelope(msg: StoredMessage, key: VerifyKey | None) -> str:
     return "valid"
 
 
-def _receipt_entry(r: StoredReceipt, msg: StoredMessage, key_for: KeyLookup) -> TimelineEntry:
+def _receipt_entry(
+    r: StoredReceipt, msg: StoredMessage, key_for: KeyLookup, audit: Mapping[str, str] | None
+) -> TimelineEntry:
     key = key_for(r.issuer)
     if key is None:
         signature = "unknown key"
@@ -109,7 +116,10 @@ def _receipt_entry(r: StoredReceipt, msg: StoredMessage, key_for: KeyLookup) -> 
         detail["reason"] = r.reason
     if r.origin == "self":
         detail["posted_to_relay"] = r.posted
-    return TimelineEntry(r.issued_at, r.type, r.issuer, signature, detail)
+    logged = None
+    if audit is not None and r.origin != "self":
+        logged = audit.get(r.sha256, "not proven yet")
+    return TimelineEntry(r.issued_at, r.type, r.issuer, signature, detail, logged)
 
 
 def build_timeline(
@@ -117,8 +127,14 @@ def build_timeline(
     stored_receipts: list[StoredReceipt],
     replies: list[StoredMessage],
     key_for: KeyLookup,
+    audit: Mapping[str, str] | None = None,
+    alarms: Sequence[Mapping[str, Any]] = (),
 ) -> Timeline:
-    """The timeline of ``msg`` from its receipts and the replies to it."""
+    """The timeline of ``msg`` from its receipts and the replies to it.
+
+    ``audit`` maps receipt digests to where the relay's log holds them ("leaf N", or
+    "ALARM ..."); ``alarms`` are the audit alarms to show with it.
+    """
     sender = msg.sender
     first = TimelineEntry(
         msg.created_at,
@@ -128,7 +144,7 @@ def build_timeline(
         {"stored_at": msg.stored_at} if msg.direction == "in" else {},
     )
     entries = [first]
-    entries += [_receipt_entry(r, msg, key_for) for r in stored_receipts]
+    entries += [_receipt_entry(r, msg, key_for, audit) for r in stored_receipts]
     for reply in replies:
         entries.append(
             TimelineEntry(
@@ -148,6 +164,7 @@ def build_timeline(
         priority=msg.priority,
         state=msg.state,
         entries=tuple(entries),
+        audit_alarms=tuple(dict(a) for a in alarms),
     )
 
 
@@ -156,7 +173,10 @@ def render_text(t: Timeline) -> str:
     arrow = "to" if t.direction == "out" else "from"
     lines = [f"{t.kind} {arrow} {t.counterpart} ({t.priority}), {t.msg_id}, state {t.state}"]
     for e in t.entries:
-        extra = ", ".join(f"{k} {v}" for k, v in e.detail.items())
+        parts = [f"{k} {v}" for k, v in e.detail.items()]
+        if e.audit_log is not None:
+            parts.append(f"audit log: {e.audit_log}")
+        extra = ", ".join(parts)
         lines.append(
             f"  {e.at}  {e.event:<12} by {e.issuer:<8} signature {e.signature}"
             + (f"  ({extra})" if extra else "")
@@ -167,4 +187,10 @@ def render_text(t: Timeline) -> str:
         )
     if not t.all_signatures_valid:
         lines.append("  WARNING: a signature does not verify with the pinned keys")
+    for a in t.audit_alarms:
+        lines.append(
+            f"  AUDIT ALARM {a['at']}: {a['kind']} ({a['reason']})"
+            + (f" about {a['receipt']}" if a.get("receipt") else " in the relay's log")
+            + ": run 'node audit status'"
+        )
     return "\n".join(lines)

@@ -41,6 +41,7 @@ from keys.errors import (
 )
 from keys.httpsig import sign_request
 from keys.identities import SigningKey
+from node import auditwire
 
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 MAX_ACK_IDS = 100
@@ -121,6 +122,18 @@ class RelayTransport(Protocol):
 
     async def directory(self) -> dict[str, Any]:
         """``GET /v1/directory``."""
+        ...
+
+    async def audit_checkpoint(self) -> bytes:
+        """``GET /v1/audit/checkpoint``: the latest signed note (not verified yet)."""
+        ...
+
+    async def audit_consistency(self, old_size: int, new_size: int) -> tuple[bytes, ...]:
+        """``GET /v1/audit/proofs/consistency``: the proof's hashes (not verified yet)."""
+        ...
+
+    async def audit_inclusion(self, index: int, size: int) -> tuple[bytes, ...]:
+        """``GET /v1/audit/proofs/inclusion``: the proof's hashes (not verified yet)."""
         ...
 
     async def close(self) -> None: ...
@@ -284,3 +297,18 @@ class HttpRelayTransport:
     async def directory(self) -> dict[str, Any]:
         _, doc = await self._call("GET", "/v1/directory")
         return doc
+
+    async def audit_checkpoint(self) -> bytes:
+        _, doc = await self._call("GET", "/v1/audit/checkpoint")
+        return auditwire.checkpoint_answer(doc)
+
+    async def audit_consistency(self, old_size: int, new_size: int) -> tuple[bytes, ...]:
+        path = f"/v1/audit/proofs/consistency?from={int(old_size)}&to={int(new_size)}"
+        _, doc = await self._call("GET", path)
+        return auditwire.consistency_answer(doc, old_size, new_size)
+
+    async def audit_inclusion(self, index: int, size: int) -> tuple[bytes, ...]:
+        _, doc = await self._call(
+            "GET", f"/v1/audit/proofs/inclusion?index={int(index)}&size={int(size)}"
+        )
+        return auditwire.inclusion_answer(doc, index, size)

@@ -2,16 +2,25 @@
 
 In a fresh folder under ``var/``:
 
-1. ``relay init`` and ``node init`` for FR, DE and BR (SQLite everywhere; unencrypted
-   keystores, as for unattended daemons: each daemon says so when it starts); the nodes'
-   public bundles are added to the relay;
+1. ``relay init`` and ``node init --root`` for FR, DE and BR (SQLite everywhere;
+   unencrypted keystores, as for unattended daemons: each daemon says so when it starts);
+   the secretariat's three administrators make their keys, list the relay and the three
+   nodes in a directory, two of them sign it separately, the signatures are combined, and
+   the relay installs it (``relay directory install``); each node pinned the
+   administrators' root at ``node init`` and trusts only what they signed
+   (:mod:`tests.e2e.secretariat`);
 2. the relay and the three daemons start (``relay serve``, ``node run``);
 3. FR sends an urgent expedited preservation request (Convention Art. 29) to DE, and BR an
    emergency disclosure request (Protocol Art. 9) to DE;
 4. DE's daemon retrieves and verifies both and sends ``RETRIEVED``; DE's officer
    acknowledges them and responds: data preserved for 90 days, disclosure granted;
 5. the demo prints FR's and BR's timelines (every receipt and reply, each signature checked)
-   and DE's statistics, stops every process it started, and exits 0.
+   and DE's statistics;
+6. it checks the relay's audit log: each node has proven every receipt of its requests in
+   the log (inclusion proofs against checkpoints it verified, kept consistent); FR's and
+   BR's evidence bundles carry those proofs and verify offline; after the processes stop,
+   ``relay audit verify`` recomputes the whole log from the relay's database. It stops
+   every process it started and exits 0.
 
 Run: ``make demo`` or ``python -m tests.demo_network``.
 """
@@ -19,6 +28,7 @@ Run: ``make demo`` or ``python -m tests.demo_network``.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -26,6 +36,7 @@ from pathlib import Path
 
 from node.forms.examples import example
 from tests.e2e.nodeproc import LocalNetwork, NodeProcess, wait_for
+from tests.e2e.secretariat import Secretariat
 
 ROOT = Path(__file__).resolve().parents[1]
 QUIET = {"log": {"level": "info"}, "alerts": {"watch_interval": 5.0}}
@@ -76,14 +87,43 @@ def respond(node: NodeProcess, msg_id: str, kind: str) -> str:
     return str(out["msg_id"])
 
 
+def directory_step(sec: Secretariat, net: LocalNetwork) -> None:
+    """The secretariat lists the relay and the nodes; two of three administrators sign."""
+    step("the secretariat's directory, signed 2 of 3")
+    sec.list_network(net)
+    done = sec.publish(net.relay)
+    show(
+        f"directory version {done['version']} (the relay's key and {done['parties']} parties) "
+        "signed separately by XX-ADMIN1 and XX-ADMIN2 (2 of 3 administrators), combined, "
+        f"installed at the relay (audit leaf {done['leaf_index']}); FR, DE and BR pinned "
+        "the administrators' root with 'node init --root'"
+    )
+
+
+def trusted_versions(net: LocalNetwork) -> str:
+    """Which directory version each daemon checked against its pinned root."""
+    seen = {
+        node.party: [e for e in node.events() if e["event"] == "directory.refreshed"]
+        for node in net.nodes.values()
+    }
+    if not all(events and events[-1].get("mode") == "directory" for events in seen.values()):
+        raise RuntimeError(f"a node does not trust the signed directory: {seen}")
+    return "each daemon checked the relay's directory against its pinned root: " + ", ".join(
+        f"{party} version {events[-1]['version']}" for party, events in seen.items()
+    )
+
+
 def main() -> int:
     started = time.monotonic()
     root = ROOT / "var" / f"demo-network-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
     step(f"a relay and three nodes (FR, DE, BR) in {root.relative_to(ROOT)}")
-    net = LocalNetwork.create(root, ["FR", "DE", "BR"], options=QUIET)
+    sec = Secretariat.create(root / "secretariat")
+    net = LocalNetwork.create(root, ["FR", "DE", "BR"], options=QUIET, root_file=sec.root_file)
     fr, de, br = net["FR"], net["DE"], net["BR"]
+    directory_step(sec, net)
     with net.running("FR", "DE", "BR"):
         show(f"relay on {net.relay.url}; daemons of FR, DE and BR running")
+        show(trusted_versions(net))
         step("two requests to DE")
         preservation = send(fr, "DE", "preservation_request", "urgent")
         emergency = send(br, "DE", "emergency_disclosure_request")
@@ -120,8 +160,55 @@ def main() -> int:
         show(br.cli("status", emergency).stdout)
         step("DE's statistics")
         show(de.cli("stats").stdout)
+        audit_step(net, ((fr, preservation), (br, emergency)))
+    step("the relay's own check of its audit log (relay audit verify)")
+    verify = subprocess.run(
+        [sys.executable, "-m", "relay", "audit", "verify", "--data", str(net.relay.data)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    show(verify.stdout or verify.stderr)
+    if verify.returncode != 0:
+        raise RuntimeError(f"relay audit verify exited {verify.returncode}")
     step(f"all processes stopped; demo done in {time.monotonic() - started:.1f} s")
     return 0
+
+
+def audit_step(net: LocalNetwork, sent: tuple[tuple[NodeProcess, str], ...]) -> None:
+    """Wait until each node has proven its receipts in the relay's log; export and verify
+    the senders' evidence bundles offline."""
+    step("the relay's audit log, as the nodes checked it")
+
+    def settled(node: NodeProcess) -> dict[str, object] | None:
+        code, status = node.call("audit", "status")
+        if code != 0:
+            raise RuntimeError(f"{node.party}: audit alarm or error: {status}")
+        return status if status["pending"] == 0 and status["checkpoint"] else None
+
+    for node in net.nodes.values():
+        status = wait_for(lambda n=node: settled(n), 30, f"{node.party}'s audit checks")
+        checkpoint = status["checkpoint"]
+        assert isinstance(checkpoint, dict)
+        show(
+            f"{node.party}: {status['proven']} receipts proven in the log, trusted checkpoint "
+            f"of {checkpoint['tree_size']} entries, no alarms"
+        )
+    for node, msg_id in sent:
+        path = node.data / f"evidence-{msg_id[:12]}.json"
+        code, out = node.call("evidence", msg_id, "--out", str(path))
+        if code != 0:
+            raise RuntimeError(f"node evidence failed ({code}): {out}")
+        check = node.cli("evidence", "verify", str(path))
+        logged = check.stdout.count("relay's audit log")
+        show(
+            f"{node.party}'s evidence bundle of {msg_id[:12]}: {out['receipts']} receipts, "
+            f"{logged} with an inclusion proof; offline check: "
+            + check.stdout.splitlines()[0].split(": ", 1)[1]
+        )
+        if check.returncode != 0:
+            raise RuntimeError(f"the evidence bundle does not verify:\n{check.stdout}")
 
 
 if __name__ == "__main__":

@@ -45,11 +45,12 @@ def _validate(
 
 
 async def _recipient_key_known(node: Node, party: str) -> None:
-    """Make sure the recipient's key is pinned; fetch the directory once if not."""
-    if node.peers.knows(party):
+    """Make sure the recipient's key is known; fetch the directory once if not (or if the
+    one in force has expired)."""
+    if node.peers.knows(party) and node.peers.unusable(now()) is None:
         return
     await node.peers.refresh(node.transport, now())
-    node.peers.encryption_key_for(party)  # raises LocalNotFound: unknown party
+    node.peers.encryption_key_for(party, now())  # LocalNotFound: unknown party
 
 
 async def _send(
@@ -163,7 +164,7 @@ async def _acknowledge(node: Node, msg_id: str, envelope_sha256: str) -> bool:
         action="acknowledge", msg_id=msg_id, os_user=os_user(), now=_stamp()
     )
     with contextlib.suppress(PocnetError):  # kept, and posted later by the daemon
-        await node.outbox.post_receipts(moment)
+        await node.outbox.post_receipts(now())  # due now: queued at _stamp(), after moment
     return True
 
 

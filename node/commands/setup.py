@@ -1,20 +1,22 @@
-"""``node init``, ``node forms``, ``node directory``."""
+"""``node init``, ``node forms``. (``node directory``: :mod:`node.commands.directory`.)"""
 
 from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
 from keys import passphrase
 from keys.cliutil import emit
+from keys.directory import RootKeys
 from keys.encoding import format_time
 from keys.errors import ConfigError
 from keys.files import BUNDLE_NAME, KEYSTORE_NAME, write_private, write_public
 from keys.identities import EncryptionPrivateKey, SigningKey, validate_party_id
 from keys.keystore import Keystore, StoredEncryptionKey, make_bundle, verify_bundle
 from node import config as node_config
-from node.commands.base import data_dir, full_node, local_node, now
+from node.commands.base import data_dir, now
+from node.commands.directory import pin_root, read_root_file
+from node.directory import root_summary
 from node.forms import KINDS, get_kind
 from node.forms.examples import example
 from node.forms.template import describe_text, template
@@ -34,6 +36,7 @@ async def cmd_init(args: argparse.Namespace) -> int:
         )
     if not args.relay.startswith(("http://", "https://")):
         raise ConfigError(f"--relay must be an http:// or https:// URL, not {args.relay!r}")
+    root = read_root_file(args.root) if args.root is not None else None
     secret = passphrase.resolve(
         args.passphrase_file, no_passphrase=args.no_passphrase, confirm=True
     )
@@ -55,6 +58,8 @@ async def cmd_init(args: argparse.Namespace) -> int:
         await store.pin(
             party, bundle, info.signing_key.to_b64(), info.signing_key.key_id, format_time(moment)
         )
+        if root is not None:
+            await pin_root(store, root, format_time(moment), force=True)
     finally:
         await store.close()
     result = {
@@ -67,6 +72,8 @@ async def cmd_init(args: argparse.Namespace) -> int:
         "signing_key": info.signing_key.key_id,
         "fingerprint": info.signing_key.fingerprint,
         "relay": args.relay,
+        "mode": "directory" if root is not None else "development",
+        "root": root_summary(root) if root is not None else None,
     }
     text = (
         f"node {party} created in {folder}\n"
@@ -74,9 +81,7 @@ async def cmd_init(args: argparse.Namespace) -> int:
         f"  keystore  {keys_dir / KEYSTORE_NAME} (mode 0600, "
         + ("encrypted)" if secret is not None else "UNENCRYPTED by your choice)")
         + f"\n  bundle    {keys_dir / BUNDLE_NAME} (public)\n"
-        f"  fingerprint {info.signing_key.fingerprint}\n"
-        "next: give the bundle to the relay operator, then run 'node directory refresh' "
-        "and start the daemon with 'node run'"
+        f"  fingerprint {info.signing_key.fingerprint}\n" + _next_steps(root)
     )
     emit(result, as_json=args.json, text=text)
     return 0
@@ -97,39 +102,21 @@ async def cmd_forms(args: argparse.Namespace) -> int:
     return 0
 
 
-async def cmd_directory(args: argparse.Namespace) -> int:
-    if args.action == "refresh":
-        async with full_node(args) as node:
-            report = await node.peers.refresh(node.transport, now())
-        result: dict[str, Any] = report.to_dict()
-        text = (
-            f"directory: {report.parties} parties; newly pinned {report.pinned or 'none'}; "
-            f"rotated {report.rotated or 'none'}; CHANGED {report.changed or 'none'}; "
-            f"refused {report.refused or 'none'}; invalid bundles {report.invalid}"
+def _next_steps(root: RootKeys | None) -> str:
+    if root is None:
+        return (
+            "DEVELOPMENT MODE: no secretariat root pinned (--root), so other parties' keys "
+            "will be trusted on first sight from the relay's list\n"
+            "next: give the bundle to the relay operator, then run 'node directory refresh' "
+            "and start the daemon with 'node run'"
         )
-        emit(result, as_json=args.json, text=text)
-        return 0
-    async with local_node(args) as local:
-        parties = []
-        for party in local.peers.parties():
-            bundle = local.peers.bundle(party)
-            assert bundle is not None
-            parties.append(
-                {
-                    "party": party,
-                    "signing_key": bundle.signing_key.key_id,
-                    "fingerprint": bundle.signing_key.fingerprint,
-                    "encryption_key": bundle.current_encryption_key.key_id
-                    if bundle.encryption_keys
-                    else None,
-                    "phone": local.config.contacts.get(party),
-                }
-            )
-        changes = await local.store.key_changes()
-    text = "\n".join(
-        f"{p['party']:<8} {p['fingerprint']}  phone {p['phone'] or '-'}" for p in parties
+    lines = [
+        f"  root      {root.threshold} of {len(root.keys)} secretariat administrators pinned; "
+        "READ THESE FINGERPRINTS BACK TO THE SECRETARIAT BY PHONE:"
+    ]
+    lines += [f"    {k['name']:<12} {k['fingerprint']}" for k in root_summary(root)["keys"]]
+    lines.append(
+        "next: give the bundle (and your fingerprint) to the secretariat, which lists you in "
+        "the signed directory; then run 'node directory refresh' and 'node run'"
     )
-    if changes:
-        text += f"\n{len(changes)} key change(s) seen: see --json"
-    emit({"parties": parties, "key_changes": changes}, as_json=args.json, text=text)
-    return 0
+    return "\n".join(lines)

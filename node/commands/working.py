@@ -7,15 +7,17 @@ import json
 from pathlib import Path
 from typing import Any
 
+from keys.checkpoint import origin_for
 from keys.cliutil import EXIT_REFUSED, emit
 from keys.encoding import format_time, loads_strict
 from keys.errors import PocnetError, ValidationError
 from keys.files import write_private
 from keys.identities import VerifyKey
 from node import config as node_config
+from node.audit import auditor_for
 from node.commands.base import data_dir, full_node, local_node, now, os_user
 from node.errors import LocalNotFound
-from node.evidence import MAX_EVIDENCE_BYTES, build_evidence, verify_bundle_doc
+from node.evidence import MAX_EVIDENCE_BYTES, export_bundle, verify_bundle_doc
 from node.runtime import LocalNode, open_local
 from node.timeline import build_timeline, render_text
 
@@ -60,18 +62,32 @@ async def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _audit_view(node: LocalNode, msg_id: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """Where the relay's log holds each receipt of ``msg_id``, and the alarms to show
+    (those about the message and those about the whole log)."""
+    where = {p.receipt_sha256: f"leaf {p.leaf_index}" for p in await node.store.proofs_for(msg_id)}
+    about = await node.store.alarms(msg_id=msg_id)
+    for a in about:
+        if a.receipt_sha256:
+            where[a.receipt_sha256] = f"ALARM {a.reason}"
+    log_wide = [a for a in await node.store.alarms() if a.msg_id is None]
+    return where, [a.to_dict() for a in (*about, *log_wide)]
+
+
 async def _timeline(node: LocalNode, msg_id: str) -> Any:
     msg = await node.store.get_message(msg_id)
     stored = await node.store.receipts_for(msg.msg_id)
     replies = await node.store.replies_to(msg.msg_id)
-    return msg, stored, build_timeline(msg, stored, replies, node.peers.key_for)
+    where, alarms = await _audit_view(node, msg.msg_id)
+    return msg, stored, build_timeline(msg, stored, replies, node.peers.key_for, where, alarms)
 
 
 async def cmd_status(args: argparse.Namespace) -> int:
     async with local_node(args) as node:
-        _, _, timeline = await _timeline(node, args.id)
+        msg, _, timeline = await _timeline(node, args.id)
     emit(timeline.to_dict(), as_json=args.json, text=render_text(timeline))
-    return 0 if timeline.all_signatures_valid else EXIT_REFUSED
+    about_it = any(a.get("msg_id") == msg.msg_id for a in timeline.audit_alarms)
+    return 0 if timeline.all_signatures_valid and not about_it else EXIT_REFUSED
 
 
 async def cmd_evidence(args: argparse.Namespace) -> int:
@@ -85,16 +101,16 @@ async def cmd_evidence(args: argparse.Namespace) -> int:
     if args.fetch:
         async with full_node(args) as node:
             msg = await node.store.get_message(args.target[0])
+            # Prove what can be proven now, so the bundle carries it.
+            await auditor_for(node).run_once(now(), force=True, msg_id=msg.msg_id)
             relay_evidence = await node.transport.evidence(msg.msg_id)
     async with local_node(args) as node:
-        msg, stored, _ = await _timeline(node, args.target[0])
-        keys = {
-            p: k for p in {r.issuer for r in stored} | {msg.sender} if (k := node.peers.key_for(p))
-        }
-        doc = build_evidence(
+        msg = await node.store.get_message(args.target[0])
+        doc = await export_bundle(
+            node.store,
+            node.peers,
             msg,
-            stored,
-            keys,
+            origin=origin_for(node.config.audit.network),
             exported_at=format_time(now()),
             exported_by=node.config.party,
             relay_evidence=relay_evidence,
@@ -107,11 +123,19 @@ async def cmd_evidence(args: argparse.Namespace) -> int:
             now=format_time(now()),
             detail=str(args.out)[:200],
         )
-    result = {"msg_id": msg.msg_id, "out": str(args.out), "receipts": len(stored)}
+    proven = len(doc["audit"]["proofs"]) if doc["audit"] else 0
+    receipts = len(doc["receipts"])
+    result = {
+        "msg_id": msg.msg_id,
+        "out": str(args.out),
+        "receipts": receipts,
+        "audit_proofs": proven,
+    }
     emit(
         result,
         as_json=args.json,
-        text=f"evidence of {msg.msg_id} ({len(stored)} receipts) written to {args.out}",
+        text=f"evidence of {msg.msg_id} ({receipts} receipts, {proven} proven in the "
+        f"relay's audit log) written to {args.out}",
     )
     return 0
 
@@ -145,6 +169,7 @@ async def _verify(args: argparse.Namespace, path: Path) -> int:
         + (f" ({c['note']})" if c.get("note") else "")
         for c in report.checks
     ]
+    lines += [f"  note: {n}" for n in report.notes]
     if report.key_source == "included":
         lines.append(
             "  note: checked with the keys inside the bundle (consistency only); run it where "

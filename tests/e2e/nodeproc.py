@@ -86,10 +86,15 @@ class NodeProcess:
         party: str,
         relay_url: str,
         options: dict[str, dict[str, Any]] | None = None,
+        root_file: Path | None = None,
     ) -> NodeProcess:
-        """``node init`` (unencrypted keystore: an unattended test daemon) and settings."""
+        """``node init`` (unencrypted keystore: an unattended test daemon) and settings;
+        ``root_file`` pins the secretariat's root (``--root``), else development mode."""
         node = cls(data, party)
-        code, out = node.call("init", "--party", party, "--relay", relay_url, "--no-passphrase")
+        root = ["--root", str(root_file)] if root_file is not None else []
+        code, out = node.call(
+            "init", "--party", party, "--relay", relay_url, "--no-passphrase", *root
+        )
         if code != 0:
             raise RuntimeError(f"node init {party} failed: {out}")
         set_options(data / "node.toml", {**FAST_SETTINGS, **(options or {})})
@@ -125,7 +130,7 @@ class NodeProcess:
 
     def _started(self) -> bool:
         out = self.output()
-        return '"directory.refreshed"' in out or '"directory.refresh_failed"' in out
+        return any(f'"directory.{e}"' in out for e in ("refreshed", "refresh_failed", "rejected"))
 
     def _died(self) -> bool:
         return self.proc is not None and self.proc.poll() is not None
@@ -216,6 +221,10 @@ class NodeProcess:
     def all_receipts(self) -> list[StoredReceipt]:
         return list(self._read(lambda s: s.all_receipts()))
 
+    def audit_proofs(self, msg_id: str) -> list[Any]:
+        """The receipts of ``msg_id`` this node proved in the relay's audit log."""
+        return list(self._read(lambda s: s.proofs_for(msg_id)))
+
 
 @dataclass
 class LocalNetwork:
@@ -233,15 +242,17 @@ class LocalNetwork:
         *,
         relay_limits: dict[str, Any] | None = None,
         options: dict[str, dict[str, Any]] | None = None,
+        root_file: Path | None = None,
     ) -> LocalNetwork:
-        """``relay init``, ``node init`` for each party, and every bundle added to the relay."""
+        """``relay init``, ``node init`` for each party (pinning ``root_file`` if given: see
+        :mod:`tests.e2e.secretariat`), and every bundle added to the relay."""
         root.mkdir(parents=True, exist_ok=True)
         relay = RelayProcess.create(root / "relay")
         if relay_limits:
             set_options(relay.data / "relay.toml", {"limits": relay_limits})
         net = cls(root, relay)
         for party in parties:
-            node = NodeProcess.create(root / party.lower(), party, relay.url, options)
+            node = NodeProcess.create(root / party.lower(), party, relay.url, options, root_file)
             relay.add_member(node.bundle)
             net.nodes[party] = node
         return net
