@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from node.config import AlertSettings
+from node.records import StoredMessage
 
 ALERT_TYPES = ("incoming", "not_acknowledged", "rejected", "preservation_expiring", "audit")
 
@@ -31,6 +32,19 @@ class Alert:
     at: str
     detail: dict[str, Any] = field(default_factory=dict)
     content: dict[str, Any] | None = None
+
+    @classmethod
+    def about(cls, msg: StoredMessage, type: str, at: str, detail: dict[str, Any]) -> Alert:
+        """An alert of ``type`` about a stored message, raised at ``at``."""
+        return cls(
+            type=type,
+            msg_id=msg.msg_id,
+            kind=msg.kind,
+            priority=msg.priority,
+            counterpart=msg.counterpart,
+            at=at,
+            detail=detail,
+        )
 
     def to_dict(self, *, include_content: bool) -> dict[str, Any]:
         out: dict[str, Any] = {

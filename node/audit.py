@@ -7,9 +7,10 @@ The node trusts one signed checkpoint at a time (:mod:`node.auditcheckpoints`, s
 
 1. fetches the relay's latest checkpoint (periodically, and at once when an ``ACCEPTED``
    receipt names a leaf beyond the trusted checkpoint), verifies its signature with the
-   relay's key from the directory (:meth:`node.peers.PeerKeys.key_for` ``relay``) under the
-   network's origin and its age, fetches a consistency proof from the trusted size and
-   checks it (:func:`keys.auditcheck.check_consistency`). Only then is it trusted;
+   relay's key from the directory that signed it and was valid at the checkpoint's time
+   (:func:`node.auditkeys.verify_checkpoint`) under the network's origin, and its age,
+   fetches a consistency proof from the trusted size and checks it
+   (:func:`keys.auditcheck.check_consistency`). Only then is it trusted;
 2. for every receipt about our messages that came through the relay (``ACCEPTED`` and the
    relay's other receipts, and the recipient's, which the relay logs before forwarding
    them) and is not proven yet, asks the evidence endpoint for the message's log entries

@@ -1,8 +1,9 @@
 """The checkpoint a node trusts, and how a new one earns that trust (:mod:`node.audit`).
 
-A new checkpoint is verified (signature by the relay's key under the network's origin,
-then its age), then compared with the trusted one (:func:`keys.auditcheck.check_consistency`
-with a consistency proof fetched from the relay). The relay's *latest* checkpoint must
+A new checkpoint is verified (signature by the relay's key valid at the checkpoint's time,
+:func:`node.auditkeys.verify_checkpoint`, under the network's origin, then its age), then
+compared with the trusted one (:func:`keys.auditcheck.check_consistency` with a
+consistency proof fetched from the relay). The relay's *latest* checkpoint must
 extend the trusted one: a smaller tree is a ``rollback``, a tree that does not extend it a
 ``fork``. A checkpoint that came with *evidence* may be older than the trusted one; it is
 then usable only as a proven prefix of it (a consistency proof from it to the trusted one).
@@ -16,12 +17,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from keys import checkpoint as signed_checkpoint
 from keys.auditcheck import check_consistency, check_fresh
 from keys.checkpoint import Checkpoint
 from keys.errors import PocnetError, Rejected
 from keys.identities import RELAY_ID
 from keys.merkle import verify_consistency
+from node.auditkeys import verify_checkpoint
 from node.auditreport import SHAPE_REASONS, Alarms, AuditReport, checkpoint_of, digest
 from node.auditstore import CheckpointRow
 from node.peers import PeerKeys
@@ -117,15 +118,16 @@ class CheckpointTracker:
     async def _verified(self, note: bytes, now: datetime, report: AuditReport) -> Checkpoint | None:
         """The checkpoint if the relay signed it and it is fresh; None (and an error, or
         an alarm for a signed one that is stale or from the future) otherwise."""
-        key = self.peers.key_for(RELAY_ID)
-        if key is None:
+        relay = self.peers.key_history(RELAY_ID)
+        if relay is None:
             self.alarms.error(report, "checkpoint", None, "the relay's key is not known yet")
             return None
         try:
-            new = signed_checkpoint.verify(note, key, self.origin)
+            new = verify_checkpoint(note, relay, self.origin)
         except Rejected as e:
-            # Not signed by the relay's key: it proves nothing about the relay (the key
-            # may have rotated since our directory), but it must not go unnoticed.
+            # Not signed by a relay key valid at its time: it proves nothing about the
+            # relay (its key may have rotated since our directory, or a retired key is
+            # being misused), but it must not go unnoticed.
             self.alarms.error(report, "checkpoint", e)
             if self.log:
                 self.log.error("audit.checkpoint_rejected", reason=e.reason)

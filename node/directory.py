@@ -16,6 +16,9 @@ What the node takes from the directory:
   that time is refused as ``sender_inactive``) and receipt issuers' keys at ``issued_at``
   (the relay's with ``relay_key_for``), so evidence made before a revocation or a key
   change keeps verifying;
+- every party's signing keys with their windows and status (``key_history``), which
+  timelines and evidence bundles judge each signature by, and the relay's, which the audit
+  checks pick a checkpoint's key from (:mod:`node.auditkeys`);
 - which of its OWN encryption keys may still decrypt (``decryption_key_ids_valid``): the
   current one and those in their rotation overlap;
 - the 24/7 phone in the contact profile (the ``[contacts]`` table of ``node.toml`` only
@@ -41,7 +44,7 @@ from keys.directory import (
     SignedDirectory,
     TrustedDirectory,
 )
-from keys.encoding import canonical, format_time, loads_strict, parse_time
+from keys.encoding import canonical, format_time, loads_strict
 from keys.errors import ConfigError, NotFound, PeerError, PocnetError, Rejected
 from keys.identities import RELAY_ID, EncryptionPublicKey, VerifyKey
 from node.directory_changes import (
@@ -54,6 +57,7 @@ from node.directory_changes import (
     self_problems,
 )
 from node.errors import LocalNotFound
+from node.keyhistory import KeyHistory, verify_receipt_at
 from node.store import Store
 from node.transport import RelayTransport
 
@@ -87,19 +91,6 @@ def root_summary(root: RootKeys) -> dict[str, Any]:
             for k in sorted(root.keys, key=lambda k: k.name)
         ],
     }
-
-
-def _claimed(wire: Any) -> tuple[str, datetime]:
-    """A receipt's claimed issuer and ``issued_at``, unverified, to look up the key."""
-    try:
-        payload, _ = receipts.parse_wire(wire)
-        obj = loads_strict(payload, max_bytes=receipts.MAX_RECEIPT_BYTES, max_depth=1)
-        issuer, issued = obj.get("issuer"), obj.get("issued_at")
-        if isinstance(issuer, str) and isinstance(issued, str):
-            return issuer, parse_time(issued, "issued_at")
-    except (PocnetError, AttributeError) as e:
-        raise Rejected("receipt_malformed") from e
-    raise Rejected("receipt_malformed")
 
 
 class DirectoryPeers:
@@ -284,9 +275,8 @@ class DirectoryPeers:
         return current.signing_key_for(party, at)
 
     def key_for(self, party: str) -> VerifyKey | None:
-        """The newest signing key listed for a party or the relay, whatever its status (a
-        revoked party's key still checks what it signed before): for timelines and
-        evidence bundles."""
+        """The newest signing key listed for a party or the relay, whatever its status:
+        for displays only (signatures are checked with :meth:`key_at`)."""
         current = self.current
         if current is None:
             return None
@@ -296,6 +286,27 @@ class DirectoryPeers:
             return None
         return current.party(party).signing_keys[-1].key
 
+    def key_history(self, party: str) -> KeyHistory | None:
+        """Every signing key listed for a party or the relay, with its window and the
+        party's status (timelines and evidence bundles judge each signature by it)."""
+        current = self.current
+        if current is None:
+            return None
+        if party == RELAY_ID:
+            relay = current.relay
+            return None if relay is None else KeyHistory(RELAY_ID, relay.signing_keys)
+        if party not in current:
+            return None
+        listed = current.party(party)
+        return KeyHistory(party, listed.signing_keys, listed.status)
+
+    def directory_ref(self) -> dict[str, Any] | None:
+        """The version in force and its payload digest (what certifies the keys)."""
+        current = self.current
+        if current is None:
+            return None
+        return {"version": current.version, "payload_sha256": current.payload_sha256}
+
     def verify_receipt(self, wire: Any) -> receipts.SignedReceipt:
         """Verify a receipt with its issuer's key valid at its ``issued_at``.
 
@@ -303,8 +314,7 @@ class DirectoryPeers:
             Rejected: ``receipt_malformed``, ``receipt_signature``, or the key lookup's
                 reason (``unknown_sender``, ``sender_inactive``, ``relay_key_unknown``).
         """
-        issuer, issued = _claimed(wire)
-        return receipts.verify(wire, self.key_at(issuer, issued))
+        return verify_receipt_at(wire, self.key_at)
 
     def decryption_key_ids(self, party: str, now: datetime) -> frozenset[str]:
         """Ids of ``party``'s encryption keys valid at ``now`` (none without a directory)."""

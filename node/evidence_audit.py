@@ -3,7 +3,6 @@
 In a bundle (``node/evidence.py``), ``"audit"`` is::
 
     {"origin": "pocnet.relay/<network>",
-     "relay_key": "<the relay's Ed25519 key, base64url>",
      "checkpoints": ["<signed note>", ...],
      "proofs": [{"receipt_sha256": "...", "leaf_index": n, "entry": "<base64url>",
                  "hashes": ["<base64url>", ...], "checkpoint": k}, ...]}
@@ -13,8 +12,11 @@ logged as ``entry`` at ``leaf_index`` of the tree that ``checkpoints[k]`` signs.
 checkpoints appear when the node proved receipts at different times (a proof is kept with
 the checkpoint it was checked against).
 
-:func:`check_audit` verifies it offline: every checkpoint's signature by the relay's key,
-no two checkpoints of the same size with different roots, and for each proof that the
+:func:`check_audit` verifies it offline: every checkpoint's signature by the relay key
+valid at the checkpoint's time (:func:`node.auditkeys.verify_checkpoint`: the bundle's
+``"keys"`` carry the relay's keys with their windows, so checkpoints signed before and
+after a relay key rotation both verify; version 1 bundles carried one ``"relay_key"``
+here), no two checkpoints of the same size with different roots, and for each proof that the
 entry is well formed, says what the receipt says (``keys.auditcheck``) and is included.
 Receipts of the bundle without a proof are reported as notes, not failures: the exporting
 node had not proven them (yet).
@@ -31,10 +33,11 @@ from keys.auditcheck import check_entry_inclusion
 from keys.checkpoint import Checkpoint
 from keys.encoding import b64u_encode, format_time
 from keys.errors import PocnetError, Rejected
-from keys.identities import VerifyKey
 from keys.receipts import SignedReceipt
 from node import auditwire
+from node.auditkeys import verify_checkpoint
 from node.auditstore import CheckpointRow, ProofRow
+from node.keyhistory import KeyHistory
 
 MAX_BUNDLE_CHECKPOINTS = 64
 
@@ -50,7 +53,6 @@ _WHY = {
 
 def audit_section(
     origin: str,
-    relay_key: VerifyKey | None,
     proofs: Sequence[ProofRow],
     checkpoints: Mapping[int, CheckpointRow],
 ) -> dict[str, Any] | None:
@@ -62,7 +64,6 @@ def audit_section(
     position = {cid: i for i, cid in enumerate(ids)}
     return {
         "origin": origin,
-        "relay_key": relay_key.to_b64() if relay_key is not None else None,
         "checkpoints": [checkpoints[cid].note.decode("utf-8") for cid in ids],
         "proofs": [
             {
@@ -90,7 +91,7 @@ class AuditFindings:
 
 
 def _checkpoints(
-    section: Mapping[str, Any], key: VerifyKey, origin: str, out: AuditFindings
+    section: Mapping[str, Any], relay: KeyHistory, origin: str, out: AuditFindings
 ) -> list[Checkpoint | None]:
     raw = section.get("checkpoints")
     if not isinstance(raw, list) or not 0 < len(raw) <= MAX_BUNDLE_CHECKPOINTS:
@@ -99,7 +100,7 @@ def _checkpoints(
     result: list[Checkpoint | None] = []
     for k, note in enumerate(raw):
         try:
-            cp = signed_checkpoint.verify(auditwire.note_bytes(note), key, origin)
+            cp = verify_checkpoint(auditwire.note_bytes(note), relay, origin)
         except (Rejected, PocnetError) as e:
             out.add(
                 f"audit checkpoint {k} is signed by the relay",
@@ -132,10 +133,10 @@ def check_audit(
     section: Any,
     receipts: Sequence[tuple[int, SignedReceipt]],
     parties: Mapping[str, str],
-    relay_key: VerifyKey | None,
+    relay: KeyHistory | None,
 ) -> AuditFindings:
     """Check a bundle's ``"audit"`` member against its verified ``receipts`` (index in the
-    bundle, receipt), the message's ``parties`` and the relay's key."""
+    bundle, receipt), the message's ``parties`` and the relay's keys over time."""
     out = AuditFindings()
     if section is None:
         out.notes.append("no audit-log proofs in this bundle")
@@ -143,7 +144,7 @@ def check_audit(
     if not isinstance(section, dict) or not isinstance(section.get("proofs"), list):
         out.add("the audit part is readable", False, "not an object with proofs")
         return out
-    if relay_key is None:
+    if relay is None:
         out.add("audit checkpoints can be checked", False, "no key for the relay")
         return out
     origin = section.get("origin")
@@ -153,7 +154,7 @@ def check_audit(
         out.add("the audit part names its log", False, "bad origin")
         return out
     assert isinstance(origin, str)
-    cps = _checkpoints(section, relay_key, origin, out)
+    cps = _checkpoints(section, relay, origin, out)
     by_sha = {signed.sha256: (i, signed) for i, signed in receipts}
     for n, obj in enumerate(section["proofs"][: auditwire.MAX_EVIDENCE_PROOFS]):
         _check_proof(out, n, obj, cps, by_sha, parties)

@@ -27,13 +27,11 @@ from keys.encoding import canonical, format_time
 from keys.envelope import Envelope, open_at
 from keys.errors import PocnetError, Rejected, ValidationError
 from keys.identities import RELAY_ID
-from keys.keystore import Keystore
 from keys.limits import ProtocolLimits
 from node.alerts import Alert, Alerter
+from node.exchange import Exchange
 from node.outbox import Outbox, message_row
-from node.peers import PeerKeys
-from node.store import Store
-from node.transport import InboxItem, RelayTransport
+from node.transport import InboxItem
 
 ALERT_PRIORITIES = ("urgent", "emergency")
 # What the sender learns about a failed opening: crypto failures look the same.
@@ -75,34 +73,20 @@ class InboxReport:
     acked: int = 0
 
 
-class Inbox:
-    """Opens, verifies, stores and acknowledges inbox items."""
+@dataclass(kw_only=True, eq=False, repr=False)
+class Inbox(Exchange):
+    """Opens, verifies, stores and acknowledges inbox items.
 
-    def __init__(
-        self,
-        *,
-        store: Store,
-        transport: RelayTransport,
-        peers: PeerKeys,
-        keystore: Keystore,
-        outbox: Outbox,
-        alerter: Alerter,
-        limits: ProtocolLimits,
-        log: Any = None,
-    ) -> None:
-        self.store = store
-        self.transport = transport
-        self.peers = peers
-        self.keystore = keystore
-        self.outbox = outbox
-        self.alerter = alerter
-        self.limits = limits
-        self.log = log
-        self._seen: set[str] = set()
+    Attributes:
+        outbox: posts the receipts the inbox issues.
+        alerter: tells the officer about urgent items and refused requests.
+        limits: the protocol's limits (clock skew, sizes) for opening envelopes.
+    """
 
-    @property
-    def me(self) -> str:
-        return self.keystore.party
+    outbox: Outbox
+    alerter: Alerter
+    limits: ProtocolLimits
+    _seen: set[str] = field(default_factory=set, init=False)
 
     async def handle(self, items: list[InboxItem], now: datetime) -> InboxReport:
         """Process a batch, acknowledge it, then post the receipts it produced."""
@@ -166,7 +150,7 @@ class Inbox:
             message = open_at(
                 now,
                 env,
-                me=self.me,
+                me=self.party,
                 sender_keys=self.peers,
                 decryption_keys=self._decryption_keys(now),
                 seen=self._seen.__contains__,
@@ -184,18 +168,25 @@ class Inbox:
         await self._store_received(env, message, now, report)
         return refreshed
 
+    def _issue(
+        self, type: str, env: Envelope, now: datetime, reason: str | None = None
+    ) -> receipts.SignedReceipt:
+        """A receipt about ``env`` signed by this node."""
+        return receipts.issue_at(
+            now,
+            self.keystore.signing_key,
+            type=type,
+            msg_id=env.header.msg_id,
+            envelope_sha256=env.sha256,
+            issuer=self.party,
+            reason=reason,
+        )
+
     async def _store_received(
         self, env: Envelope, message: Any, now: datetime, report: InboxReport
     ) -> None:
         stamp = format_time(now)
-        retrieved = receipts.issue_at(
-            now,
-            self.keystore.signing_key,
-            type="RETRIEVED",
-            msg_id=message.msg_id,
-            envelope_sha256=env.sha256,
-            issuer=self.me,
-        )
+        retrieved = self._issue("RETRIEVED", env, now)
         row = message_row(
             direction="in",
             counterpart=message.sender,
@@ -237,15 +228,7 @@ class Inbox:
     async def _reject(self, env: Envelope, reason: str, now: datetime, report: InboxReport) -> None:
         header = env.header
         code = sent_reason(reason)
-        rejected = receipts.issue_at(
-            now,
-            self.keystore.signing_key,
-            type="REJECTED",
-            msg_id=header.msg_id,
-            envelope_sha256=env.sha256,
-            issuer=self.me,
-            reason=code,
-        )
+        rejected = self._issue("REJECTED", env, now, code)
         row = _rejection_row(env.sha256, header.msg_id, header.sender, reason, code, now)
         if await self.store.add_rejection(row, rejected, format_time(now)):
             report.rejected.append(header.msg_id)
@@ -297,14 +280,11 @@ class Inbox:
             )
         if r.type == "REJECTED" or (r.type in ("OVERDUE", "EXPIRED") and msg.priority != "routine"):
             await self.alerter.raise_alert(
-                Alert(
-                    type="rejected" if r.type == "REJECTED" else "not_acknowledged",
-                    msg_id=msg.msg_id,
-                    kind=msg.kind,
-                    priority=msg.priority,
-                    counterpart=msg.counterpart,
-                    at=format_time(now),
-                    detail={
+                Alert.about(
+                    msg,
+                    "rejected" if r.type == "REJECTED" else "not_acknowledged",
+                    format_time(now),
+                    {
                         "receipt": r.type,
                         "reason": r.reason,
                         "digest_matches": not mismatch,
@@ -320,7 +300,7 @@ class Inbox:
         """Our private keys that may decrypt at ``now``: with the signed directory, only
         those it lists as valid for us then (the current one and those in overlap)."""
         keys = self.keystore.decryption_keys()
-        allowed = self.peers.decryption_key_ids(self.me, now)
+        allowed = self.peers.decryption_key_ids(self.party, now)
         return keys if allowed is None else {k: v for k, v in keys.items() if k in allowed}
 
 

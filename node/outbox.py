@@ -30,12 +30,10 @@ from keys.encoding import canonical, format_time
 from keys.envelope import seal_at
 from keys.errors import NotFound, PocnetError, Rejected
 from keys.identities import RELAY_ID
-from keys.keystore import Keystore
+from node.exchange import Exchange
 from node.forms import ValidatedForm
-from node.peers import PeerKeys
 from node.records import StoredMessage, StoredReceipt
-from node.store import Store
-from node.transport import RelayRateLimited, RelayTransport, is_transient
+from node.transport import RelayRateLimited, is_transient
 
 RECEIPT_CONCURRENCY = 8
 
@@ -113,33 +111,19 @@ def message_row(
     }
 
 
-class Outbox:
-    """Sealing, durable queueing and submission of this node's envelopes and receipts."""
+@dataclass(kw_only=True, eq=False, repr=False)
+class Outbox(Exchange):
+    """Sealing, durable queueing and submission of this node's envelopes and receipts.
 
-    def __init__(
-        self,
-        *,
-        store: Store,
-        transport: RelayTransport,
-        peers: PeerKeys,
-        keystore: Keystore,
-        backoff: Backoff,
-        ttl: timedelta = timedelta(days=30),
-        log: Any = None,
-        rand: Callable[[], float] = random.random,
-    ) -> None:
-        self.store = store
-        self.transport = transport
-        self.peers = peers
-        self.keystore = keystore
-        self.backoff = backoff
-        self.ttl = ttl
-        self.log = log
-        self.rand = rand
+    Attributes:
+        backoff: the delays between attempts.
+        ttl: the lifetime of the envelopes it seals.
+        rand: the jitter's randomness.
+    """
 
-    @property
-    def party(self) -> str:
-        return self.keystore.party
+    backoff: Backoff
+    ttl: timedelta = timedelta(days=30)
+    rand: Callable[[], float] = random.random
 
     async def queue(
         self,

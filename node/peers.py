@@ -32,6 +32,7 @@ from keys.errors import DecodeError, PeerError, Rejected, ValidationError
 from keys.identities import RELAY_ID, EncryptionPublicKey, VerifyKey
 from keys.keystore import PublicBundle, verify_bundle
 from node.errors import LocalNotFound
+from node.keyhistory import KeyHistory, verify_receipt_at
 from node.store import Store
 from node.transport import RelayTransport
 
@@ -70,7 +71,20 @@ class PeerKeys(Protocol):
         ...
 
     def key_for(self, party: str) -> VerifyKey | None:
-        """The newest signing key of a party or of ``relay`` (for displays), or None."""
+        """The newest signing key of a party or of ``relay`` (for displays), or None.
+
+        Never use it to check a signature: a key rotation since would fail every older
+        one. Use :meth:`key_at` with the time the signature was made.
+        """
+        ...
+
+    def key_history(self, party: str) -> KeyHistory | None:
+        """Every signing key of a party or of ``relay`` with its window, or None."""
+        ...
+
+    def directory_ref(self) -> dict[str, Any] | None:
+        """The directory version the keys come from (``{"version", "payload_sha256"}``),
+        or None in development mode."""
         ...
 
     def key_at(self, party: str, at: datetime) -> VerifyKey:
@@ -210,15 +224,15 @@ class PinnedPeers:
             raise Rejected("receipt_unknown_issuer")
         return key
 
+    def key_history(self, party: str) -> KeyHistory | None:
+        key = self.key_for(party)
+        return None if key is None else KeyHistory.single(party, key)
+
+    def directory_ref(self) -> dict[str, Any] | None:
+        return None
+
     def verify_receipt(self, wire: Any) -> receipts.SignedReceipt:
-        try:
-            issuer = receipts.peek_issuer(wire)
-        except ValidationError as e:
-            raise Rejected("receipt_malformed") from e
-        key = self.key_for(issuer)
-        if key is None:
-            raise Rejected("receipt_unknown_issuer")
-        return receipts.verify(wire, key)
+        return verify_receipt_at(wire, self.key_at)
 
     def decryption_key_ids(self, party: str, now: datetime) -> frozenset[str] | None:
         return None  # bundles carry no validity windows: every key in the keystore

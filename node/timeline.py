@@ -1,27 +1,29 @@
 """The timeline of a message: every receipt and reply with its time and issuer, every
 signature checked again when the timeline is built.
 
-Pure: it takes the stored rows and a key lookup, and re-verifies each signature with the
-keys pinned now (so a key that changed since shows up here). A receipt whose
-``envelope_sha256`` differs from the envelope this node holds is flagged: the envelope the
-other side saw is not the one we sent (altered on the way). With ``audit`` (what
-:mod:`node.audit` proved), each receipt that came through the relay says where the relay's
-audit log holds it, and alarms about the message (or the whole log) are shown.
+Pure: it takes the stored rows and a key lookup by party and time
+(:meth:`node.peers.PeerKeys.key_at`), and re-verifies each signature with the key that was
+valid when it was made: the envelope's at its ``created_at``, a receipt's at its
+``issued_at``. So a key rotated since (a party's, or the relay's) leaves older signatures
+valid, while a signature made with a key outside its window, or after its party was
+revoked, shows as ``no key valid then``. A receipt whose ``envelope_sha256`` differs from
+the envelope this node holds is flagged: the envelope the other side saw is not the one we
+sent (altered on the way). With ``audit`` (what :mod:`node.audit` proved), each receipt
+that came through the relay says where the relay's audit log holds it, and alarms about
+the message (or the whole log) are shown.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from keys import receipts
 from keys.envelope import Envelope
 from keys.errors import PocnetError, Rejected
-from keys.identities import VerifyKey
+from node.keyhistory import UNKNOWN_ISSUER, KeyAt, verify_receipt_at
 from node.records import StoredMessage, StoredReceipt
 
-KeyLookup = Callable[[str], VerifyKey | None]
 _ORDER = {
     "sent": 0,
     "received": 0,
@@ -87,28 +89,35 @@ class Timeline:
         }
 
 
-def _check_envelope(msg: StoredMessage, key: VerifyKey | None) -> str:
-    if key is None:
+def _failed(e: Rejected) -> str:
+    """What a timeline says of a signature that could not be checked or did not verify."""
+    if e.reason in UNKNOWN_ISSUER:
         return "unknown key"
+    if e.reason in ("receipt_signature", "receipt_malformed", "outer_signature"):
+        return "INVALID"
+    return "no key valid then"  # sender_inactive, relay_key_unknown: outside every window
+
+
+def _check_envelope(msg: StoredMessage, key_at: KeyAt) -> str:
     try:
-        Envelope.parse(msg.envelope).verify_outer(key)
-    except (Rejected, PocnetError):
+        envelope = Envelope.parse(msg.envelope)
+        header = envelope.header
+        envelope.verify_outer(key_at(header.sender, header.created))
+    except Rejected as e:
+        return _failed(e)
+    except PocnetError:
         return "INVALID"
     return "valid"
 
 
 def _receipt_entry(
-    r: StoredReceipt, msg: StoredMessage, key_for: KeyLookup, audit: Mapping[str, str] | None
+    r: StoredReceipt, msg: StoredMessage, key_at: KeyAt, audit: Mapping[str, str] | None
 ) -> TimelineEntry:
-    key = key_for(r.issuer)
-    if key is None:
-        signature = "unknown key"
-    else:
-        try:
-            receipts.verify(r.wire, key)
-            signature = "valid"
-        except Rejected:
-            signature = "INVALID"
+    try:
+        verify_receipt_at(r.wire, key_at)
+        signature = "valid"
+    except Rejected as e:
+        signature = _failed(e)
     detail: dict[str, Any] = {
         "digest": "matches" if r.envelope_sha256 == msg.envelope_sha256 else "differs"
     }
@@ -126,32 +135,34 @@ def build_timeline(
     msg: StoredMessage,
     stored_receipts: list[StoredReceipt],
     replies: list[StoredMessage],
-    key_for: KeyLookup,
+    key_at: KeyAt,
     audit: Mapping[str, str] | None = None,
     alarms: Sequence[Mapping[str, Any]] = (),
 ) -> Timeline:
     """The timeline of ``msg`` from its receipts and the replies to it.
 
-    ``audit`` maps receipt digests to where the relay's log holds them ("leaf N", or
-    "ALARM ..."); ``alarms`` are the audit alarms to show with it.
+    ``key_at(party, at)`` gives the key of a signature made at ``at`` (raising
+    :class:`keys.errors.Rejected` when there is none). ``audit`` maps receipt digests to
+    where the relay's log holds them ("leaf N", or "ALARM ..."); ``alarms`` are the audit
+    alarms to show with it.
     """
     sender = msg.sender
     first = TimelineEntry(
         msg.created_at,
         "sent" if msg.direction == "out" else "received",
         sender,
-        _check_envelope(msg, key_for(sender)),
+        _check_envelope(msg, key_at),
         {"stored_at": msg.stored_at} if msg.direction == "in" else {},
     )
     entries = [first]
-    entries += [_receipt_entry(r, msg, key_for, audit) for r in stored_receipts]
+    entries += [_receipt_entry(r, msg, key_at, audit) for r in stored_receipts]
     for reply in replies:
         entries.append(
             TimelineEntry(
                 reply.created_at,
                 "reply",
                 reply.sender,
-                _check_envelope(reply, key_for(reply.sender)),
+                _check_envelope(reply, key_at),
                 {"msg_id": reply.msg_id, "kind": reply.kind, "state": reply.state},
             )
         )
@@ -186,7 +197,7 @@ def render_text(t: Timeline) -> str:
             "  WARNING: a receipt names a different envelope digest: the envelope was altered"
         )
     if not t.all_signatures_valid:
-        lines.append("  WARNING: a signature does not verify with the pinned keys")
+        lines.append("  WARNING: a signature does not verify with the key valid when it was made")
     for a in t.audit_alarms:
         lines.append(
             f"  AUDIT ALARM {a['at']}: {a['kind']} ({a['reason']})"

@@ -42,14 +42,11 @@ async def check_acknowledgements(
         stamp = format_time(now)
         await store.set_fields(msg.msg_id, ack_warned_at=stamp)
         await alerter.raise_alert(
-            Alert(
-                type="not_acknowledged",
-                msg_id=msg.msg_id,
-                kind=msg.kind,
-                priority=msg.priority,
-                counterpart=msg.counterpart,
-                at=stamp,
-                detail={
+            Alert.about(
+                msg,
+                "not_acknowledged",
+                stamp,
+                {
                     "sent_at": msg.created_at,
                     "deadline": format_time(deadline),
                     "state": msg.state,

@@ -28,6 +28,12 @@ class RelayMetrics:
         self.delivered = Counter(
             "pocnet_relay_envelopes_delivered", "Envelopes whose download was confirmed", registry=r
         )
+        self.corrupt = Counter(
+            "pocnet_relay_envelopes_corrupt",
+            "Envelopes found altered, by where (inbox, evidence, receipt): see envelope.corrupt",
+            ["where"],
+            registry=r,
+        )
         self.receipts = Counter(
             "pocnet_relay_receipts", "Receipts issued or stored, by type", ["type"], registry=r
         )

@@ -23,6 +23,7 @@ from keys.errors import Conflict, Forbidden, NotFound, Rejected, ValidationError
 from keys.identities import RELAY_ID, SigningKey
 from keys.receipts import NODE_TYPES, SignedReceipt, issue_at, peek_issuer
 from keys.receipts import verify as verify_receipt
+from relay import integrity
 from relay.audit import Event, append_event
 from relay.config import RelayConfig
 from relay.logging import get_logger
@@ -83,6 +84,7 @@ class RelayService:
         self.limits = config.protocol_limits
         self.notifier = notifier
         self.metrics = metrics
+        self.tripwire = integrity.Tripwire(metrics)
         # The deadline task sets this to hear of each new envelope's first deadline.
         self.on_deadline: Callable[[datetime], None] = lambda _when: None
 
@@ -239,6 +241,8 @@ class RelayService:
             items = await self.store.inbox_items(caller, limit, self.config.inbox_max_bytes)
             remaining = deadline - loop.time()
             if items or remaining <= 0 or self.notifier.closed:
+                for i in items:
+                    self.tripwire.served(caller, i)
                 return [_item_wire(i.id, i.kind, i.msg_id, i.data) for i in items]
             try:
                 await asyncio.wait_for(woken.wait(), remaining)
@@ -277,13 +281,21 @@ class RelayService:
     async def add_receipt(self, caller: str, body: bytes, now: datetime) -> bool:
         """Verify and store a receipt issued by ``caller``; forward it to the sender.
 
+        A ``REJECTED`` receipt may name another envelope digest than the one accepted: the
+        recipient refused bytes that were altered before it got them, and says so with the
+        digest of what it got. It is stored, logged in the audit log with that digest, and
+        forwarded like any other (the sender's timeline shows the envelope altered); the
+        relay logs ``receipt.digest_differs`` at error level with both digests. Any other
+        receipt must name the accepted digest.
+
         Returns:
             True if stored now, False if the same receipt was already stored.
 
         Raises:
             ValidationError: malformed, or not a node receipt type.
             Forbidden: the issuer is not the caller.
-            Rejected: bad signature, issued in the future, or about another envelope.
+            Rejected: bad signature, issued in the future, or (not a REJECTED) about
+                another envelope.
             NotFound: no such message for which the caller is the recipient.
             Conflict: another receipt of this type from the caller is stored
                 (``receipt_exists``).
@@ -304,8 +316,10 @@ class RelayService:
         env = await self.store.envelope(r.msg_id)
         if env is None or env.recipient != caller:
             raise NotFound("no such message")
-        if r.envelope_sha256 != env.envelope_sha256:
+        differs = r.envelope_sha256 != env.envelope_sha256
+        if differs and r.type != "REJECTED":
             raise Rejected("envelope_mismatch")
+        served = await self.store.envelope_bytes(env.msg_id) if differs else None
 
         async def op(tx: Tx) -> bool:
             existing = await self.store.find_receipt(tx, r.msg_id, r.type, r.issuer)
@@ -325,12 +339,16 @@ class RelayService:
                     env.msg_id,
                     env.sender,
                     env.recipient,
-                    envelope_sha256=env.envelope_sha256,
+                    envelope_sha256=r.envelope_sha256,  # what the receipt says
                     receipt_sha256=signed.sha256,
                 ),
             )
             self.store.add_inbox(tx, env.sender, "receipt", env.msg_id, now, receipt_sha)
             tx.after_commit.append(lambda: self._node_receipt(env, r.type, r.reason))
+            if differs:
+                tx.after_commit.append(
+                    lambda: self.tripwire.digest_differs(env, r.envelope_sha256, served)
+                )
             return True
 
         return await self.writer.run(op)
@@ -348,7 +366,9 @@ class RelayService:
     # Evidence ----------------------------------------------------------------------------
 
     async def evidence(self, caller: str, msg_id: str) -> dict[str, Any]:
-        """The header, digest and receipts of a message, for its sender or recipient only.
+        """The header, digest and receipts of a message, for its sender or recipient only,
+        and whether the stored envelope is still the one accepted (``stored_envelope``:
+        ``intact``, ``altered`` (also logged as ``envelope.corrupt``) or ``purged``).
 
         Raises:
             ValidationError: ``msg_id`` is not an id.
@@ -359,10 +379,12 @@ class RelayService:
         if env is None or caller not in (env.sender, env.recipient):
             raise NotFound("no such message")
         wires = await self.store.receipts_for(msg_id)
+        state = self.tripwire.evidence(env, await self.store.envelope_bytes(msg_id))
         return {
             "msg_id": msg_id,
             "header": json.loads(env.header),
             "envelope_sha256": env.envelope_sha256,
+            "stored_envelope": state,
             "receipts": [json.loads(w) for w in wires],
         }
 

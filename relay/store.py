@@ -37,12 +37,18 @@ class StoredEnvelope:
 
 @dataclass(frozen=True)
 class InboxItem:
-    """One undownloaded item: an envelope's wire bytes, or a receipt's."""
+    """One undownloaded item: an envelope's wire bytes, or a receipt's.
+
+    For an envelope, also what it must match (:func:`relay.integrity.check_stored`): the
+    stored digest and the relay's ``ACCEPTED`` receipt.
+    """
 
     id: int
     kind: str
     msg_id: str
     data: bytes
+    envelope_sha256: str | None = None
+    accepted_receipt: bytes | None = None
 
 
 _META = (
@@ -81,6 +87,13 @@ class Store:
             row = (await conn.execute(select(*_META).where(envelopes.c.msg_id == msg_id))).first()
         return None if row is None else _meta(row)
 
+    async def envelope_bytes(self, msg_id: str) -> bytes | None:
+        """The stored wire bytes of ``msg_id`` (None if unknown or purged)."""
+        query = select(envelopes.c.envelope).where(envelopes.c.msg_id == msg_id)
+        async with self.engine.connect() as conn:
+            value = (await conn.execute(query)).scalar()
+        return None if value is None else bytes(value)
+
     async def receipts_for(self, msg_id: str) -> list[bytes]:
         """Every stored receipt's wire bytes about ``msg_id``, in the order stored."""
         query = (
@@ -93,7 +106,13 @@ class Store:
         """The oldest ``limit`` items of ``party``'s inbox, cut after ``max_bytes``."""
         query = (
             select(
-                inbox.c.id, inbox.c.kind, inbox.c.msg_id, envelopes.c.envelope, receipts.c.receipt
+                inbox.c.id,
+                inbox.c.kind,
+                inbox.c.msg_id,
+                envelopes.c.envelope,
+                receipts.c.receipt,
+                envelopes.c.envelope_sha256,
+                envelopes.c.accepted_receipt,
             )
             .select_from(
                 inbox.outerjoin(
@@ -109,14 +128,15 @@ class Store:
         total = 0
         async with self.engine.connect() as conn:
             rows: Any = await conn.execute(query)
-            for item_id, kind, msg_id, env, rec in rows:
+            for item_id, kind, msg_id, env, rec, sha, accepted in rows:
                 data = env if kind == "envelope" else rec
                 if data is None:
                     continue
                 if items and total + len(data) > max_bytes:
                     break
                 total += len(data)
-                items.append(InboxItem(int(item_id), kind, msg_id, bytes(data)))
+                extra = (sha, bytes(accepted)) if kind == "envelope" else (None, None)
+                items.append(InboxItem(int(item_id), kind, msg_id, bytes(data), *extra))
         return items
 
     async def next_deadline(self, retention: timedelta) -> datetime | None:

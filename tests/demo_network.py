@@ -28,17 +28,16 @@ Run: ``make demo`` or ``python -m tests.demo_network``.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from node.forms.examples import example
-from tests.e2e.nodeproc import LocalNetwork, NodeProcess, wait_for
+from tests.e2e.nodeproc import LocalNetwork, NodeProcess
 from tests.e2e.secretariat import Secretariat
+from tests.support.processes import ROOT, run_module, wait_for
 
-ROOT = Path(__file__).resolve().parents[1]
 QUIET = {"log": {"level": "info"}, "alerts": {"watch_interval": 5.0}}
 
 
@@ -162,13 +161,7 @@ def main() -> int:
         show(de.cli("stats").stdout)
         audit_step(net, ((fr, preservation), (br, emergency)))
     step("the relay's own check of its audit log (relay audit verify)")
-    verify = subprocess.run(
-        [sys.executable, "-m", "relay", "audit", "verify", "--data", str(net.relay.data)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
+    verify = run_module("relay", "audit", "verify", "--data", str(net.relay.data))
     show(verify.stdout or verify.stderr)
     if verify.returncode != 0:
         raise RuntimeError(f"relay audit verify exited {verify.returncode}")

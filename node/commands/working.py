@@ -12,12 +12,12 @@ from keys.cliutil import EXIT_REFUSED, emit
 from keys.encoding import format_time, loads_strict
 from keys.errors import PocnetError, ValidationError
 from keys.files import write_private
-from keys.identities import VerifyKey
 from node import config as node_config
 from node.audit import auditor_for
 from node.commands.base import data_dir, full_node, local_node, now, os_user
 from node.errors import LocalNotFound
 from node.evidence import MAX_EVIDENCE_BYTES, export_bundle, verify_bundle_doc
+from node.keyhistory import KeyHistory
 from node.runtime import LocalNode, open_local
 from node.timeline import build_timeline, render_text
 
@@ -79,7 +79,7 @@ async def _timeline(node: LocalNode, msg_id: str) -> Any:
     stored = await node.store.receipts_for(msg.msg_id)
     replies = await node.store.replies_to(msg.msg_id)
     where, alarms = await _audit_view(node, msg.msg_id)
-    return msg, stored, build_timeline(msg, stored, replies, node.peers.key_for, where, alarms)
+    return msg, stored, build_timeline(msg, stored, replies, node.peers.key_at, where, alarms)
 
 
 async def cmd_status(args: argparse.Namespace) -> int:
@@ -140,14 +140,15 @@ async def cmd_evidence(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _pinned_keys(args: argparse.Namespace) -> dict[str, VerifyKey] | None:
-    """The keys pinned by this node, if a node is configured here; else None."""
+async def _pinned_keys(args: argparse.Namespace) -> dict[str, KeyHistory] | None:
+    """The key histories this node trusts (its directory), if a node is configured here;
+    else None."""
     folder = data_dir(args)
     if not (folder / node_config.CONFIG_NAME).exists():
         return None
     node = await open_local(node_config.load(folder))
     try:
-        return {p: k for p in node.peers.parties() if (k := node.peers.key_for(p))}
+        return {p: h for p in node.peers.parties() if (h := node.peers.key_history(p))}
     finally:
         await node.close()
 
@@ -162,7 +163,7 @@ async def _verify(args: argparse.Namespace, path: Path) -> int:
         raise ValidationError(f"cannot read {path}: {e.strerror}") from e
     doc = loads_strict(raw, max_bytes=MAX_EVIDENCE_BYTES)
     pinned = None if args.included_keys else await _pinned_keys(args)
-    report = verify_bundle_doc(doc, pinned)
+    report = verify_bundle_doc(doc, None if pinned is None else pinned.get)
     lines = [f"evidence of {report.msg_id}: {'VALID' if report.valid else 'NOT VALID'}"]
     lines += [
         f"  [{'ok' if c['ok'] else 'FAIL'}] {c['check']}"
@@ -170,6 +171,11 @@ async def _verify(args: argparse.Namespace, path: Path) -> int:
         for c in report.checks
     ]
     lines += [f"  note: {n}" for n in report.notes]
+    if report.directory is not None:
+        lines.append(
+            f"  note: the bundle's keys are those of directory version "
+            f"{report.directory['version']} (payload sha256 {report.directory['payload_sha256']})"
+        )
     if report.key_source == "included":
         lines.append(
             "  note: checked with the keys inside the bundle (consistency only); run it where "

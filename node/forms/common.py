@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from node.forms.spec import Field, choice, items, line, obj, text, typed
+from node.forms.spec import Field, KindSpec, choice, items, line, obj, text, typed
 
 URGENCIES = ("routine", "urgent", "emergency")
 REFUSAL_GROUNDS = (
@@ -137,6 +137,28 @@ def previous_reference(required: bool = True) -> Field:
     )
 
 
+def reply_kind(*, answers: tuple[str, ...], fields: tuple[Field, ...], **kw: Any) -> KindSpec:
+    """A kind that answers an earlier request (one of ``answers``, ``*`` for any): its first
+    field is that request's reference (:func:`previous_reference`), then ``fields``."""
+    return KindSpec(answers=answers, fields=(previous_reference(), *fields), **kw)
+
+
+def issued_by(authority_help: str, date_help: str) -> tuple[Field, ...]:
+    """The authority issuing a Protocol request and the date it issued it (both required)."""
+    return (
+        line("issuing_authority", authority_help, required=True),
+        typed("issued_on", "date", date_help, required=True),
+    )
+
+
+def mla_reference_if_any() -> tuple[Field, ...]:
+    """The reference and date of a mutual assistance request, where there is one."""
+    return (
+        line("mla_reference", "MLA request reference, where relevant"),
+        typed("mla_date", "date", "MLA request date, where relevant"),
+    )
+
+
 def prior_request(name: str, help: str, **kw: Any) -> Field:
     """A previous request sent through another channel (T-CY(2018)10 sections 9, 10)."""
     return obj(
@@ -159,9 +181,12 @@ __all__ = [
     "URGENCIES",
     "common_fields",
     "identifier_list",
+    "issued_by",
+    "mla_reference_if_any",
     "offence_list",
     "previous_reference",
     "prior_request",
     "provider_fields",
+    "reply_kind",
     "window",
 ]

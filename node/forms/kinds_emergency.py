@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from node.forms.common import identifier_list, offence_list, previous_reference, provider_fields
+from node.forms.common import identifier_list, issued_by, offence_list, provider_fields, reply_kind
 from node.forms.spec import KindSpec, choice, items, line, obj, text, typed
 
 EMERGENCY_DISCLOSURE_REQUEST = KindSpec(
@@ -11,8 +11,7 @@ EMERGENCY_DISCLOSURE_REQUEST = KindSpec(
     basis="Protocol Art. 9(3)",
     default_priority="emergency",
     fields=(
-        line("issuing_authority", "competent authority seeking the data", required=True),
-        typed("issued_on", "date", "date the request was issued", required=True),
+        *issued_by("competent authority seeking the data", "date the request was issued"),
         typed(
             "protocol_statement",
             "bool",
@@ -39,14 +38,13 @@ EMERGENCY_DISCLOSURE_REQUEST = KindSpec(
     ),
 )
 
-EMERGENCY_DETERMINATION = KindSpec(
+EMERGENCY_DETERMINATION = reply_kind(
     name="emergency_determination",
     title="Determination on an emergency disclosure request",
     basis="Protocol Art. 9(6)",
     default_priority="emergency",
     answers=("emergency_disclosure_request",),
     fields=(
-        previous_reference(),
         choice(
             "determination",
             ("granted", "granted_with_conditions", "refused"),
@@ -71,8 +69,7 @@ EMERGENCY_MLA_REQUEST = KindSpec(
     basis="Protocol Art. 10",
     default_priority="emergency",
     fields=(
-        line("issuing_authority", "authority issuing the MLA request", required=True),
-        typed("issued_on", "date", "date issued", required=True),
+        *issued_by("authority issuing the MLA request", "date issued"),
         text(
             "emergency_description", "description of the emergency (Protocol Art. 3)", required=True
         ),

@@ -3,7 +3,7 @@ spontaneous information (Art. 26), follow-up (Art. 27(7)-(9)) and ``ping``."""
 
 from __future__ import annotations
 
-from node.forms.common import identifier_list, offence_list, previous_reference, prior_request
+from node.forms.common import identifier_list, offence_list, prior_request, reply_kind
 from node.forms.spec import KindSpec, choice, line, text, typed
 
 STATES = (
@@ -79,13 +79,12 @@ SPONTANEOUS_INFORMATION = KindSpec(
     fields=(text("information", "the information supplied", required=True),),
 )
 
-STATUS_UPDATE = KindSpec(
+STATUS_UPDATE = reply_kind(
     name="status_update",
     title="Status of a request",
     basis="Conv. Art. 27(7)-(9)",
     answers=("*",),
     fields=(
-        previous_reference(),
         choice("state", STATES, "where the request stands", required=True),
         line(
             "transferred_to",
@@ -96,32 +95,31 @@ STATUS_UPDATE = KindSpec(
     ),
 )
 
-SUPPLEMENTARY_INFO_REQUEST = KindSpec(
+SUPPLEMENTARY_INFO_REQUEST = reply_kind(
     name="supplementary_info_request",
     title="Request for supplementary information",
     basis="Conv. Art. 27(7)",
     answers=("*",),
     fields=(
-        previous_reference(),
         text("text", "what is needed and why", required=True),
         typed("respond_by", "datetime", "answer needed by (with offset)"),
     ),
 )
 
-SUPPLEMENTARY_INFO_REPLY = KindSpec(
+SUPPLEMENTARY_INFO_REPLY = reply_kind(
     name="supplementary_info_reply",
     title="Supplementary information",
     basis="Conv. Art. 27(7)",
     answers=("supplementary_info_request",),
-    fields=(previous_reference(), text("text", "the information", required=True)),
+    fields=(text("text", "the information", required=True),),
 )
 
-WITHDRAWAL = KindSpec(
+WITHDRAWAL = reply_kind(
     name="withdrawal",
     title="Withdrawal of a request",
     basis="Conv. Art. 27(7)",
     answers=("*",),
-    fields=(previous_reference(), text("text", "why the request is withdrawn", required=True)),
+    fields=(text("text", "why the request is withdrawn", required=True),),
 )
 
 PING = KindSpec(

@@ -6,9 +6,10 @@ from node.forms.common import (
     DATA_CATEGORIES,
     REFUSAL_GROUNDS,
     identifier_list,
+    mla_reference_if_any,
     offence_list,
-    previous_reference,
     provider_fields,
+    reply_kind,
 )
 from node.forms.spec import KindSpec, choice, items, line, obj, text, typed
 
@@ -82,13 +83,12 @@ PRESERVATION_REQUEST = KindSpec(
     ),
 )
 
-PRESERVATION_RESPONSE = KindSpec(
+PRESERVATION_RESPONSE = reply_kind(
     name="preservation_response",
     title="Outcome of a preservation request",
     basis="Conv. Arts. 29(3), 29(5), 29(6), 29(7)",
     answers=("preservation_request", "preservation_extension"),
     fields=(
-        previous_reference(),
         choice("outcome", PRESERVATION_OUTCOMES, "what was done", required=True),
         line(
             "provider_reference",
@@ -132,13 +132,12 @@ PRESERVATION_RESPONSE = KindSpec(
     ),
 )
 
-TRAFFIC_DATA_DISCLOSURE = KindSpec(
+TRAFFIC_DATA_DISCLOSURE = reply_kind(
     name="traffic_data_disclosure",
     title="Expedited disclosure of preserved traffic data",
     basis="Conv. Art. 30",
     answers=("preservation_request",),
     fields=(
-        previous_reference(),
         choice("outcome", ("disclosed", "withheld"), "disclosed, or withheld", required=True),
         items(
             "providers_in_path",
@@ -167,27 +166,24 @@ TRAFFIC_DATA_DISCLOSURE = KindSpec(
     ),
 )
 
-PRESERVATION_EXTENSION = KindSpec(
+PRESERVATION_EXTENSION = reply_kind(
     name="preservation_extension",
     title="Request to extend a preservation",
     basis="Conv. Art. 29(7)",
     answers=("preservation_response",),
     fields=(
-        previous_reference(),
         typed("requested_until", "date", "new end date asked for"),
         text("reason", "why more time is needed", required=True),
-        line("mla_reference", "MLA request reference, where relevant"),
-        typed("mla_date", "date", "MLA request date, where relevant"),
+        *mla_reference_if_any(),
     ),
 )
 
-MLA_SUBMITTED_NOTICE = KindSpec(
+MLA_SUBMITTED_NOTICE = reply_kind(
     name="mla_submitted_notice",
     title="Notice that the mutual assistance request was submitted",
     basis="Conv. Art. 29(7)",
     answers=("preservation_response",),
     fields=(
-        previous_reference(),
         line("mla_reference", "reference of the MLA request", required=True),
         typed("mla_date", "date", "date the MLA request was sent", required=True),
         line("mla_channel", "channel used (central authority, diplomatic ...)"),
@@ -195,16 +191,14 @@ MLA_SUBMITTED_NOTICE = KindSpec(
     ),
 )
 
-PRESERVATION_RELEASE = KindSpec(
+PRESERVATION_RELEASE = reply_kind(
     name="preservation_release",
     title="The preserved data may be released",
     basis="Conv. Art. 29(7)",
     answers=("preservation_response",),
     fields=(
-        previous_reference(),
         text("reason", "why (no MLA will follow, case closed ...)"),
-        line("mla_reference", "MLA request reference, where relevant"),
-        typed("mla_date", "date", "MLA request date, where relevant"),
+        *mla_reference_if_any(),
     ),
 )
 

@@ -42,7 +42,8 @@ from tests.integration.relaykit import (
     postgres_url,
     seal,
 )
-from tests.integration.relayproc import ROOT, RelayProcess, SignedClient, free_port
+from tests.integration.relayproc import RelayProcess, SignedClient
+from tests.support.processes import ROOT, free_port
 
 SENDERS = 32
 DURATION = 3.0

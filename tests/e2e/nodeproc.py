@@ -1,36 +1,31 @@
 """Run real nodes for end-to-end tests, the benchmark and the demo.
 
 :class:`NodeProcess` is a node's data folder (made by ``node init``), its ``node run``
-daemon as a subprocess, and ways to run ``node`` commands against it: :meth:`cli` in a
-subprocess, :meth:`call` in this process (same code, no interpreter start-up).
-:class:`LocalNetwork` is a relay (:class:`tests.integration.relayproc.RelayProcess`) and
-several nodes registered with it. Everything listens on 127.0.0.1, every wait is bounded,
-and what is started is stopped.
+daemon as a subprocess (a :class:`tests.support.processes.ServiceProcess`), and ways to run
+``node`` commands against it: :meth:`cli` in a subprocess, :meth:`call` in this process
+(same code, no interpreter start-up). :class:`LocalNetwork` is a relay
+(:class:`tests.integration.relayproc.RelayProcess`) and several nodes registered with it.
+Everything listens on 127.0.0.1, every wait is bounded, and what is started is stopped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import json
-import os
 import re
-import signal
 import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import structlog
+from typing import Any, ClassVar
 
 from node.cli import main as node_main
 from node.records import StoredMessage, StoredReceipt
 from node.store import Store
-from tests.integration.relayproc import ROOT, RelayProcess
+from tests.integration.relayproc import RelayProcess
+from tests.support.inprocess import run_main
+from tests.support.processes import ServiceProcess, run_module
 
 FAST_SETTINGS = {
     "relay": {"reconnect_base": 0.1, "reconnect_max": 1.0, "long_poll_wait": 25},
@@ -38,18 +33,6 @@ FAST_SETTINGS = {
     "alerts": {"watch_interval": 0.5},
     "log": {"level": "debug"},
 }
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    """Poll ``check`` until it returns something truthy (bounded)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
 
 
 def set_options(path: Path, options: dict[str, dict[str, Any]]) -> None:
@@ -70,14 +53,12 @@ def set_options(path: Path, options: dict[str, dict[str, Any]]) -> None:
 
 
 @dataclass
-class NodeProcess:
+class NodeProcess(ServiceProcess):
     """A node's data folder and, while it runs, its daemon."""
 
-    data: Path
     party: str
-    proc: subprocess.Popen[bytes] | None = None
-    log_path: Path | None = None
-    env: dict[str, str] = field(default_factory=dict)
+
+    stop_timeout: ClassVar[float] = 15.0
 
     @classmethod
     def create(
@@ -101,6 +82,10 @@ class NodeProcess:
         return node
 
     @property
+    def label(self) -> str:
+        return f"{self.party}'s daemon"
+
+    @property
     def bundle(self) -> bytes:
         return (self.data / "keys" / "bundle.json").read_bytes()
 
@@ -108,57 +93,12 @@ class NodeProcess:
 
     def start(self, timeout: float = 20.0) -> None:
         """Start ``node run`` and wait until it has fetched the directory."""
-        assert self.proc is None, "already running"
-        self.log_path = self.data / f"daemon-{int(time.time() * 1000)}.log"
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "node", "run", "--data", str(self.data)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=ROOT,
-                env={**os.environ, **self.env},
-            )
-        wait_for(
-            lambda: self._started() or self._died(),
-            timeout,
-            f"{self.party}'s daemon to start",
-        )
-        if self.proc.poll() is not None:
-            raise RuntimeError(
-                f"{self.party}'s daemon exited {self.proc.returncode}:\n{self.output()}"
-            )
+        self.launch("daemon", "node", "run", "--data", str(self.data))
+        self.wait_ready(self._started, timeout, "no directory fetched")
 
     def _started(self) -> bool:
         out = self.output()
         return any(f'"directory.{e}"' in out for e in ("refreshed", "refresh_failed", "rejected"))
-
-    def _died(self) -> bool:
-        return self.proc is not None and self.proc.poll() is not None
-
-    def stop(self, timeout: float = 15.0) -> int:
-        """SIGTERM; wait for a clean exit; return the exit code."""
-        if self.proc is None:
-            return 0
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait(5)
-        self.proc = None
-        return code
-
-    def kill(self) -> None:
-        """SIGKILL: a crash at an arbitrary point."""
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(10)
-            self.proc = None
-
-    def output(self) -> str:
-        if self.log_path is None or not self.log_path.exists():
-            return ""
-        return self.log_path.read_text(errors="replace")
 
     def events(self) -> list[dict[str, Any]]:
         """The daemon's log lines, parsed (all runs so far)."""
@@ -173,31 +113,15 @@ class NodeProcess:
 
     def call(self, *args: str, stdin: str | None = None) -> tuple[int, Any]:
         """Run ``node ARGS --data DIR --json`` in this process; (exit code, parsed output)."""
-        out, err = io.StringIO(), io.StringIO()
-        argv = [*args, "--data", str(self.data), "--json"]
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                code = node_main(argv)
-            except SystemExit as e:
-                code = int(e.code or 0)
-            finally:
-                structlog.reset_defaults()
-        text = out.getvalue()
+        code, text, err = run_main(node_main, [*args, "--data", str(self.data), "--json"])
         try:
             return code, json.loads(text) if text.strip() else None
         except ValueError:
-            return code, text + err.getvalue()
+            return code, text + err
 
     def cli(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
         """Run ``python -m node ARGS --data DIR`` as a separate process."""
-        return subprocess.run(
-            [sys.executable, "-m", "node", *args, "--data", str(self.data)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            cwd=ROOT,
-            env={**os.environ, **self.env},
-        )
+        return run_module("node", *args, "--data", str(self.data), env=self.env, timeout=timeout)
 
     # -- reading the node's store ----------------------------------------------------------
 

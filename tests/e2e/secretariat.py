@@ -19,7 +19,6 @@ to keep the demo fast.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -27,10 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from keys.cli import main as keys_main
 from tests.integration.relayproc import RelayProcess, relay_cli
+from tests.support.inprocess import run_main
 
 PASSPHRASE = "secretariat demo passphrase"
 CONTACTS = {
@@ -56,11 +54,9 @@ def _passphrase() -> Iterator[None]:
 
 def keys_directory(*argv: str | Path) -> Any:
     """``keys directory ARGV --json`` in this process; the parsed output (raise on failure)."""
-    out = io.StringIO()
-    with _passphrase(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
-        code = keys_main(["directory", *[str(a) for a in argv], "--json"])
-    structlog.reset_defaults()
-    text = out.getvalue().strip()
+    with _passphrase():
+        code, out, _ = run_main(keys_main, ["directory", *[str(a) for a in argv], "--json"])
+    text = out.strip()
     result = json.loads(text.splitlines()[-1]) if text else None
     if code != 0:
         raise RuntimeError(f"keys directory {' '.join(map(str, argv))} exited {code}: {result}")

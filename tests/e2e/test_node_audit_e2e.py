@@ -20,8 +20,9 @@ import pytest
 
 from keys.cliutil import EXIT_REFUSED
 from keys.encoding import b64u_decode, b64u_encode
-from tests.e2e.nodeproc import LocalNetwork, NodeProcess, wait_for
+from tests.e2e.nodeproc import LocalNetwork, NodeProcess
 from tests.integration.relayproc import relay_cli
+from tests.support.processes import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 ALARM_EVENTS = {

@@ -19,8 +19,9 @@ import pytest
 
 from keys.cliutil import EXIT_REFUSED
 from node.forms.examples import example
-from tests.e2e.nodeproc import LocalNetwork, NodeProcess, wait_for
+from tests.e2e.nodeproc import LocalNetwork, NodeProcess
 from tests.e2e.secretariat import CONTACTS, Secretariat
+from tests.support.processes import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 

@@ -16,6 +16,7 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,8 @@ from keys.cliutil import EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_UNREACHABLE
 from keys.encoding import b64u_decode, b64u_encode, canonical
 from node.forms import KINDS
 from node.forms.examples import example
-from tests.e2e.nodeproc import LocalNetwork, NodeProcess, wait_for
+from tests.e2e.nodeproc import LocalNetwork, NodeProcess
+from tests.support.processes import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 NODE_TYPES = {"RETRIEVED", "ACKNOWLEDGED", "REJECTED"}
@@ -204,6 +206,18 @@ def _alter_in_relay_db(db: Path, msg_id: str, *, fix_digest: bool) -> None:
             )
 
 
+def _relay_events(net: LocalNetwork, event: str) -> list[dict[str, Any]]:
+    """The relay's log lines named ``event`` (every log file in its data folder)."""
+    found = []
+    for path in sorted(net.relay.data.glob("*.log")):
+        for line in path.read_text(errors="replace").splitlines():
+            if line.startswith("{") and f'"{event}"' in line:
+                entry = json.loads(line)
+                if entry.get("event") == event:
+                    found.append(entry)
+    return found
+
+
 def test_envelope_altered_in_the_relay_database_is_rejected(net: LocalNetwork) -> None:
     fr, de = net["FR"], net["DE"]
     de.stop()
@@ -225,12 +239,17 @@ def test_envelope_altered_in_the_relay_database_is_rejected(net: LocalNetwork) -
     assert rejected["signature"] == "valid" and rejected["issuer"] == "DE"
     assert "altered" in fr.cli("status", msg_id).stdout
     assert any(e["event"] == "alert.rejected" for e in fr.events())
+    # The relay's operator learns of it: its ACCEPTED receipt names another digest.
+    corrupt = [e for e in _relay_events(net, "envelope.corrupt") if e["msg_id"] == msg_id]
+    assert {(e["where"], e["check"], e["level"]) for e in corrupt} >= {
+        ("inbox", "accepted_digest", "error")
+    }
 
 
 def test_envelope_bytes_altered_without_the_digest_are_never_shown(net: LocalNetwork) -> None:
-    """Only the stored bytes changed: DE still refuses them. (The relay, which holds the
-    original digest, refuses DE's REJECTED naming another one: the sender sees DELIVERED and
-    never RETRIEVED, and the unacknowledged-request warning is what tells its officer.)"""
+    """Only the stored bytes changed: DE still refuses them. The relay serves them (and
+    logs ``envelope.corrupt``), then accepts DE's REJECTED although it names the digest of
+    the altered bytes, and forwards it: the sender's timeline shows the envelope altered."""
     fr, de = net["FR"], net["DE"]
     de.stop()
     msg_id = send(net, "assistance_request")
@@ -239,14 +258,17 @@ def test_envelope_bytes_altered_without_the_digest_are_never_shown(net: LocalNet
     _alter_in_relay_db(net.relay.data / "relay.db", msg_id, fix_digest=False)
     net.relay.start()
     de.start()
-    wait_for(
-        lambda: any(e["event"] == "inbox.rejected" and e["msg_id"] == msg_id for e in de.events()),
-        20,
-        "DE's rejection",
-    )
-    receipts_arrive(fr, msg_id, "DELIVERED")
+    receipts_arrive(fr, msg_id, "REJECTED", "DELIVERED")
     assert msg_id not in [m.msg_id for m in de.messages("in")]
     assert "RETRIEVED" not in fr.receipt_types(msg_id)
+    code, timeline = fr.call("status", msg_id)
+    assert code == 0 and timeline["envelope_altered_in_transit"]
+    rejected = next(e for e in timeline["entries"] if e["event"] == "REJECTED")
+    assert rejected["detail"]["digest"] == "differs" and rejected["signature"] == "valid"
+    corrupt = [e for e in _relay_events(net, "envelope.corrupt") if e["msg_id"] == msg_id]
+    assert {(e["where"], e["check"]) for e in corrupt} >= {("inbox", "bytes_digest")}
+    [differs] = [e for e in _relay_events(net, "receipt.digest_differs") if e["msg_id"] == msg_id]
+    assert differs["altered"] == "relay_storage"
 
 
 def test_cli_error_paths_with_a_relay(net: LocalNetwork) -> None:

@@ -7,9 +7,11 @@ them with the ``keys directory`` command instead.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete
@@ -21,8 +23,10 @@ from tests.integration.relaykit import (
     AppUnderTest,
     FakeClock,
     Member,
+    database,
     make_member,
     make_relay_keystore,
+    serve_app,
 )
 
 CONTACT = Contact("+33 1 23 45 67 89", "poc@example.org", "Europe/Paris", ("en", "fr"))
@@ -122,6 +126,18 @@ async def clear_directories(url: str) -> None:
         await engine.dispose()
 
 
+@contextlib.asynccontextmanager
+async def directory_database(kind: str, tmp_path: Path) -> AsyncIterator[str]:
+    """A migrated relay database of ``kind`` (:func:`tests.integration.relaykit.database`)
+    with no directory installed, before and after."""
+    async with database(kind, tmp_path) as url:
+        await clear_directories(url)
+        try:
+            yield url
+        finally:
+            await clear_directories(url)
+
+
 async def install_file(url: str, data: bytes, now: datetime, world: World, *, pin: bool) -> Any:
     """``relay directory install`` in-process: :func:`relay.directory.install`."""
     from relay.database import make_engine
@@ -150,7 +166,7 @@ async def start_directory_app(
     signing_key: SigningKey | None = None,
 ) -> AppUnderTest:
     """A relay app on ``database_url`` (a directory installed in it) with ``world``'s key."""
-    from relay.app import AppParts, create_app
+    from relay.app import AppParts
     from relay.config import RelayConfig
     from relay.members import StaticMembers
 
@@ -162,8 +178,4 @@ async def start_directory_app(
         load_members=lambda: StaticMembers({}, world.relay_bundle),
         clock=clock,
     )
-    app = create_app(parts)
-    server = await aiohttp_server(app)
-    return AppUnderTest(
-        str(server.make_url("")), app, clock, world.members, key.public, database_url
-    )
+    return await serve_app(aiohttp_server, parts, clock, world.members)

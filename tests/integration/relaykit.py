@@ -206,6 +206,20 @@ async def database(kind: str, tmp_path: Path) -> AsyncIterator[str]:
     yield url
 
 
+@contextlib.asynccontextmanager
+async def engine_on(kind: str, tmp_path: Path) -> AsyncIterator[Any]:
+    """An engine on a migrated, empty relay database of ``kind`` (:func:`database`),
+    disposed of afterwards."""
+    from relay.database import make_engine
+
+    async with database(kind, tmp_path) as url:
+        engine = make_engine(url)
+        try:
+            yield engine
+        finally:
+            await engine.dispose()
+
+
 class FakeClock:
     """A wall clock that moves only when told to."""
 
@@ -256,7 +270,7 @@ async def start_app(
     suspended: tuple[str, ...] = ("SU",),
 ) -> AppUnderTest:
     """Start a relay app on ``database_url`` with members FR, DE, IT and SU (suspended)."""
-    from relay.app import AppParts, create_app
+    from relay.app import AppParts
     from relay.config import RelayConfig
     from relay.members import StaticMembers
 
@@ -274,8 +288,22 @@ async def start_app(
         load_members=lambda: static,
         clock=clock,
     )
+    return await serve_app(aiohttp_server, parts, clock, members)
+
+
+async def serve_app(
+    aiohttp_server: Any, parts: Any, clock: FakeClock, members: dict[str, Member]
+) -> AppUnderTest:
+    """The relay app made of ``parts`` (a :class:`relay.app.AppParts`) on a test server."""
+    from relay.app import create_app
+
     app = create_app(parts)
     server = await aiohttp_server(app)
     return AppUnderTest(
-        str(server.make_url("")), app, clock, members, relay_ks.signing_key.public, database_url
+        str(server.make_url("")),
+        app,
+        clock,
+        members,
+        parts.signing_key.public,
+        parts.database_url,
     )

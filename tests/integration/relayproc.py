@@ -13,16 +13,9 @@ Everything listens on 127.0.0.1, every wait is bounded, and what is started is s
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,27 +25,12 @@ import aiohttp
 
 from keys.httpsig import sign_request
 from keys.identities import SigningKey
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.processes import ServiceProcess, free_port, run_module
 
 
 def relay_cli(*args: str, env: Mapping[str, str] | None = None, timeout: float = 60) -> Any:
     """Run ``python -m relay ARGS --json``; return the parsed JSON (raise on failure)."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "relay", *args, "--json"],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-    )
+    proc = run_module("relay", *args, "--json", env=env, timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(
             f"relay {' '.join(args)} exited {proc.returncode}: {proc.stdout}{proc.stderr}"
@@ -61,15 +39,11 @@ def relay_cli(*args: str, env: Mapping[str, str] | None = None, timeout: float =
 
 
 @dataclass
-class RelayProcess:
+class RelayProcess(ServiceProcess):
     """A relay data folder, and the ``relay serve`` process running on it."""
 
-    data: Path
     port: int = field(default_factory=free_port)
     database_url: str | None = None
-    env: dict[str, str] = field(default_factory=dict)
-    proc: subprocess.Popen[bytes] | None = None
-    log_path: Path | None = None
 
     @classmethod
     def create(
@@ -83,6 +57,10 @@ class RelayProcess:
 
     def _db_args(self) -> list[str]:
         return ["--database-url", self.database_url] if self.database_url else []
+
+    @property
+    def label(self) -> str:
+        return "relay"
 
     @property
     def url(self) -> str:
@@ -100,61 +78,16 @@ class RelayProcess:
 
     def start(self, timeout: float = 20.0) -> None:
         """Start ``relay serve`` and wait until ``/healthz`` answers."""
-        assert self.proc is None, "already running"
-        self.log_path = self.data / f"serve-{self.port}-{int(time.time() * 1000)}.log"
-        log = open(self.log_path, "wb")  # noqa: SIM115 - handed to the child
-        cmd = [sys.executable, "-m", "relay", "serve", "--data", str(self.data)]
-        cmd += ["--port", str(self.port), *self._db_args()]
-        self.proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, **self.env}
-        )
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"relay exited {self.proc.returncode}:\n{self.output()}")
-            try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.05)
-        self.kill()
-        raise TimeoutError(f"relay did not answer /healthz within {timeout} s:\n{self.output()}")
+        args = ["serve", "--data", str(self.data), "--port", str(self.port), *self._db_args()]
+        self.launch(f"serve-{self.port}", "relay", *args)
+        self.wait_ready(self._healthy, timeout, "no answer on /healthz")
 
-    def stop(self, timeout: float = 20.0) -> int:
-        """SIGTERM, wait for a graceful exit; return the exit code."""
-        if self.proc is None:
-            return 0
-        self.proc.send_signal(signal.SIGTERM)
+    def _healthy(self) -> bool:
         try:
-            code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait(5)
-        self.proc = None
-        return code
-
-    def kill(self) -> None:
-        """SIGKILL: the crash test's power cut of a process."""
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(10)
-            self.proc = None
-
-    def output(self) -> str:
-        """Everything the process wrote so far (its JSON log lines)."""
-        if self.log_path is None or not self.log_path.exists():
-            return ""
-        return self.log_path.read_text(errors="replace")
-
-    @contextlib.contextmanager
-    def running(self) -> Iterator[RelayProcess]:
-        self.start()
-        try:
-            yield self
-        finally:
-            self.stop()
+            with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
 
 
 class SignedClient:

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import json
 import sqlite3
-import subprocess
 import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -36,7 +35,8 @@ from tests.integration.relaykit import (
     seal,
     skip_without_postgres,
 )
-from tests.integration.relayproc import ROOT, RelayProcess, SignedClient, relay_cli
+from tests.integration.relayproc import RelayProcess, SignedClient, relay_cli
+from tests.support.processes import ROOT, run_module
 
 pytestmark = pytest.mark.e2e
 ORIGIN = "pocnet.relay/pocnet"
@@ -141,13 +141,7 @@ async def test_a_real_relay_keeps_a_log_nodes_and_operators_can_verify(
         assert shown["verified"] and shown["tree_size"] == 5
 
         await _change_event(relay, url, seq=2)
-        proc = subprocess.run(
-            [sys.executable, "-m", "relay", "audit", "verify", *args, "--json"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            cwd=ROOT,
-        )
+        proc = run_module("relay", "audit", "verify", *args, "--json")
         assert proc.returncode == 7, proc.stdout + proc.stderr
         problem = json.loads(proc.stdout)["problem"]
         assert (problem["kind"], problem["seq"], problem["type"]) == (

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +29,8 @@ from tests.integration.relaykit import (
     seal,
     skip_without_postgres,
 )
-from tests.integration.relayproc import ROOT, RelayProcess, SignedClient
+from tests.integration.relayproc import RelayProcess, SignedClient
+from tests.support.processes import run_module
 
 pytestmark = pytest.mark.e2e
 PASS = "correct horse battery staple"
@@ -46,14 +44,7 @@ def _keys(*argv: str | Path) -> None:
 
 def _relay(*argv: str | Path, env: dict[str, str]) -> tuple[int, Any]:
     """``relay …`` as a subprocess (the operator's machine): exit code and JSON output."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "relay", *[str(a) for a in argv], "--json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        env={**os.environ, **env},
-    )
+    proc = run_module("relay", *[str(a) for a in argv], "--json", env=env)
     lines = proc.stdout.strip().splitlines()
     return proc.returncode, json.loads(lines[-1]) if lines else proc.stderr
 

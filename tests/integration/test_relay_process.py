@@ -10,8 +10,6 @@ import asyncio
 import json
 import random
 import signal
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +26,8 @@ from tests.integration.relaykit import (
     seal,
     skip_without_postgres,
 )
-from tests.integration.relayproc import ROOT, RelayProcess, SignedClient, relay_cli
+from tests.integration.relayproc import RelayProcess, SignedClient, relay_cli
+from tests.support.processes import run_module
 
 pytestmark = pytest.mark.e2e
 
@@ -109,35 +108,18 @@ async def test_serve_end_to_end_logs_reload_and_graceful_stop(tmp_path: Path) ->
     for secret in secrets:
         assert secret not in output, "a ciphertext, signature or key reached the log"
     # The operator's reader understands the same file.
-    shown = subprocess.run(
-        [sys.executable, "-m", "relay", "logs", "--event", "envelope.", str(relay.log_path)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd=ROOT,
-        check=True,
-    ).stdout
+    logs = run_module("relay", "logs", "--event", "envelope.", str(relay.log_path), timeout=30)
+    assert logs.returncode == 0, logs.stderr
+    shown = logs.stdout
     assert "envelope.accepted" in shown and "http.request" not in shown
 
 
 def test_serve_refuses_a_database_whose_schema_is_behind(tmp_path: Path) -> None:
     data = tmp_path / "relay"
     relay_cli("init", "--data", str(data), "--no-passphrase")
-    status = subprocess.run(
-        [sys.executable, "-m", "relay", "db", "status", "--data", str(data)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd=ROOT,
-    )
+    status = run_module("relay", "db", "status", "--data", str(data), timeout=30)
     assert status.returncode == 8 and "relay db upgrade" in status.stdout
-    proc = subprocess.run(
-        [sys.executable, "-m", "relay", "serve", "--data", str(data), "--port", "1"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd=ROOT,
-    )
+    proc = run_module("relay", "serve", "--data", str(data), "--port", "1", timeout=30)
     assert proc.returncode == 8
     assert "relay db upgrade" in proc.stderr
 

@@ -30,6 +30,7 @@ from node.cli import main as node_main
 from node.evidence import export_bundle, verify_bundle_doc
 from node.fake_relay import FakeClock, FakeRelayNetwork, fake_node
 from node.forms import validate_form
+from node.keyhistory import KeyHistory
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 ORIGIN = origin_for("pocnet")
@@ -92,8 +93,8 @@ def test_bundle_with_proofs_verifies_offline(bundle: dict[str, Any]) -> None:
     logged = [c["check"] for c in report.checks if c["check"].endswith("relay's audit log")]
     assert len(logged) == 3
     assert report.notes == []
-    # The relay key travels with it, and matches the one in "keys".
-    assert audit["relay_key"] == bundle["keys"]["relay"]
+    # The relay's keys travel in "keys", with their windows (not in the audit part).
+    assert "relay_key" not in audit and bundle["keys"]["relay"]["signing_keys"]
 
 
 def test_bundle_without_proofs_says_so(bundle: dict[str, Any]) -> None:
@@ -136,17 +137,19 @@ def _wrong_leaf(doc: dict[str, Any]) -> None:
     a["leaf_index"], b["leaf_index"] = b["leaf_index"], a["leaf_index"]
 
 
+def _relay_history(key: SigningKey) -> dict[str, Any]:
+    return KeyHistory.single("relay", key.public).to_dict()
+
+
 def _other_relay_key(doc: dict[str, Any]) -> None:
-    key = SigningKey.generate().public.to_b64()
-    doc["keys"]["relay"] = key
-    doc["audit"]["relay_key"] = key
+    doc["keys"]["relay"] = _relay_history(SigningKey.generate())
 
 
 def _forked_checkpoints(doc: dict[str, Any]) -> None:
     # Two validly signed checkpoints of the same size with other roots (a new relay key
     # signs both here: the relay's receipts then fail too, which is not what we look at).
     key = SigningKey.generate()
-    doc["keys"]["relay"] = doc["audit"]["relay_key"] = key.public.to_b64()
+    doc["keys"]["relay"] = _relay_history(key)
     first = Checkpoint.from_body(doc["audit"]["checkpoints"][0].split("\n\n")[0].encode() + b"\n")
     other = Checkpoint(first.origin, first.size, merkle.leaf_hash(b"x"), first.time)
     doc["audit"]["checkpoints"] = [

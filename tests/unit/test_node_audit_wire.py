@@ -3,21 +3,18 @@ HTTP transport's three audit calls (signed, parsed, errors wrapped)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from keys.encoding import b64u_encode
 from keys.errors import NotFound, PeerError
-from keys.httpsig import verify_request
 from keys.identities import SigningKey
 from node import auditwire
 from node.transport import HttpRelayTransport
-from tests.integration.relayproc import free_port
+from tests.support.scripted_relay import ScriptedRelay, serving
 
 KEY = SigningKey.generate()
 H = b64u_encode(b"\x07" * 32)
@@ -81,47 +78,18 @@ def test_consistency_answer(doc: dict[str, Any], ok: bool) -> None:
 # -- the HTTP transport ------------------------------------------------------------------------
 
 
-class Relay:
-    """A scripted relay: checks each request's signature, answers what the test sets."""
-
-    def __init__(self) -> None:
-        self.paths: list[str] = []
-        self.answer: tuple[int, Any] = (200, {})
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        verify_request(
-            request.method,
-            str(request.url),
-            dict(request.headers),
-            body,
-            lookup=lambda party: KEY.public if party == "FR" else None,
-            now=datetime.now(UTC),
-            window=timedelta(seconds=60),
-        )
-        self.paths.append(request.path_qs)
-        status, doc = self.answer
-        return web.Response(status=status, text=json.dumps(doc), content_type="application/json")
-
-
 @pytest.fixture
-async def relay() -> AsyncIterator[tuple[Relay, HttpRelayTransport]]:
-    scripted = Relay()
-    app = web.Application()
-    app.router.add_route("GET", "/{tail:.*}", scripted.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    client = HttpRelayTransport(
-        f"http://127.0.0.1:{port}", party="FR", signing_key=KEY, clock=lambda: datetime.now(UTC)
-    )
-    yield scripted, client
-    await client.close()
-    await runner.cleanup()
+async def relay() -> AsyncIterator[tuple[ScriptedRelay, HttpRelayTransport]]:
+    scripted = ScriptedRelay(KEY)
+    async with serving(scripted) as url:
+        client = HttpRelayTransport(
+            url, party="FR", signing_key=KEY, clock=lambda: datetime.now(UTC)
+        )
+        yield scripted, client
+        await client.close()
 
 
-async def test_transport_audit_calls(relay: tuple[Relay, HttpRelayTransport]) -> None:
+async def test_transport_audit_calls(relay: tuple[ScriptedRelay, HttpRelayTransport]) -> None:
     scripted, client = relay
     scripted.answer = (200, {"checkpoint": "pocnet.relay/x\n"})
     assert await client.audit_checkpoint() == b"pocnet.relay/x\n"
@@ -136,7 +104,7 @@ async def test_transport_audit_calls(relay: tuple[Relay, HttpRelayTransport]) ->
     ]
 
 
-async def test_transport_audit_errors(relay: tuple[Relay, HttpRelayTransport]) -> None:
+async def test_transport_audit_errors(relay: tuple[ScriptedRelay, HttpRelayTransport]) -> None:
     scripted, client = relay
     scripted.answer = (404, {"error": "not_found", "message": "the audit log has 3 entries"})
     with pytest.raises(NotFound):

@@ -27,7 +27,7 @@ from keys.keystore import Keystore, StoredEncryptionKey, make_bundle, verify_bun
 from node.cli import main
 from node.forms import KINDS
 from node.store import Store
-from tests.integration.relayproc import free_port
+from tests.support.processes import free_port
 
 
 @pytest.fixture(autouse=True)

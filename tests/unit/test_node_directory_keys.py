@@ -177,13 +177,13 @@ async def test_envelope_sealed_before_a_revocation_still_verifies_in_evidence(
     for node in (de, fr):
         msg = await node.store.get_message(msg_id)
         stored = await node.store.receipts_for(msg_id)
-        keys = {p: k for p in ("FR", "DE", RELAY_ID) if (k := node.peers.key_for(p))}
+        keys = {p: h for p in ("FR", "DE", RELAY_ID) if (h := node.peers.key_history(p))}
         doc = build_evidence(
             msg, stored, keys, exported_at=format_time(w.clock()), exported_by=node.config.party
         )
-        report = verify_bundle_doc(doc, keys)
+        report = verify_bundle_doc(doc, node.peers.key_history)
         assert report.valid and report.key_source == "pinned", report.to_dict()
-        timeline = build_timeline(msg, stored, [], node.peers.key_for)
+        timeline = build_timeline(msg, stored, [], node.peers.key_at)
         assert timeline.all_signatures_valid
     await fr.close()
     await de.close()

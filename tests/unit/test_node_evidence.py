@@ -16,6 +16,7 @@ from node.evidence import build_evidence, verify_bundle_doc
 from node.fake_relay import FakeClock, FakeRelayNetwork, fake_node
 from node.forms import validate_form
 from node.forms.examples import example
+from node.keyhistory import KeyHistory
 from node.timeline import build_timeline, render_text
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -67,7 +68,7 @@ async def exchanged(tmp_path: Path):  # type: ignore[no-untyped-def]
 async def evidence_of(node: Any, msg_id: str) -> dict[str, Any]:
     msg = await node.store.get_message(msg_id)
     stored = await node.store.receipts_for(msg_id)
-    keys = {p: node.peers.key_for(p) for p in ("FR", "DE", "relay")}
+    keys = {p: node.peers.key_history(p) for p in ("FR", "DE", "relay")}
     return build_evidence(
         msg, stored, keys, exported_at="2025-03-02T00:00:00.000Z", exported_by="FR"
     )
@@ -80,7 +81,7 @@ async def test_timeline_of_the_sender(exchanged: Any) -> None:
         msg,
         await fr.store.receipts_for(msg_id),
         await fr.store.replies_to(msg_id),
-        fr.peers.key_for,
+        fr.peers.key_at,
     )
     assert [(e.event, e.issuer) for e in t.entries] == [
         ("sent", "FR"),
@@ -100,7 +101,7 @@ async def test_timeline_flags_a_signature_that_no_longer_verifies(exchanged: Any
     fr, _de, msg_id = exchanged
     msg = await fr.store.get_message(msg_id)
     impostor = SigningKey.generate().public
-    lookup = lambda p: impostor if p == "DE" else fr.peers.key_for(p)  # noqa: E731
+    lookup = lambda p, at: impostor if p == "DE" else fr.peers.key_at(p, at)  # noqa: E731
     t = build_timeline(msg, await fr.store.receipts_for(msg_id), [], lookup)
     bad = {e.event for e in t.entries if e.signature == "INVALID"}
     assert bad == {"RETRIEVED", "ACKNOWLEDGED"}
@@ -114,7 +115,7 @@ async def test_timeline_of_the_recipient_shows_what_it_issued(exchanged: Any) ->
         msg,
         await de.store.receipts_for(msg_id),
         await de.store.replies_to(msg_id),
-        de.peers.key_for,
+        de.peers.key_at,
     )
     assert [e.event for e in t.entries] == ["received", "RETRIEVED", "ACKNOWLEDGED", "reply"]
     assert all(e.detail.get("posted_to_relay", True) for e in t.entries)
@@ -127,8 +128,12 @@ async def test_evidence_verifies_offline(exchanged: Any) -> None:
     report = verify_bundle_doc(doc)
     assert report.valid and report.key_source == "included"
     assert len([c for c in report.checks if "signature" in c["check"]]) == 1 + 4
-    pinned = {p: fr.peers.key_for(p) for p in ("FR", "DE", "relay")}
-    assert verify_bundle_doc(doc, pinned).valid
+    assert verify_bundle_doc(doc, fr.peers.key_history).valid
+
+
+def _other_key(party: str) -> dict[str, Any]:
+    """A key history naming a key nobody signed with, valid at every time."""
+    return KeyHistory.single(party, SigningKey.generate().public).to_dict()
 
 
 def _flip(b64: str) -> str:
@@ -157,7 +162,7 @@ TAMPER = [
     ("msg_id", lambda d: d.__setitem__("msg_id", "f" * 32), "msg_id matches"),
     (
         "included_key",
-        lambda d: d["keys"].__setitem__("DE", SigningKey.generate().public.to_b64()),
+        lambda d: d["keys"].__setitem__("DE", _other_key("DE")),
         "by DE",
     ),
     ("dropped_key", lambda d: d["keys"].pop("relay"), "by relay"),
@@ -179,10 +184,10 @@ async def test_tampered_evidence_is_caught(
 async def test_pinned_keys_override_keys_in_the_bundle(exchanged: Any) -> None:
     fr, _de, msg_id = exchanged
     doc = await evidence_of(fr, msg_id)
-    pinned = {p: fr.peers.key_for(p) for p in ("FR", "DE", "relay")}
-    forged = SigningKey.generate().public.to_b64()
-    doc["keys"]["DE"] = forged  # a forger swapped in his own key ... and re-signed nothing
-    report = verify_bundle_doc(doc, pinned)
+    doc["keys"]["DE"] = _other_key(
+        "DE"
+    )  # a forger swapped in his own key ... and re-signed nothing
+    report = verify_bundle_doc(doc, fr.peers.key_history)
     assert report.valid  # the pinned key is used, and the note says so
     assert any("differs from the pinned one" in c.get("note", "") for c in report.checks)
 

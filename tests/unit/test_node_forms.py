@@ -23,6 +23,14 @@ from node.forms.template import describe_markdown, template
 
 NOW = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parents[2]
+AUTHORITY = {  # node.toml [authority]: the defaults of ``requesting_authority``
+    "organisation": "OFAC",
+    "officer": "Lt B",
+    "phone": "+33 1 00 00 00 00",
+    "email": "a@example.org",
+    "office_hours": "24/7",
+    "time_zone": "Europe/Paris",
+}
 
 
 def required_paths(fields: tuple[Field, ...], prefix: str = "") -> set[str]:
@@ -222,17 +230,7 @@ def test_authority_and_language_defaults_from_config() -> None:
     data = example("assistance_request", NOW)
     del data["requesting_authority"]
     del data["language"]
-    defaults = FormDefaults(
-        language="fr",
-        authority={
-            "organisation": "OFAC",
-            "officer": "Lt B",
-            "phone": "+33 1 00 00 00 00",
-            "email": "a@example.org",
-            "office_hours": "24/7",
-            "time_zone": "Europe/Paris",
-        },
-    )
+    defaults = FormDefaults(language="fr", authority=AUTHORITY)
     form = validate_form("assistance_request", data, now=NOW, defaults=defaults)
     assert form.language == "fr"
     assert form.body["requesting_authority"]["organisation"] == "OFAC"
@@ -367,16 +365,7 @@ def test_interactive_asks_only_for_what_is_missing() -> None:
         asked.append(prompt)
         return next(answers)
 
-    defaults = FormDefaults(
-        authority={
-            "organisation": "OFAC",
-            "officer": "Lt B",
-            "phone": "+33 1 00 00 00 00",
-            "email": "a@example.org",
-            "office_hours": "24/7",
-            "time_zone": "Europe/Paris",
-        }
-    )
+    defaults = FormDefaults(authority=AUTHORITY)
     form = complete_interactively("assistance_request", {}, ask, now=NOW, defaults=defaults)
     assert form.body["question"] == "How do we read this log format?"
     assert [re.split(r"[ :]", a)[0] for a in asked] == ["reference", "assistance_type", "question"]
@@ -402,6 +391,16 @@ def test_interactive_fills_nested_lists_and_windows() -> None:
         "end": "2025-02-01T11:00:00",
         "time_zone": "Europe/Rome",
     }
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_a_kind_starts_with_the_reference_it_answers_if_and_only_if_it_answers(kind: str) -> None:
+    """``node respond`` fills in ``request_reference``: every answering kind has it first."""
+    spec = KINDS[kind]
+    first = spec.fields[0].name if spec.fields else None
+    assert (first == "request_reference") == bool(spec.answers)
+    if spec.answers:
+        assert spec.fields[0].required and spec.fields[0].type == "line"
 
 
 def test_docs_forms_md_is_generated_from_the_tables() -> None:

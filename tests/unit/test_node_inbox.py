@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,15 +37,36 @@ def net(clock: FakeClock) -> FakeRelayNetwork:
     return FakeRelayNetwork(clock)
 
 
-async def make_pair(
-    net: FakeRelayNetwork, clock: FakeClock, tmp_path: Path, **de_settings: object
-) -> tuple[Node, Node]:
-    log = structlog.get_logger()
-    fr = await fake_node(net, tmp_path / "fr", "FR", clock=clock, log=log)
-    de = await fake_node(net, tmp_path / "de", "DE", clock=clock, log=log, **de_settings)
-    await fr.peers.refresh(fr.transport, clock())
-    await de.peers.refresh(de.transport, clock())
-    return fr, de
+class Nodes:
+    """Makes nodes on one fake relay; the fixture closes them all, whatever happens."""
+
+    def __init__(self, net: FakeRelayNetwork, clock: FakeClock, folder: Path) -> None:
+        self.net, self.clock, self.folder = net, clock, folder
+        self.made: list[Node] = []
+
+    async def node(self, party: str, **settings: object) -> Node:
+        log = structlog.get_logger()
+        node = await fake_node(
+            self.net, self.folder / party.lower(), party, clock=self.clock, log=log, **settings
+        )
+        self.made.append(node)
+        return node
+
+    async def pair(self, **de_settings: object) -> tuple[Node, Node]:
+        """FR and DE, each knowing the other's keys (``de_settings``: DE's node settings)."""
+        fr = await self.node("FR")
+        de = await self.node("DE", **de_settings)
+        await fr.peers.refresh(fr.transport, self.clock())
+        await de.peers.refresh(de.transport, self.clock())
+        return fr, de
+
+
+@pytest.fixture
+async def nodes(net: FakeRelayNetwork, clock: FakeClock, tmp_path: Path) -> AsyncIterator[Nodes]:
+    made = Nodes(net, clock, tmp_path)
+    yield made
+    for node in made.made:
+        await node.close()
 
 
 async def send(fr: Node, kind: str, clock: FakeClock, priority: str | None = None) -> str:
@@ -60,9 +82,9 @@ async def drain(node: Node, clock: FakeClock):  # type: ignore[no-untyped-def]
 
 
 async def test_full_exchange_stores_once_and_the_sender_gets_every_receipt(
-    net: FakeRelayNetwork, clock: FakeClock, tmp_path: Path
+    clock: FakeClock, nodes: Nodes
 ) -> None:
-    fr, de = await make_pair(net, clock, tmp_path)
+    fr, de = await nodes.pair()
     msg_id = await send(fr, "preservation_request", clock)
     clock.advance(seconds=1)
     report = await drain(de, clock)
@@ -77,14 +99,10 @@ async def test_full_exchange_stores_once_and_the_sender_gets_every_receipt(
     assert report.receipts == 2
     types = [r.type for r in await fr.store.receipts_for(msg_id)]
     assert sorted(types) == ["ACCEPTED", "DELIVERED", "RETRIEVED"]
-    await fr.close()
-    await de.close()
 
 
-async def test_redelivery_is_shown_once(
-    net: FakeRelayNetwork, clock: FakeClock, tmp_path: Path
-) -> None:
-    fr, de = await make_pair(net, clock, tmp_path)
+async def test_redelivery_is_shown_once(clock: FakeClock, nodes: Nodes) -> None:
+    fr, de = await nodes.pair()
     msg_id = await send(fr, "assistance_request", clock)
     items = await de.transport.inbox(wait=0, limit=10)
     # The first handling stores the message but "crashes" before the ack reaches the relay.
@@ -95,14 +113,12 @@ async def test_redelivery_is_shown_once(
     assert report.received == [] and report.duplicates == 1 and report.acked == 1
     assert len(await de.store.list_messages(direction="in")) == 1
     assert [r.type for r in await de.store.receipts_for(msg_id)] == ["RETRIEVED"]
-    await fr.close()
-    await de.close()
 
 
 async def test_envelope_altered_at_the_relay_is_rejected_and_the_sender_sees_it(
-    net: FakeRelayNetwork, clock: FakeClock, tmp_path: Path
+    net: FakeRelayNetwork, clock: FakeClock, nodes: Nodes
 ) -> None:
-    fr, de = await make_pair(net, clock, tmp_path)
+    fr, de = await nodes.pair()
     msg_id = await send(fr, "preservation_request", clock)
     net.tamper(msg_id)
     with capture_logs() as logs:
@@ -117,19 +133,17 @@ async def test_envelope_altered_at_the_relay_is_rejected_and_the_sender_sees_it(
     stored = await fr.store.receipts_for(msg_id)
     rejected = next(r for r in stored if r.type == "REJECTED")
     assert rejected.reason == "verification_failed" and rejected.issuer == "DE"
-    timeline = build_timeline(msg, stored, [], fr.peers.key_for)
+    timeline = build_timeline(msg, stored, [], fr.peers.key_at)
     assert timeline.all_signatures_valid and timeline.altered
     events = {e.event: e for e in timeline.entries}
     assert events["REJECTED"].detail["digest"] == "differs"
     assert events["ACCEPTED"].detail["digest"] == "matches"
-    await fr.close()
-    await de.close()
 
 
 async def test_unknown_sender_is_rejected(
-    net: FakeRelayNetwork, clock: FakeClock, tmp_path: Path
+    net: FakeRelayNetwork, clock: FakeClock, nodes: Nodes
 ) -> None:
-    fr, de = await make_pair(net, clock, tmp_path)
+    fr, de = await nodes.pair()
     msg_id = await send(fr, "ping", clock)
     # DE cannot learn FR's key: the relay's directory no longer lists FR.
     del net.bundles["FR"]
@@ -138,14 +152,12 @@ async def test_unknown_sender_is_rejected(
     assert report.rejected == [msg_id]
     [rejection] = await de.store.rejections()
     assert rejection.sent_reason == "unknown_sender"
-    await de.close()
-    await fr.close()
 
 
 async def test_forged_receipt_is_ignored(
-    net: FakeRelayNetwork, clock: FakeClock, tmp_path: Path
+    net: FakeRelayNetwork, clock: FakeClock, nodes: Nodes
 ) -> None:
-    fr, de = await make_pair(net, clock, tmp_path)
+    fr, _ = await nodes.pair()
     msg_id = await send(fr, "ping", clock)
     msg = await fr.store.get_message(msg_id)
     forged = receipts.issue_at(
@@ -162,15 +174,13 @@ async def test_forged_receipt_is_ignored(
     assert report.ignored == 1 and report.receipts == 0
     assert [r.type for r in await fr.store.receipts_for(msg_id)] == ["ACCEPTED"]
     assert any(e["event"] == "receipt.ignored" and e["reason"] == "receipt_signature" for e in logs)
-    await fr.close()
-    await de.close()
 
 
 async def test_receipt_from_a_third_party_is_ignored(
-    net: FakeRelayNetwork, clock: FakeClock, tmp_path: Path
+    net: FakeRelayNetwork, clock: FakeClock, nodes: Nodes
 ) -> None:
-    fr, de = await make_pair(net, clock, tmp_path)
-    it = await fake_node(net, tmp_path / "it", "IT", clock=clock)
+    fr, _ = await nodes.pair()
+    it = await nodes.node("IT")
     await fr.peers.refresh(fr.transport, clock())
     msg_id = await send(fr, "ping", clock)
     msg = await fr.store.get_message(msg_id)
@@ -185,21 +195,17 @@ async def test_receipt_from_a_third_party_is_ignored(
     net._push("FR", {"type": "receipt", "msg_id": msg_id, "receipt": wrong.to_wire()})
     report = await drain(fr, clock)
     assert report.ignored == 1
-    for n in (fr, de, it):
-        await n.close()
 
 
 @pytest.mark.parametrize("include_content", [False, True])
 async def test_urgent_items_raise_an_alert_through_the_hook(
-    net: FakeRelayNetwork, clock: FakeClock, tmp_path: Path, include_content: bool
+    clock: FakeClock, tmp_path: Path, nodes: Nodes, include_content: bool
 ) -> None:
     out = tmp_path / "alert.json"
     hook = (
         f"{sys.executable} -c \"import sys; open(sys.argv[1], 'w').write(sys.stdin.read())\" {out}"
     )
-    fr, de = await make_pair(
-        net, clock, tmp_path, alerts=AlertSettings(hook=hook, include_content=include_content)
-    )
+    fr, de = await nodes.pair(alerts=AlertSettings(hook=hook, include_content=include_content))
     msg_id = await send(fr, "emergency_disclosure_request", clock)
     with capture_logs() as logs:
         await drain(de, clock)
@@ -214,27 +220,19 @@ async def test_urgent_items_raise_an_alert_through_the_hook(
     assert "ransom" in out.read_text() if include_content else "ransom" not in out.read_text()
     assert [e["event"] for e in logs if e["log_level"] == "warning"] == ["alert.incoming"]
     assert (await de.store.get_message(msg_id)).alerted_at is not None
-    await fr.close()
-    await de.close()
 
 
-async def test_routine_items_raise_no_alert(
-    net: FakeRelayNetwork, clock: FakeClock, tmp_path: Path
-) -> None:
-    fr, de = await make_pair(net, clock, tmp_path)
+async def test_routine_items_raise_no_alert(clock: FakeClock, nodes: Nodes) -> None:
+    fr, de = await nodes.pair()
     await send(fr, "assistance_request", clock)
     with capture_logs() as logs:
         await drain(de, clock)
     assert not [e for e in logs if e["event"].startswith("alert.")]
-    await fr.close()
-    await de.close()
 
 
-async def test_no_plaintext_reaches_the_logs(
-    net: FakeRelayNetwork, clock: FakeClock, tmp_path: Path
-) -> None:
+async def test_no_plaintext_reaches_the_logs(clock: FakeClock, nodes: Nodes) -> None:
     with capture_logs() as logs:
-        fr, de = await make_pair(net, clock, tmp_path)
+        fr, de = await nodes.pair()
         msg_id = await send(fr, "preservation_request", clock, priority="urgent")
         await drain(de, clock)
         await drain(fr, clock)
@@ -244,5 +242,3 @@ async def test_no_plaintext_reaches_the_logs(
         assert secret not in dump  # ... content never
     keys_material = [fr.keystore.signing_key.seed.hex(), de.keystore.signing_key.seed.hex()]
     assert not any(k in dump for k in keys_material)
-    await fr.close()
-    await de.close()

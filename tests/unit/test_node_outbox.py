@@ -77,6 +77,17 @@ def test_backoff_jitter_spreads_retries() -> None:
     assert len(values) > 40  # not a fixed schedule: nodes do not retry in lockstep
 
 
+async def test_outbox_and_inbox_reprs_show_no_key(pair) -> None:  # type: ignore[no-untyped-def]
+    """They hold the keystore (:class:`node.exchange.Exchange`): a repr that reaches a log or
+    a traceback must not carry it."""
+    fr, _ = pair
+    seed = fr.keystore.signing_key.seed.hex()
+    for part in (fr.outbox, fr.inbox):
+        text = repr(part)
+        assert seed not in text and "keystore" not in text and "Keystore" not in text
+    assert fr.inbox.party == fr.outbox.party == "FR"
+
+
 # -- sending -------------------------------------------------------------------------------
 
 

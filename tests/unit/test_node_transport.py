@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from keys.cliutil import Unreachable
 from keys.errors import (
@@ -23,55 +21,18 @@ from keys.errors import (
     Unauthenticated,
     ValidationError,
 )
-from keys.httpsig import verify_request
 from keys.identities import SigningKey
 from node.transport import HttpRelayTransport, InboxItem, RelayRateLimited, error_for, is_transient
-from tests.integration.relayproc import free_port
+from tests.support.scripted_relay import ScriptedRelay, serving
 
 KEY = SigningKey.generate()
 
 
-class Relay:
-    """A scripted relay: records signed requests, answers what the test sets."""
-
-    def __init__(self) -> None:
-        self.seen: list[tuple[str, str, bytes]] = []
-        self.answer: tuple[int, Any, dict[str, str]] = (200, {"items": []}, {})
-        self.delay = 0.0
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        body = await request.read()
-        verify_request(
-            request.method,
-            str(request.url),
-            dict(request.headers),
-            body,
-            lookup=lambda party: KEY.public if party == "FR" else None,
-            now=datetime.now(UTC),
-            window=timedelta(seconds=60),
-        )
-        self.seen.append((request.method, request.path_qs, body))
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        status, doc, headers = self.answer
-        text = doc if isinstance(doc, str) else json.dumps(doc)
-        return web.Response(
-            status=status, text=text, headers=headers, content_type="application/json"
-        )
-
-
 @pytest.fixture
-async def relay() -> AsyncIterator[tuple[Relay, str]]:
-    scripted = Relay()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", scripted.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    site = web.TCPSite(runner, "127.0.0.1", port)
-    await site.start()
-    yield scripted, f"http://127.0.0.1:{port}"
-    await runner.cleanup()
+async def relay() -> AsyncIterator[tuple[ScriptedRelay, str]]:
+    scripted = ScriptedRelay(KEY, answer=(200, {"items": []}, {}))
+    async with serving(scripted) as url:
+        yield scripted, url
 
 
 def transport(url: str, timeout: float = 5.0) -> HttpRelayTransport:
@@ -80,7 +41,9 @@ def transport(url: str, timeout: float = 5.0) -> HttpRelayTransport:
     )
 
 
-async def test_requests_are_signed_and_follow_the_contract(relay: tuple[Relay, str]) -> None:
+async def test_requests_are_signed_and_follow_the_contract(
+    relay: tuple[ScriptedRelay, str],
+) -> None:
     scripted, url = relay
     t = transport(url + "/")
     scripted.answer = (
@@ -142,7 +105,7 @@ ERRORS = [
     ("status", "doc", "cls", "transient"), ERRORS, ids=[str(e[0]) + e[1]["error"] for e in ERRORS]
 )
 async def test_relay_errors_become_pocnet_errors(
-    relay: tuple[Relay, str],
+    relay: tuple[ScriptedRelay, str],
     status: int,
     doc: dict[str, str],
     cls: type[Exception],
@@ -160,7 +123,7 @@ async def test_relay_errors_become_pocnet_errors(
 
 
 async def test_connection_refused_is_unreachable() -> None:
-    from tests.integration.relayproc import free_port as port
+    from tests.support.processes import free_port as port
 
     t = transport(f"http://127.0.0.1:{port()}")
     with pytest.raises(Unreachable, match="did not answer"):
@@ -168,7 +131,7 @@ async def test_connection_refused_is_unreachable() -> None:
     await t.close()
 
 
-async def test_timeout_is_unreachable(relay: tuple[Relay, str]) -> None:
+async def test_timeout_is_unreachable(relay: tuple[ScriptedRelay, str]) -> None:
     scripted, url = relay
     scripted.delay = 2.0
     t = transport(url, timeout=0.2)
@@ -187,7 +150,9 @@ async def test_timeout_is_unreachable(relay: tuple[Relay, str]) -> None:
     ],
 )
 async def test_malformed_answers_are_refused(
-    relay: tuple[Relay, str], answer: tuple[int, Any, dict[str, str]], error: type[Exception]
+    relay: tuple[ScriptedRelay, str],
+    answer: tuple[int, Any, dict[str, str]],
+    error: type[Exception],
 ) -> None:
     scripted, url = relay
     scripted.answer = answer
@@ -202,7 +167,7 @@ def test_error_for_unknown_body() -> None:
     assert isinstance(error_for(599, {}), Unreachable)
 
 
-async def test_a_large_answer_is_read_whole(relay: tuple[Relay, str]) -> None:
+async def test_a_large_answer_is_read_whole(relay: tuple[ScriptedRelay, str]) -> None:
     """Regression: a 2.5 MB inbox answer arrives in many chunks; all of it is read."""
     scripted, url = relay
     items = [
@@ -222,7 +187,7 @@ async def test_a_large_answer_is_read_whole(relay: tuple[Relay, str]) -> None:
 
 
 async def test_an_answer_beyond_the_limit_is_refused(
-    relay: tuple[Relay, str], monkeypatch: pytest.MonkeyPatch
+    relay: tuple[ScriptedRelay, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import node.transport as transport_module
 

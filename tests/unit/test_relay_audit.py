@@ -30,7 +30,7 @@ from relay.checkpoints import Signer, sign_in
 from relay.database import make_engine, upgrade
 from relay.schema import checkpoints, events, merkle_nodes
 from relay.writer import Tx, Writer
-from tests.integration.relaykit import T0, database
+from tests.integration.relaykit import T0, engine_on
 
 ORIGIN = "pocnet.relay/test"
 REFRESH = timedelta(seconds=300)
@@ -38,10 +38,8 @@ REFRESH = timedelta(seconds=300)
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def engine(request: Any, tmp_path: Path) -> Any:
-    async with database(request.param, tmp_path) as url:
-        eng = make_engine(url)
+    async with engine_on(request.param, tmp_path) as eng:
         yield eng
-        await eng.dispose()
 
 
 def make_event(i: int) -> Event:

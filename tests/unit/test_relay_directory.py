@@ -27,11 +27,11 @@ from tests.integration.directorykit import (
     DAY,
     World,
     admin_root,
-    clear_directories,
+    directory_database,
     install_file,
     make_world,
 )
-from tests.integration.relaykit import database, make_member
+from tests.integration.relaykit import make_member
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 NOW = T0 + timedelta(hours=1)
@@ -40,12 +40,8 @@ DB = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 @pytest.fixture(params=DB)
 async def db(request: Any, tmp_path: Path) -> Any:
-    async with database(request.param, tmp_path) as url:
-        await clear_directories(url)
-        try:
-            yield url
-        finally:
-            await clear_directories(url)
+    async with directory_database(request.param, tmp_path) as url:
+        yield url
 
 
 async def _rows(url: str, table: Any) -> list[dict[str, Any]]:

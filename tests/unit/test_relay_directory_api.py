@@ -33,6 +33,7 @@ from tests.integration.directorykit import (
     DAY,
     World,
     clear_directories,
+    directory_database,
     install_file,
     make_world,
     start_directory_app,
@@ -51,12 +52,8 @@ QUIET = RelayConfig(directory_check_seconds=3600.0)  # pickup only when the test
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def db(request: Any, tmp_path: Path) -> Any:
-    async with database(request.param, tmp_path) as url:
-        await clear_directories(url)
-        try:
-            yield url
-        finally:
-            await clear_directories(url)
+    async with directory_database(request.param, tmp_path) as url:
+        yield url
 
 
 def _world() -> tuple[World, FakeClock]:

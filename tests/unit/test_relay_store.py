@@ -19,15 +19,13 @@ from relay.audit import Event, append_event
 from relay.database import SchemaBehind, check_schema, head_revision, make_engine
 from relay.schema import events, from_micros, metadata, to_micros
 from relay.writer import Tx, Writer
-from tests.integration.relaykit import T0, database
+from tests.integration.relaykit import T0, engine_on
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def engine(request: Any, tmp_path: Path) -> Any:
-    async with database(request.param, tmp_path) as url:
-        eng = make_engine(url)
+    async with engine_on(request.param, tmp_path) as eng:
         yield eng
-        await eng.dispose()
 
 
 async def test_migrations_build_exactly_the_declared_schema(engine: Any) -> None:
