@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from keys import directory_cli, passphrase
-from keys.cliutil import EXIT_CODES_HELP, emit, run
+from keys.cliutil import EXIT_CODES_HELP, add_exit_codes, emit, run
 from keys.encoding import format_time
 from keys.errors import KeystoreError, ValidationError
 from keys.files import (
@@ -164,13 +164,13 @@ def build_parser() -> argparse.ArgumentParser:
     show.set_defaults(func=cmd_show)
 
     vb = sub.add_parser("verify-bundle", help="check a public bundle's self-signature")
-    vb.add_argument("file", type=Path, metavar="FILE")
+    vb.add_argument("file", type=Path, metavar="FILE", help="the bundle.json to check")
     vb.set_defaults(func=cmd_verify_bundle)
 
     for p in (gen, show, vb):
         p.add_argument("--json", action="store_true", help="print JSON")
     directory_cli.register(sub)
-    return parser
+    return add_exit_codes(parser)
 
 
 def main(argv: list[str] | None = None) -> int:

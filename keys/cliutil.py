@@ -17,6 +17,7 @@ Exit codes (the same for ``keys``, ``relay`` and ``node``):
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Callable
@@ -50,6 +51,25 @@ EXIT_CODES_HELP = """exit codes:
   2  wrong usage                     7  refused by a peer or a check
   3  keystore locked / wrong passphrase   8  configuration error
   4  not found"""
+
+
+def add_exit_codes(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Make every ``--help`` of ``parser`` and of its subcommands end with the exit codes.
+
+    A parser whose epilog does not list them gets :data:`EXIT_CODES_HELP` appended (and a
+    formatter that keeps its line breaks). Returns ``parser``.
+    """
+    if "exit codes:" not in (parser.epilog or ""):
+        parser.epilog = (
+            f"{parser.epilog}\n\n{EXIT_CODES_HELP}" if parser.epilog else EXIT_CODES_HELP
+        )
+        if parser.formatter_class is argparse.HelpFormatter:
+            parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                add_exit_codes(sub)
+    return parser
 
 
 class Unreachable(PocnetError):

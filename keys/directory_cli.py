@@ -587,8 +587,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="BUNDLE",
         help="an administrator's public key (bundle.json or its folder); repeat",
     )
-    p.add_argument("--out", required=True, type=Path, metavar="FILE")
-    p.add_argument("--expires-in", default="180d", metavar="DURATION")
+    p.add_argument(
+        "--out", required=True, type=Path, metavar="FILE", help="directory file to write"
+    )
+    p.add_argument(
+        "--expires-in", default="180d", metavar="DURATION", help="validity (default 180d)"
+    )
     p.add_argument("--force", action="store_true", help="replace an existing FILE")
 
     p = add("add-party", cmd_add_party, "list a new party from its public bundle")
@@ -598,7 +602,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = add("update-party", cmd_update_party, "change a party's authority or contact profile")
     _file_args(p)
-    p.add_argument("--party", required=True)
+    p.add_argument("--party", required=True, help="the party's id, e.g. FR")
     _contact_args(p, required=False)
 
     for name, func, text in (
@@ -607,17 +611,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ):
         p = add(name, func, text)
         _file_args(p)
-        p.add_argument("--party", required=True)
+        p.add_argument("--party", required=True, help="the party's id, e.g. FR")
         p.add_argument("--reason", required=True, help="short reason, shown to all members")
         p.add_argument("--at", metavar="TIME", help="effective time, RFC 3339 (default now)")
 
     p = add("reinstate", cmd_reinstate, "end a party's suspension")
     _file_args(p)
-    p.add_argument("--party", required=True)
+    p.add_argument("--party", required=True, help="the party's id, e.g. FR")
 
     p = add("rotate-encryption-key", cmd_rotate_encryption_key, "make a new encryption key current")
     _file_args(p)
-    p.add_argument("--party", required=True)
+    p.add_argument("--party", required=True, help="the party's id, e.g. FR")
     p.add_argument("--bundle", required=True, type=Path, help="the party's new bundle.json")
     p.add_argument(
         "--overlap",
@@ -628,7 +632,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = add("rotate-signing-key", cmd_rotate_signing_key, "replace a party's signing key")
     _file_args(p)
-    p.add_argument("--party", required=True)
+    p.add_argument("--party", required=True, help="the party's id, e.g. FR")
     p.add_argument("--bundle", required=True, type=Path, help="bundle with the new signing key")
     p.add_argument("--at", metavar="TIME", help="switch time, RFC 3339 (default now)")
 
@@ -639,14 +643,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = add("set-root", cmd_set_root, "change the administrators' keys or threshold")
     _file_args(p)
-    p.add_argument("--threshold", required=True, type=int)
-    p.add_argument("--admin", required=True, action="append", type=Path, metavar="BUNDLE")
+    p.add_argument("--threshold", required=True, type=int, help="signatures required (m of n)")
+    p.add_argument(
+        "--admin",
+        required=True,
+        action="append",
+        type=Path,
+        metavar="BUNDLE",
+        help="an administrator's public key (bundle.json or its folder); repeat",
+    )
 
     p = add("renew", cmd_renew, "publish the same content as a new version with a new expiry")
     _file_args(p)
 
     p = add("sign", cmd_sign, "add your administrator signature to a directory file")
-    p.add_argument("file", type=Path, metavar="FILE")
+    p.add_argument("file", type=Path, metavar="FILE", help="the directory file to sign")
     p.add_argument("--key", required=True, type=Path, metavar="DIR", help="your admin-key folder")
     p.add_argument(
         "--previous",
@@ -658,26 +669,26 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     passphrase.add_arguments(p)
 
     p = add("combine", cmd_combine, "merge signatures over the same version into one file")
-    p.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    p.add_argument("--out", required=True, type=Path, metavar="FILE")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE", help="signed copies to merge")
+    p.add_argument("--out", required=True, type=Path, metavar="FILE", help="merged file to write")
 
     p = add("verify", cmd_verify, "check signatures, version and expiry")
-    p.add_argument("file", type=Path, metavar="FILE")
+    p.add_argument("file", type=Path, metavar="FILE", help="the directory file to check")
     trust = p.add_mutually_exclusive_group()
     trust.add_argument("--trusted-root", type=Path, metavar="ROOT", help="a pinned root file")
     trust.add_argument("--previous", type=Path, metavar="OLD", help="the directory in force")
     p.add_argument("--at", metavar="TIME", help="judge expiry at TIME (default now)")
 
     p = add("show", cmd_show, "show a directory and its signature status")
-    p.add_argument("file", type=Path, metavar="FILE")
+    p.add_argument("file", type=Path, metavar="FILE", help="the directory file to show")
 
     p = add("diff", cmd_diff, "what changed between two versions")
-    p.add_argument("old", type=Path, metavar="OLD")
-    p.add_argument("new", type=Path, metavar="NEW")
+    p.add_argument("old", type=Path, metavar="OLD", help="the earlier directory file")
+    p.add_argument("new", type=Path, metavar="NEW", help="the later directory file")
 
     p = add("export-root", cmd_export_root, "write the root keys file that nodes pin")
-    p.add_argument("file", type=Path, metavar="FILE")
-    p.add_argument("--out", required=True, type=Path, metavar="ROOT")
+    p.add_argument("file", type=Path, metavar="FILE", help="a signed directory file")
+    p.add_argument("--out", required=True, type=Path, metavar="ROOT", help="root file to write")
 
     for p in parsers:
         p.add_argument("--json", action="store_true", help="print JSON")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from keys import passphrase
-from keys.cliutil import EXIT_CODES_HELP, EXIT_INVALID, emit, run
+from keys.cliutil import EXIT_CODES_HELP, EXIT_INVALID, add_exit_codes, emit, run
 from keys.keystore import KDF_PROFILES
 from keys.suites import DEFAULT_SUITE, SUITES
 from node.commands import audit, directory, reports, rotation, sending, setup, working
@@ -63,7 +63,11 @@ def _form_args(p: argparse.ArgumentParser, *, kind_required: bool = True) -> Non
         help="message kind ('node forms' lists them)",
     )
     p.add_argument("--form", type=Path, metavar="FILE", help="the form, JSON or TOML")
-    p.add_argument("--priority", choices=PRIORITIES, help="routine, urgent or emergency")
+    p.add_argument(
+        "--priority",
+        choices=PRIORITIES,
+        help="routine, urgent or emergency (default: the form's; a reply: the request's)",
+    )
     p.add_argument(
         "--no-input", action="store_true", help="never ask on the terminal for missing fields"
     )
@@ -98,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     passphrase.add_arguments(p, allow_none=True)
 
     p = _add(sub, "forms", setup.cmd_forms, "list the kinds, or print a kind's empty template")
-    p.add_argument("kind", nargs="?", choices=KIND_NAMES, metavar="KIND")
+    p.add_argument(
+        "kind", nargs="?", choices=KIND_NAMES, metavar="KIND", help="a kind (default: list them)"
+    )
     p.add_argument("--describe", action="store_true", help="explain each field instead")
     p.add_argument("--example", action="store_true", help="print a filled-in example instead")
 
@@ -117,20 +123,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _add(sub, "inbox", working.cmd_inbox, "list received messages (newest first)")
     p.add_argument("--open", action="store_true", help="only those not yet answered")
-    p.add_argument("--priority", choices=PRIORITIES)
+    p.add_argument("--priority", choices=PRIORITIES, help="only messages of this priority")
     p.add_argument("--sent", action="store_true", help="list sent messages instead")
-    p.add_argument("--limit", type=int, default=200)
+    p.add_argument(
+        "--limit", type=int, default=200, metavar="N", help="show at most N messages (default 200)"
+    )
 
     p = _add(sub, "show", working.cmd_show, "display a message (recorded in the access log)")
-    p.add_argument("id", metavar="ID")
+    p.add_argument("id", metavar="ID", help="message id (or a unique prefix)")
 
     p = _add(
         sub, "ack", sending.cmd_ack, "acknowledge a received message (ACKNOWLEDGED)", keys=True
     )
-    p.add_argument("id", metavar="ID")
+    p.add_argument("id", metavar="ID", help="message id (or a unique prefix)")
 
     p = _add(sub, "status", working.cmd_status, "timeline of a message, signatures checked")
-    p.add_argument("id", metavar="ID")
+    p.add_argument("id", metavar="ID", help="message id (or a unique prefix)")
 
     p = _add(
         sub,
@@ -139,7 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
         "export an evidence bundle (ID --out FILE) or check one (verify FILE)",
         keys=True,
     )
-    p.add_argument("target", nargs="+", metavar="ID | verify FILE")
+    p.add_argument(
+        "target",
+        nargs="+",
+        metavar="ID | verify FILE",
+        help="the message to export, or 'verify' and a bundle file",
+    )
     p.add_argument("--out", type=Path, metavar="FILE", help="where to write the bundle")
     p.add_argument(
         "--fetch", action="store_true", help="add the relay's own evidence answer (needs the relay)"
@@ -157,16 +170,26 @@ def build_parser() -> argparse.ArgumentParser:
         "the relay's audit log: status (what this node checked), or check it now",
         keys=True,
     )
-    p.add_argument("action", nargs="?", choices=("status", "check"), default="status")
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=("status", "check"),
+        default="status",
+        help="status (default) or check",
+    )
 
     p = _add(sub, "stats", reports.cmd_stats, "statistics of this node")
     p.add_argument("--since", metavar="DATE", help="only messages created since YYYY-MM-DD")
-    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.add_argument(
+        "--format", choices=("table", "csv", "json"), default="table", help="output format"
+    )
 
     p = _add(sub, "access", reports.cmd_access, "export the access records (Art. 14(8))")
     p.add_argument("--msg", metavar="ID", help="only this message")
-    p.add_argument("--since", metavar="DATE")
-    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.add_argument("--since", metavar="DATE", help="only records since YYYY-MM-DD")
+    p.add_argument(
+        "--format", choices=("table", "csv", "json"), default="table", help="output format"
+    )
 
     p = _add(
         sub,
@@ -176,7 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
         keys=True,
     )
     p.add_argument(
-        "action", nargs="?", choices=("show", "refresh", "verify", "pin"), default="show"
+        "action",
+        nargs="?",
+        choices=("show", "refresh", "verify", "pin"),
+        default="show",
+        help="show (default), refresh, verify or pin",
     )
     p.add_argument("root", nargs="?", metavar="ROOT.json", help="pin: the root file to pin")
     p.add_argument(
@@ -197,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--suite", choices=sorted(SUITES), help="HPKE suite (default: the current)")
     p.add_argument("--kdf", choices=sorted(KDF_PROFILES), help="Argon2id cost (default: as now)")
-    return parser
+    return add_exit_codes(parser)
 
 
 def _body(args: argparse.Namespace) -> int:

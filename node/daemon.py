@@ -130,8 +130,12 @@ class Daemon:
             for t in tasks:
                 if not t.cancelled() and t.exception() is not None:
                     failed = t.exception()
+                    # Type and code only: an exception's text may quote what it failed on.
                     self.log.error(
-                        "daemon.loop_failed", loop=t.get_name(), error=repr(failed)[:200]
+                        "daemon.loop_failed",
+                        loop=t.get_name(),
+                        error_type=type(failed).__name__,
+                        error=failed.code if isinstance(failed, PocnetError) else None,
                     )
             self.log.info("daemon.stopped", party=node.config.party)
         if failed is not None:

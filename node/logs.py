@@ -1,20 +1,24 @@
 """Logging for the node: structlog, JSON lines (pretty on a terminal), dotted event names.
 
 :func:`redact` runs before rendering and replaces the value of any key that could carry a
-plaintext, a key, a passphrase, a signature or a token. Callers log metadata only (message
-ids, parties, kinds, reasons); the redaction is the safety net.
+plaintext, a key, a passphrase, a signature or a token, and masks any long random-looking
+base64 run in every other value (an exception message, a traceback): the same masking as
+the relay's, from :mod:`keys.redaction`. Callers log metadata only (message ids, parties,
+kinds, reasons); the redaction is the safety net. Standard-library logging (aiohttp,
+sqlalchemy, asyncpg) goes through structlog's ``ProcessorFormatter`` with the same
+redaction and renderer.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import MutableMapping
 from typing import Any, TextIO
 
 import structlog
 
-REDACTED = "[redacted]"
+from keys.redaction import REDACTED, make_processor
+
 SENSITIVE_KEYS = frozenset(
     {
         "body",
@@ -39,16 +43,8 @@ SENSITIVE_KEYS = frozenset(
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 
 
-def redact(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> Any:
-    """Replace values of sensitive keys (at any nesting of dicts) with ``[redacted]``."""
-    for key in list(event_dict):
-        if key == "event":
-            continue
-        if key.lower() in SENSITIVE_KEYS:
-            event_dict[key] = REDACTED
-        elif isinstance(event_dict[key], dict):
-            event_dict[key] = redact(None, "", dict(event_dict[key]))
-    return event_dict
+redact = make_processor(SENSITIVE_KEYS)
+"""structlog processor: drop sensitive fields, mask base64 runs (:mod:`keys.redaction`)."""
 
 
 def configure_logging(
@@ -73,6 +69,7 @@ def configure_logging(
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
             redact,
             renderer,
         ],
@@ -80,8 +77,44 @@ def configure_logging(
         logger_factory=structlog.PrintLoggerFactory(out),
         cache_logger_on_first_use=False,
     )
+    _route_stdlib(out, renderer)
+
+
+class _StdlibHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler :func:`configure_logging` puts on the root logger (replaced, not added,
+    when it is called again)."""
+
+
+def _route_stdlib(out: TextIO, renderer: Any) -> None:
+    """Libraries' standard-library logging: warnings and above, redacted and rendered like
+    the node's own lines."""
+    handler = _StdlibHandler(out)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                structlog.stdlib.add_logger_name,
+                structlog.processors.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+            ],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                redact,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _StdlibHandler)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    logging.getLogger("aiohttp.access").setLevel(logging.ERROR)
 
 
 def get_logger(**bind: Any) -> Any:
     """A bound logger (``structlog.get_logger().bind(**bind)``)."""
     return structlog.get_logger().bind(**bind)
+
+
+__all__ = ["REDACTED", "SENSITIVE_KEYS", "configure_logging", "get_logger", "redact"]

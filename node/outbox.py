@@ -10,6 +10,11 @@ and sends nothing twice:
 3. the ``ACCEPTED`` receipt is verified against the relay's key and committed with the new
    state ``accepted``.
 
+:meth:`Outbox.flush` (the daemon, ``node flush``) submits queued envelopes
+``FLUSH_CONCURRENCY`` at a time and commits the batch's verified ``ACCEPTED`` receipts in
+one transaction: step 1 is already done for each of them, and a crash before the batch
+commit only means resubmitting, which step 2 makes harmless.
+
 A transient failure (no answer, 5xx, 429) sets the next attempt after an exponential,
 jittered delay (:class:`Backoff`); a final refusal marks the message ``failed``. Receipts
 this node issues (``RETRIEVED``, ``ACKNOWLEDGED``, ``REJECTED``) go through the same
@@ -36,6 +41,10 @@ from node.records import StoredMessage, StoredReceipt
 from node.transport import RelayRateLimited, is_transient
 
 RECEIPT_CONCURRENCY = 8
+# Queued envelopes submitted at once by a flush; their ACCEPTED receipts are committed in
+# one transaction (one fsync) per batch. A batch also bounds the wasted wait when the
+# relay is down: one round of timeouts, not one per queued envelope.
+FLUSH_CONCURRENCY = 8
 
 
 @dataclass(frozen=True)
@@ -119,11 +128,13 @@ class Outbox(Exchange):
         backoff: the delays between attempts.
         ttl: the lifetime of the envelopes it seals.
         rand: the jitter's randomness.
+        concurrency: queued envelopes a flush submits at once (1: one after the other).
     """
 
     backoff: Backoff
     ttl: timedelta = timedelta(days=30)
     rand: Callable[[], float] = random.random
+    concurrency: int = FLUSH_CONCURRENCY
 
     async def queue(
         self,
@@ -199,27 +210,67 @@ class Outbox(Exchange):
             raise Rejected("accepted_digest")
         return signed
 
-    async def submit(self, msg: StoredMessage, now: datetime) -> str:
-        """Submit one queued envelope; returns ``accepted``, ``retrying`` or ``failed``.
+    async def _attempt(
+        self, msg: StoredMessage, now: datetime
+    ) -> tuple[receipts.SignedReceipt, bool] | PocnetError:
+        """Post the stored bytes and verify the ACCEPTED; nothing is written here.
 
-        Transient failures become ``retrying`` (next attempt after the backoff delay); a
-        final refusal by the relay becomes ``failed``. Nothing is raised for either.
+        Returns the verified receipt and whether the relay stored the envelope anew, or
+        the error of a failed attempt.
         """
         try:
             result = await self.transport.submit(msg.envelope)
             signed = await self._verify_accepted(msg, result.receipt, now)
         except PocnetError as e:
-            return await self._failed_attempt(msg, e, now)
-        await self.store.mark_accepted(msg.msg_id, signed, format_time(now))
+            return e
+        return signed, result.created
+
+    def _log_accepted(self, msg: StoredMessage, created: bool) -> None:
         if self.log:
             self.log.info(
                 "outbox.accepted",
                 msg_id=msg.msg_id,
                 recipient=msg.counterpart,
                 attempts=msg.attempts + 1,
-                resubmitted=not result.created,
+                resubmitted=not created,
             )
+
+    async def submit(self, msg: StoredMessage, now: datetime) -> str:
+        """Submit one queued envelope; returns ``accepted``, ``retrying`` or ``failed``.
+
+        Transient failures become ``retrying`` (next attempt after the backoff delay); a
+        final refusal by the relay becomes ``failed``. Nothing is raised for either.
+        """
+        outcome = await self._attempt(msg, now)
+        if isinstance(outcome, PocnetError):
+            return await self._failed_attempt(msg, outcome, now)
+        signed, created = outcome
+        await self.store.mark_accepted(msg.msg_id, signed, format_time(now))
+        self._log_accepted(msg, created)
         return "accepted"
+
+    async def submit_batch(self, batch: list[StoredMessage], now: datetime) -> list[str]:
+        """Submit stored envelopes concurrently; commit every verified ACCEPTED in one
+        transaction. Returns each one's outcome (as :meth:`submit`), in ``batch`` order.
+
+        Every envelope in ``batch`` was committed before (read back from the store); an
+        ACCEPTED lost to a crash before the batch commit is harmless: the envelope stays
+        queued and its resubmission gets the same receipt.
+        """
+        results = await asyncio.gather(*(self._attempt(m, now) for m in batch))
+        accepted = [
+            (m.msg_id, r[0]) for m, r in zip(batch, results, strict=True) if isinstance(r, tuple)
+        ]
+        if accepted:
+            await self.store.mark_accepted_many(accepted, format_time(now))
+        outcomes: list[str] = []
+        for msg, result in zip(batch, results, strict=True):
+            if isinstance(result, PocnetError):
+                outcomes.append(await self._failed_attempt(msg, result, now))
+            else:
+                self._log_accepted(msg, result[1])
+                outcomes.append("accepted")
+        return outcomes
 
     async def _failed_attempt(self, msg: StoredMessage, error: PocnetError, now: datetime) -> str:
         reason = getattr(error, "reason", error.code)
@@ -249,23 +300,27 @@ class Outbox(Exchange):
         return "failed"
 
     async def flush(self, now: datetime, *, everything: bool = False) -> FlushReport:
-        """Submit every due queued envelope (all of them with ``everything``), then post
-        pending receipts. Stops at the first "unreachable" answer: the rest wait."""
+        """Submit every due queued envelope (all of them with ``everything``), oldest first,
+        ``concurrency`` at a time, then post pending receipts. Stops after the first batch
+        with an "unreachable" answer: the rest wait."""
         report = FlushReport()
         stamp = "" if everything else format_time(now)
-        while True:
+        seen: set[str] = set()
+        size = max(1, self.concurrency)
+        while not report.unreachable:
             due = await self.store.due_outgoing(stamp, limit=100)
-            due = [m for m in due if m.msg_id not in report.retrying]
+            due = [m for m in due if m.msg_id not in seen]
             if not due:
                 break
-            for msg in due:
-                outcome = await self.submit(msg, now)
-                getattr(report, outcome).append(msg.msg_id)
-                if outcome == "retrying":
+            for start in range(0, len(due), size):
+                batch = due[start : start + size]
+                outcomes = await self.submit_batch(batch, now)
+                for msg, outcome in zip(batch, outcomes, strict=True):
+                    seen.add(msg.msg_id)
+                    getattr(report, outcome).append(msg.msg_id)
+                if "retrying" in outcomes:
                     report.unreachable = True
                     break
-            if report.unreachable:
-                break
         if not report.unreachable:
             await self.post_receipts(now, report, everything=everything)
         report.receipts_pending = len(await self.store.pending_receipts(""))

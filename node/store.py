@@ -175,6 +175,19 @@ class Store(AuditRecords, Registers, DirectoryRecords):
                 .values(state="accepted", last_error=None, next_attempt_at=None)
             )
 
+    async def mark_accepted_many(
+        self, accepted: Iterable[tuple[str, SignedReceipt]], now: str
+    ) -> None:
+        """Record several ACCEPTED receipts and their messages' new state in one commit."""
+        async with self._write() as conn:
+            for msg_id, signed in accepted:
+                await self._insert_receipt(conn, signed, origin="relay", now=now)
+                await conn.execute(
+                    update(messages)
+                    .where(messages.c.msg_id == msg_id)
+                    .values(state="accepted", last_error=None, next_attempt_at=None)
+                )
+
     async def mark_retry(self, msg_id: str, *, attempts: int, next_at: str, error: str) -> None:
         async with self._write() as conn:
             await conn.execute(

@@ -1,9 +1,10 @@
 """Assemble the relay: the aiohttp application and the lifetime of what it runs.
 
 :func:`create_app` wires the parts; a ``cleanup_ctx`` opens the database (refusing a schema
-that is behind), starts the writer, the PostgreSQL listener and the deadline task, logs
-the membership in the audit trail, and on shutdown stops them in order once in-flight
-requests have finished. ``on_shutdown`` releases waiting long-polls at once.
+that is behind), starts the writer, the deadline task and the PostgreSQL listener (which
+also carries new deadlines between processes), logs the membership in the audit trail, and
+on shutdown stops them in order once in-flight requests have finished. ``on_shutdown``
+releases waiting long-polls at once.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from relay.http import AUDIT, RUNTIME, Runtime, add_routes, middleware
 from relay.logging import get_logger
 from relay.members import Members
 from relay.metrics import RelayMetrics
-from relay.notify import Notifier, PgListener
+from relay.notify import DeadlinePublisher, Notifier, PgListener
 from relay.service import RelayService
 from relay.store import Store
 from relay.writer import Writer
@@ -115,20 +116,6 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
         app[AUDIT] = audit_log
         watcher = DirectoryWatcher(cfg.directory_check_seconds)
 
-        def reconnected() -> None:  # anything committed while not listening: look again
-            notifier.notify_all()
-            watcher.wake()
-
-        if is_postgres(engine):
-            dsn = make_url(parts.database_url).set(drivername="postgresql")
-            listener = PgListener(
-                dsn.render_as_string(hide_password=False),
-                on_inbox=lambda party: notifier.notify([party]),
-                on_reconnect=reconnected,
-                on_directory=watcher.wake,
-            )
-            listener.start()
-            stack.push_async_callback(listener.close)
         # The signed directory once installed, else the members folder (development).
         source = MembersSource(engine, parts.load_members, parts.signing_key.public)
         service = RelayService(
@@ -152,7 +139,29 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
         )
         checkpoints.start()  # signs the first checkpoint now
         stack.push_async_callback(checkpoints.close)
-        deadlines = DeadlineTask(service, parts.clock)
+        publisher = DeadlinePublisher(engine) if is_postgres(engine) else None
+        if publisher is not None:
+            stack.push_async_callback(publisher.close)
+        deadlines = DeadlineTask(
+            service, parts.clock, announce=None if publisher is None else publisher.publish
+        )
+
+        def reconnected() -> None:  # anything committed while not listening: look again
+            notifier.notify_all()
+            watcher.wake()
+            deadlines.wake()
+
+        if is_postgres(engine):
+            dsn = make_url(parts.database_url).set(drivername="postgresql")
+            listener = PgListener(
+                dsn.render_as_string(hide_password=False),
+                on_inbox=lambda party: notifier.notify([party]),
+                on_reconnect=reconnected,
+                on_directory=watcher.wake,
+                on_deadline=deadlines.consider,
+            )
+            listener.start()
+            stack.push_async_callback(listener.close)
         deadlines.start()
         stack.push_async_callback(deadlines.close)
         app[RUNTIME] = Runtime(cfg, service, auth, metrics, parts.clock)

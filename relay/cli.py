@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from keys import passphrase
-from keys.cliutil import EXIT_CODES_HELP, emit, run
+from keys.cliutil import EXIT_CODES_HELP, add_exit_codes, emit, run
 from keys.errors import ConfigError, KeystoreError
 from keys.files import (
     BUNDLE_NAME,
@@ -260,7 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES_HELP,
         formatter_class=fmt,
     )
-    init.add_argument("--kdf", choices=sorted(KDF_PROFILES), default="interactive")
+    init.add_argument(
+        "--kdf", choices=sorted(KDF_PROFILES), default="interactive", help="Argon2id cost profile"
+    )
     init.add_argument("--force", action="store_true", help="replace an existing relay key")
     passphrase.add_arguments(init, allow_none=True)
     _common(init)
@@ -277,7 +279,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     srv.add_argument("--host", help="listen address (default 127.0.0.1)")
     srv.add_argument("--port", type=int, help="listen port (default 8470)")
-    srv.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    srv.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="lowest level logged (default info)",
+    )
     _database_args(srv)
     passphrase.add_arguments(srv)
     _common(srv)
@@ -314,9 +321,12 @@ def build_parser() -> argparse.ArgumentParser:
     lst = mem_sub.add_parser("list", help="list members, their status and fingerprints")
     _common(lst)
     lst.set_defaults(func=members_cli.cmd_list)
-    for name, flag in (("suspend", True), ("resume", False)):
-        p = mem_sub.add_parser(name, help=f"{name} a member (refused with 403 while suspended)")
-        p.add_argument("party", metavar="PARTY")
+    for name, flag, text in (
+        ("suspend", True, "suspend a member (its requests are refused with 403 until resumed)"),
+        ("resume", False, "resume a suspended member (its requests are accepted again)"),
+    ):
+        p = mem_sub.add_parser(name, help=text, description=text)
+        p.add_argument("party", metavar="PARTY", help="the member's party id, e.g. FR")
         _common(p)
         p.set_defaults(func=members_cli.suspend_command(flag))
 
@@ -349,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     logs.set_defaults(func=cmd_logs)
 
     audit_cli.register(sub, common=_common, database_args=_database_args, load_config=_config)
-    return parser
+    return add_exit_codes(parser)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,6 +4,11 @@ It asks the database for the next deadline, sleeps until then, handles everythin
 (:meth:`relay.service.RelayService.process_deadlines`), and asks again. A new envelope
 whose first deadline comes sooner wakes it early (:meth:`DeadlineTask.consider`); so does
 :meth:`DeadlineTask.wake` (tests move a fake clock, then wake it). The clock is injected.
+
+With several relay processes on one PostgreSQL, ``announce`` (a
+:class:`relay.notify.DeadlinePublisher`) tells the others of each new deadline, and their
+listeners call :meth:`DeadlineTask.consider`. Processes that race for the same deadline take
+turns under the audit lock; the first clears it, so one OVERDUE (or EXPIRED) is issued.
 """
 
 from __future__ import annotations
@@ -27,15 +32,21 @@ RETRY_SECONDS = 5.0
 class DeadlineTask:
     """Runs :meth:`RelayService.process_deadlines` when the next deadline comes."""
 
-    def __init__(self, service: RelayService, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        service: RelayService,
+        clock: Callable[[], datetime],
+        announce: Callable[[datetime], None] | None = None,
+    ) -> None:
         self._service = service
+        self._announce = announce
         self._clock = clock
         self._wake = asyncio.Event()
         self._target: datetime | None = None
         self._task: asyncio.Task[None] | None = None
         self.rounds = 0
         self.idle = asyncio.Event()
-        service.on_deadline = self.consider
+        service.on_deadline = self._created
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="relay-deadlines")
@@ -47,9 +58,19 @@ class DeadlineTask:
                 await self._task
             self._task = None
 
+    def _created(self, deadline: datetime) -> None:
+        """This process stored a new deadline: consider it, and tell the other processes."""
+        self.consider(deadline)
+        if self._announce is not None:
+            self._announce(deadline)
+
     def consider(self, deadline: datetime) -> None:
-        """A new deadline exists: wake up if it is sooner than the one slept for."""
-        if self._target is None or deadline < self._target:
+        """A new deadline exists: wake up if it is sooner than the one slept for.
+
+        During a round (not idle) the next deadline may have been read before the new one
+        was committed: then always look again.
+        """
+        if self._target is None or deadline < self._target or not self.idle.is_set():
             self._wake.set()
 
     def wake(self) -> None:

@@ -5,18 +5,24 @@ Every line carries ``event`` (a dotted name such as ``envelope.accepted``), ``ti
 task). :func:`redact` runs before rendering: it drops the value of any field whose name
 says it holds a secret or content, and masks any long base64url run (a key, a signature, a
 ciphertext) that slipped into another field: a run of 40 or more base64 characters mixing
-upper case, lower case and digits. SHA-256 digests and ids (lower-case hex) pass.
+upper case, lower case and digits. SHA-256 digests and ids (lower-case hex) pass. The
+masking lives in :mod:`keys.redaction`, shared with the node.
+
+Standard-library logging (aiohttp, asyncpg, sqlalchemy, alembic) goes through structlog's
+``ProcessorFormatter`` with the same redaction and renderer, so an exception message or a
+traceback from a library is masked like any other line.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any, TextIO
 
 import structlog
+
+from keys.redaction import REDACTED, make_processor
 
 SECRET_FIELDS = frozenset(
     {
@@ -37,44 +43,8 @@ SECRET_FIELDS = frozenset(
         "token",
     }
 )
-REDACTED = "[redacted]"
-_B64_RUN = re.compile(r"[A-Za-z0-9_+/=-]{40,}")
-
-
-def _looks_random(run: str) -> bool:
-    return (
-        any(c.isupper() for c in run)
-        and any(c.islower() for c in run)
-        and any(c.isdigit() for c in run)
-    )
-
-
-def _mask(text: str) -> str:
-    return _B64_RUN.sub(lambda m: REDACTED if _looks_random(m.group(0)) else m.group(0), text)
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, str):
-        return _mask(value)
-    if isinstance(value, bytes | bytearray | memoryview):
-        return f"<{len(value)} bytes>"
-    if isinstance(value, dict):
-        return {
-            k: REDACTED if str(k).lower() in SECRET_FIELDS else _clean(v) for k, v in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value
-
-
-def redact(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> Any:
-    """structlog processor: remove secrets and content from a log event."""
-    for key in list(event_dict):
-        if key.lower() in SECRET_FIELDS:
-            event_dict[key] = REDACTED
-        else:
-            event_dict[key] = _clean(event_dict[key])
-    return event_dict
+redact = make_processor(SECRET_FIELDS)
+"""structlog processor: remove secrets and content from a log event (:mod:`keys.redaction`)."""
 
 
 def _default_request_id(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> Any:
@@ -120,11 +90,52 @@ def configure_logging(
         logger_factory=structlog.PrintLoggerFactory(out),
         cache_logger_on_first_use=False,
     )
-    # Third-party libraries log through the standard library: keep their warnings, on stderr.
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    _route_stdlib(out, renderer)
+
+
+class _StdlibHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler :func:`configure_logging` puts on the root logger (replaced, not added,
+    when it is called again)."""
+
+
+def _route_stdlib(out: TextIO, renderer: Any) -> None:
+    """Third-party libraries log through the standard library: keep their warnings, rendered
+    and redacted like the relay's own lines."""
+    handler = _StdlibHandler(out)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                _default_request_id,
+                structlog.stdlib.add_logger_name,
+                structlog.processors.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+            ],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                redact,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _StdlibHandler)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
     logging.getLogger("aiohttp.access").setLevel(logging.ERROR)
 
 
 def get_logger(name: str = "relay") -> Any:
     """A structlog logger."""
     return structlog.get_logger(name)
+
+
+__all__ = [
+    "REDACTED",
+    "SECRET_FIELDS",
+    "configure_logging",
+    "get_logger",
+    "processors",
+    "redact",
+]

@@ -4,7 +4,10 @@
 waiter takes the party's event *before* it reads the inbox, so a change committed between
 the read and the wait is not missed; :meth:`Notifier.notify` sets the event and forgets it.
 Nothing polls. On PostgreSQL, :class:`PgListener` LISTENs on the writer's channel so that
-a commit by any relay process wakes the waiters of every process.
+a commit by any relay process wakes the waiters of every process, and
+:class:`DeadlinePublisher` announces each new envelope's first deadline on the same channel
+so that every process's deadline task re-reads the next deadline at once (not at its own
+next deadline, up to an hour later).
 """
 
 from __future__ import annotations
@@ -12,12 +15,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from relay.logging import get_logger
 from relay.writer import NOTIFY_CHANNEL
 
 log = get_logger("relay.notify")
+DEADLINE_PREFIX = "deadline:"
+# A deadline payload is an ISO 8601 time; anything longer is not one of ours.
+MAX_DEADLINE_PAYLOAD = 64
+
+
+def deadline_payload(when: datetime) -> str:
+    """The NOTIFY payload announcing a new deadline at ``when``."""
+    return DEADLINE_PREFIX + when.isoformat()
+
+
+def parse_deadline(text: str) -> datetime | None:
+    """The deadline a ``deadline:`` payload's rest names, or None if it is not a time."""
+    if len(text) > MAX_DEADLINE_PAYLOAD:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None
 
 
 class Notifier:
@@ -52,7 +78,8 @@ class Notifier:
 
 
 class PgListener:
-    """LISTEN on the relay channel; call ``on_inbox(party)`` / ``on_other()`` per message."""
+    """LISTEN on the relay channel; call ``on_inbox(party)``, ``on_deadline(when)`` or
+    ``on_directory()`` per message, and ``on_reconnect()`` once listening (again)."""
 
     def __init__(
         self,
@@ -61,12 +88,14 @@ class PgListener:
         on_inbox: Callable[[str], None],
         on_reconnect: Callable[[], None],
         on_directory: Callable[[], None] = lambda: None,
+        on_deadline: Callable[[datetime], None] = lambda _when: None,
         max_backoff: float = 30.0,
     ) -> None:
         self._dsn = dsn
         self._on_inbox = on_inbox
         self._on_reconnect = on_reconnect
         self._on_directory = on_directory
+        self._on_deadline = on_deadline
         self._max_backoff = max_backoff
         self._task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
@@ -85,6 +114,10 @@ class PgListener:
         kind, _, rest = payload.partition(":")
         if kind == "inbox" and rest:
             self._on_inbox(rest)
+        elif kind + ":" == DEADLINE_PREFIX:  # another process stored a new deadline
+            when = parse_deadline(rest)
+            if when is not None:
+                self._on_deadline(when)
         elif kind == "directory":  # 'relay directory install' committed a new version
             self._on_directory()
 
@@ -114,3 +147,41 @@ class PgListener:
             finally:
                 if not conn.is_closed():
                     await conn.close(timeout=2)
+
+
+class DeadlinePublisher:
+    """Announce new deadlines to every relay process (PostgreSQL ``NOTIFY``).
+
+    Called after the commit that stored the deadline, so a process that hears it reads the
+    deadline back. Sending is best effort: if it fails, the other processes still find the
+    deadline at their next own wake-up (at most :data:`relay.deadlines.MAX_SLEEP_SECONDS`).
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def publish(self, when: datetime) -> None:
+        """Send ``deadline:<when>`` in the background."""
+        task = asyncio.create_task(self._send(when), name="relay-deadline-notify")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, when: datetime) -> None:
+        try:
+            async with self._engine.connect() as conn:
+                await conn.execute(select(func.pg_notify(NOTIFY_CHANNEL, deadline_payload(when))))
+                await conn.commit()
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # the other processes still wake at their own deadline
+            log.warning("pg.deadline_notify_failed", error=type(e).__name__)
+
+    async def close(self) -> None:
+        """Let announcements in flight finish (they are short), then stop."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=2)
+        for task in list(self._tasks):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

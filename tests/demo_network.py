@@ -14,13 +14,13 @@ In a fresh folder under ``var/``:
    emergency disclosure request (Protocol Art. 9) to DE;
 4. DE's daemon retrieves and verifies both and sends ``RETRIEVED``; DE's officer
    acknowledges them and responds: data preserved for 90 days, disclosure granted;
-5. the demo prints FR's and BR's timelines (every receipt and reply, each signature checked)
-   and DE's statistics;
-6. it checks the relay's audit log: each node has proven every receipt of its requests in
+5. it checks the relay's audit log: each node has proven every receipt of its requests in
    the log (inclusion proofs against checkpoints it verified, kept consistent); FR's and
-   BR's evidence bundles carry those proofs and verify offline; after the processes stop,
-   ``relay audit verify`` recomputes the whole log from the relay's database. It stops
-   every process it started and exits 0.
+   BR's evidence bundles carry those proofs and verify offline;
+6. then it prints FR's and BR's timelines (every receipt and reply, each signature checked,
+   each receipt with its proof in the log), BR's sent messages and DE's statistics; after
+   the processes stop, ``relay audit verify`` recomputes the whole log from the relay's
+   database. It stops every process it started and exits 0.
 
 Run: ``make demo`` or ``python -m tests.demo_network``.
 """
@@ -153,13 +153,16 @@ def main() -> int:
                 f"{node.party}'s acknowledgement and reply",
             )
 
+        audit_step(net, ((fr, preservation), (br, emergency)))
+        # After the audit step, so each receipt line shows its proof in the relay's log.
         step("FR's timeline of its preservation request")
         show(fr.cli("status", preservation).stdout)
         step("BR's timeline of its emergency disclosure request")
         show(br.cli("status", emergency).stdout)
+        step("BR's sent messages (node inbox --sent: the furthest receipt, or replied)")
+        show(br.cli("inbox", "--sent").stdout)
         step("DE's statistics")
         show(de.cli("stats").stdout)
-        audit_step(net, ((fr, preservation), (br, emergency)))
     step("the relay's own check of its audit log (relay audit verify)")
     verify = run_module("relay", "audit", "verify", "--data", str(net.relay.data))
     show(verify.stdout or verify.stderr)

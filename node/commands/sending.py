@@ -13,9 +13,10 @@ from keys.encoding import format_time, parse_time
 from keys.errors import PocnetError, ValidationError
 from keys.identities import validate_party_id
 from node.commands.base import form_defaults, full_node, is_terminal, now, os_user
-from node.forms import ValidatedForm, validate_form
+from node.forms import KINDS, ValidatedForm, validate_form
 from node.forms.interactive import complete_interactively
 from node.forms.reader import read_form
+from node.forms.validate import PRIORITIES
 from node.runtime import Node
 
 
@@ -31,17 +32,26 @@ def _validate(
     data: dict[str, Any],
     *,
     request_time: datetime | None = None,
+    priority: str | None = None,
 ) -> ValidatedForm:
     defaults = form_defaults(node.config)
     kw: dict[str, Any] = {
         "now": now(),
         "request_time": request_time,
-        "priority": args.priority,
+        "priority": args.priority or priority,
         "defaults": defaults,
     }
     if is_terminal() and not args.no_input and not args.json:
         return complete_interactively(args.kind, data, input, **kw)
     return validate_form(args.kind, data, **kw)
+
+
+def _reply_priority(kind: str, request_priority: str) -> str:
+    """The request's priority, or the reply kind's default when that is higher."""
+    spec = KINDS.get(kind)
+    default = spec.default_priority if spec is not None else PRIORITIES[0]
+    ranked = [p for p in PRIORITIES if p in (request_priority, default)]
+    return ranked[-1] if ranked else default
 
 
 async def _recipient_key_known(node: Node, party: str) -> None:
@@ -116,7 +126,11 @@ async def cmd_respond(args: argparse.Namespace) -> int:
         reference = original.body.get("reference")
         if isinstance(reference, str) and not data.get("request_reference"):
             data["request_reference"] = reference
-        form = _validate(args, node, data, request_time=parse_time(original.created_at))
+        # A reply inherits the request's priority unless --priority or the form says.
+        inherited = None if data.get("urgency") else _reply_priority(args.kind, original.priority)
+        form = _validate(
+            args, node, data, request_time=parse_time(original.created_at), priority=inherited
+        )
         recipient = original.counterpart
         await _recipient_key_known(node, recipient)
         if original.direction == "in" and original.acknowledged_at is None:

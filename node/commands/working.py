@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,22 @@ from node.runtime import LocalNode, open_local
 from node.timeline import build_timeline, render_text
 
 OPEN_STATES = ("new", "acknowledged")
+# How far a sent message got, lowest first; a reply outranks every receipt.
+_PROGRESS = ("ACCEPTED", "DELIVERED", "OVERDUE", "EXPIRED", "RETRIEVED", "ACKNOWLEDGED")
+_FINAL = ("REJECTED",)
+
+
+async def _sent_progress(node: LocalNode, msg_id: str, state: str) -> str:
+    """The state shown for a sent message: ``replied`` once answered, else the furthest
+    receipt received (``rejected`` wins), else the stored state (queued, failed)."""
+    if await node.store.replies_to(msg_id):
+        return "replied"
+    types = {r.type for r in await node.store.receipts_for(msg_id) if r.origin != "self"}
+    for final in _FINAL:
+        if final in types:
+            return final.lower()
+    reached = [t for t in _PROGRESS if t in types]
+    return reached[-1].lower() if reached else state
 
 
 async def cmd_inbox(args: argparse.Namespace) -> int:
@@ -31,7 +48,10 @@ async def cmd_inbox(args: argparse.Namespace) -> int:
         msgs = await node.store.list_messages(
             direction=direction, states=states, priority=args.priority, limit=args.limit
         )
-    rows = [m.summary() for m in msgs]
+        rows = [m.summary() for m in msgs]
+        if args.sent:
+            for row in rows:
+                row["state"] = await _sent_progress(node, row["msg_id"], row["state"])
     lines = [
         f"{r['msg_id'][:12]}  {r['created_at'][:16]}  {r['counterpart']:<6} {r['priority']:<9} "
         f"{r['kind']:<28} {r['state']:<12} {r['reference'] or ''}"
@@ -85,6 +105,9 @@ async def _timeline(node: LocalNode, msg_id: str) -> Any:
 async def cmd_status(args: argparse.Namespace) -> int:
     async with local_node(args) as node:
         msg, _, timeline = await _timeline(node, args.id)
+        if msg.direction == "out":
+            state = await _sent_progress(node, msg.msg_id, timeline.state)
+            timeline = dataclasses.replace(timeline, state=state)
     emit(timeline.to_dict(), as_json=args.json, text=render_text(timeline))
     about_it = any(a.get("msg_id") == msg.msg_id for a in timeline.audit_alarms)
     return 0 if timeline.all_signatures_valid and not about_it else EXIT_REFUSED
