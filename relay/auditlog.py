@@ -1,9 +1,20 @@
 """The audit log's read side: checkpoints, inclusion and consistency proofs, evidence.
 
 Proofs are computed from the stored complete-subtree hashes: the plan of
-:mod:`keys.merkle` names the rows, one query fetches them (:func:`relay.audit.fetch_nodes`),
-and the pure function folds them. Sizes and indices are checked here (400 for a bad
-range, 404 for a size the log has not reached), so nothing reaches SQL unchecked.
+:mod:`keys.merkle` names the rows, ONE statement fetches them (:func:`read_nodes`), and the
+pure function folds them. The same statement also asks for the last leaf of the tree the
+proof is about: if every row is there, the log has reached that size (a node is stored in
+the transaction that appends its last leaf), so the common case needs no ``max(seq)``
+query; only a missing row costs a second query, to tell "not that big yet" (404) from a
+damaged store. Sizes and indices are checked before (400 for a bad range), so nothing
+reaches SQL unchecked.
+
+The statement is driver-level SQL, built once per shape, with no ORM objects and no
+SQLAlchemy compilation: on SQLite ``(level = ? AND idx = ?) OR ...`` (which uses the
+primary key; docs/adr/0003-audit-log.md), on PostgreSQL one prepared statement for any
+number of nodes, ``JOIN unnest($1::smallint[], $2::bigint[])`` (an index scan per pair,
+checked with EXPLAIN). What remains is the pool's checkout (and, on PostgreSQL, its
+pre-ping): see tests/bench/bench_relay_audit.py.
 
 Like :mod:`relay.service`, this knows nothing of HTTP; the transport maps the answers.
 Binary values are unpadded base64url strings, like every binary value in PoCNet's JSON.
@@ -11,12 +22,14 @@ Binary values are unpadded base64url strings, like every binary value in PoCNet'
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from keys import merkle
 from keys.encoding import b64u_encode
@@ -50,6 +63,48 @@ def _too_big(size: int, current: int) -> NotFound:
     return NotFound(f"the audit log has {current} entries, not {size}", code="tree_size_unknown")
 
 
+_PG_NODES = (
+    "SELECT m.level, m.idx, m.hash FROM merkle_nodes AS m"
+    " JOIN unnest($1::smallint[], $2::bigint[]) AS w(level, idx)"
+    " ON m.level = w.level AND m.idx = w.idx"
+)
+
+
+@lru_cache(maxsize=256)
+def _sqlite_nodes(count: int) -> str:
+    """The SQLite statement for ``count`` nodes: ``(level = ? AND idx = ?) OR ...``."""
+    terms = " OR ".join(["(level = ? AND idx = ?)"] * count)
+    return f"SELECT level, idx, hash FROM merkle_nodes WHERE {terms}"
+
+
+async def read_nodes(
+    conn: AsyncConnection, nodes: Iterable[merkle.NodeId]
+) -> dict[merkle.NodeId, bytes]:
+    """The stored hashes of ``nodes`` (those that exist): one statement per 200 nodes.
+
+    A proof names at most about 2 log2(n) nodes, so it is always one statement.
+    """
+    wanted = sorted(set(nodes))
+    found: dict[merkle.NodeId, bytes] = {}
+    postgres = conn.dialect.name == "postgresql"
+    for start in range(0, len(wanted), audit.MAX_NODES_PER_QUERY):
+        chunk = wanted[start : start + audit.MAX_NODES_PER_QUERY]
+        if postgres:
+            sql = _PG_NODES
+            params: tuple[Any, ...] = ([n[0] for n in chunk], [n[1] for n in chunk])
+        else:
+            sql = _sqlite_nodes(len(chunk))
+            params = tuple(v for node in chunk for v in node)
+        rows: Any = await conn.exec_driver_sql(sql, params)  # typed as rows of no columns
+        for level, idx, value in rows:
+            found[(int(level), int(idx))] = bytes(value)
+    return found
+
+
+def _evidence_nodes(seqs: list[int], size: int) -> list[merkle.NodeId]:
+    return [n for seq in seqs for element in merkle.inclusion_nodes(seq, size) for n in element]
+
+
 class AuditLog:
     """Reads the log and signs checkpoints on demand."""
 
@@ -69,13 +124,19 @@ class AuditLog:
         """The latest checkpoint; a new one if it is stale or does not contain ``covering``."""
         async with self.engine.connect() as conn:
             last = await latest(conn)
+        return self._usable(last, now, covering) or await self.sign(now)
+
+    def _usable(
+        self, last: StoredCheckpoint | None, now: datetime, covering: int | None
+    ) -> StoredCheckpoint | None:
+        """``last`` if it is fresh and contains entry ``covering``, else None."""
         if (
             last is not None
             and now - last.signed_at < self.refresh
             and (covering is None or covering < last.tree_size)
         ):
             return last
-        return await self.sign(now)
+        return None
 
     async def tree_size(self) -> int:
         async with self.engine.connect() as conn:
@@ -89,12 +150,8 @@ class AuditLog:
             NotFound: the log has fewer than ``size`` entries (``tree_size_unknown``).
         """
         plan = merkle.inclusion_nodes(index, size)
-        async with self.engine.connect() as conn:
-            current = await audit.committed_size(conn)
-            if size > current:
-                raise _too_big(size, current)
-            nodes = await audit.fetch_nodes(conn, merkle.plan_nodes(plan))
-        return merkle.inclusion_proof(merkle.DictStore(nodes), index, size)
+        store = await self._nodes_of(merkle.plan_nodes(plan), size)
+        return merkle.inclusion_proof(store, index, size)
 
     async def consistency(self, old_size: int, new_size: int) -> list[bytes]:
         """RFC 9162 consistency proof from the first ``old_size`` to ``new_size`` entries.
@@ -104,12 +161,27 @@ class AuditLog:
             NotFound: the log has fewer than ``new_size`` entries (``tree_size_unknown``).
         """
         plan = merkle.consistency_nodes(old_size, new_size)
+        store = await self._nodes_of(merkle.plan_nodes(plan), new_size)
+        return merkle.consistency_proof(store, old_size, new_size)
+
+    async def _nodes_of(self, nodes: list[merkle.NodeId], size: int) -> merkle.DictStore:
+        """The rows ``nodes`` of the tree of ``size`` entries, in one statement if all exist.
+
+        Raises:
+            NotFound: the log has fewer than ``size`` entries (``tree_size_unknown``).
+        """
+        wanted = set(nodes)
+        if size:
+            wanted.add((0, size - 1))  # present iff the log has reached ``size``
+        if not wanted:
+            return merkle.DictStore()
         async with self.engine.connect() as conn:
-            current = await audit.committed_size(conn)
-            if new_size > current:
-                raise _too_big(new_size, current)
-            nodes = await audit.fetch_nodes(conn, merkle.plan_nodes(plan))
-        return merkle.consistency_proof(merkle.DictStore(nodes), old_size, new_size)
+            found = await read_nodes(conn, wanted)
+            if len(found) < len(wanted):
+                current = await audit.committed_size(conn)
+                if size > current:
+                    raise _too_big(size, current)
+        return merkle.DictStore(found)  # a damaged store: the proof raises MissingNode
 
     async def message_proofs(
         self, msg_id: str, now: datetime
@@ -125,14 +197,17 @@ class AuditLog:
             .order_by(events.c.seq)
             .limit(MAX_EVENTS_PER_MESSAGE)
         )
-        async with self.engine.connect() as conn:
+        async with self.engine.connect() as conn:  # one connection in the common case
             rows = [r._mapping for r in await conn.execute(query)]
-        seqs = [int(r["seq"]) for r in rows]
-        checkpoint = await self.checkpoint(now, covering=max(seqs) if seqs else None)
+            seqs = [int(r["seq"]) for r in rows]
+            checkpoint = self._usable(await latest(conn), now, max(seqs) if seqs else None)
+            if checkpoint is not None:
+                nodes = await read_nodes(conn, _evidence_nodes(seqs, checkpoint.tree_size))
+        if checkpoint is None:
+            checkpoint = await self.sign(now)
+            async with self.engine.connect() as conn:
+                nodes = await read_nodes(conn, _evidence_nodes(seqs, checkpoint.tree_size))
         size = checkpoint.tree_size
-        plans = [merkle.inclusion_nodes(seq, size) for seq in seqs]
-        async with self.engine.connect() as conn:
-            nodes = await audit.fetch_nodes(conn, (n for plan in plans for e in plan for n in e))
         store = merkle.DictStore(nodes)
         proofs = [
             MessageProof(
