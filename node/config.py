@@ -61,6 +61,9 @@ class OutboxSettings:
     retry_base: float = _s(1.0, "first retry delay in seconds (doubles each time, jittered)")
     retry_max: float = _s(300.0, "longest delay between two retries, in seconds")
     scan_interval: float = _s(5.0, "seconds between looks for work queued by 'node send'")
+    send_grace_seconds: float = _s(
+        10.0, "seconds the daemon leaves a message to the 'node send' that queued it"
+    )
     ttl_days: int = _s(30, "days before an undelivered request expires (at most 90)")
 
 
@@ -218,6 +221,8 @@ def parse(
         raise ConfigError("peers.on_key_change must be 'warn' or 'refuse'")
     if not 1 <= sections["outbox"].ttl_days <= 90:
         raise ConfigError("outbox.ttl_days must be between 1 and 90")
+    if not 0 <= sections["outbox"].send_grace_seconds <= 3600:
+        raise ConfigError("outbox.send_grace_seconds must be between 0 and 3600")
     try:
         origin_for(sections["audit"].network)
     except ValidationError as e:

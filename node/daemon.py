@@ -7,7 +7,9 @@ These loops share one :class:`node.runtime.Node`:
   answer it reconnects with exponential, jittered backoff, and on reconnection wakes the
   outbox;
 - **outbox**: submits queued envelopes and posts issued receipts, sleeping until the next
-  attempt is due (or ``outbox.scan_interval``, to see work queued by ``node send``);
+  attempt is due (or ``outbox.scan_interval``, to see work queued by ``node send``); an
+  envelope queued by ``node send`` is due only ``outbox.send_grace_seconds`` later, so the
+  daemon submits it only if that command died before the relay answered;
 - **watch**: every ``alerts.watch_interval`` seconds, warns about urgent requests not
   acknowledged in time and preservations ending;
 - **directory**: fetches the signed directory every ``relay.directory_refresh`` seconds

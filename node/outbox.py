@@ -13,7 +13,11 @@ and sends nothing twice:
 :meth:`Outbox.flush` (the daemon, ``node flush``) submits queued envelopes
 ``FLUSH_CONCURRENCY`` at a time and commits the batch's verified ``ACCEPTED`` receipts in
 one transaction: step 1 is already done for each of them, and a crash before the batch
-commit only means resubmitting, which step 2 makes harmless.
+commit only means resubmitting, which step 2 makes harmless. A freshly queued envelope is
+due ``send_grace`` later (``[outbox] send_grace_seconds``): the daemon's due-only flush
+leaves it to the ``node send`` that queued it and is submitting it, and steps in only if
+that command died (or met an unreachable relay, which sets the backoff); ``node flush``
+ignores the grace.
 
 A transient failure (no answer, 5xx, 429) sets the next attempt after an exponential,
 jittered delay (:class:`Backoff`); a final refusal marks the message ``failed``. Receipts
@@ -96,8 +100,12 @@ def message_row(
     expires_at: str,
     state: str,
     now: str,
+    next_attempt_at: str | None = None,
 ) -> dict[str, Any]:
-    """The ``messages`` row of a sealed or opened message."""
+    """The ``messages`` row of a sealed or opened message.
+
+    A queued row is due at ``next_attempt_at`` (``now`` when not given).
+    """
     reference = message.body.get("reference")
     return {
         "msg_id": message.msg_id,
@@ -115,7 +123,7 @@ def message_row(
         "message": message_bytes,
         "state": state,
         "attempts": 0,
-        "next_attempt_at": now if state == "queued" else None,
+        "next_attempt_at": (next_attempt_at or now) if state == "queued" else None,
         "stored_at": now,
     }
 
@@ -129,12 +137,16 @@ class Outbox(Exchange):
         ttl: the lifetime of the envelopes it seals.
         rand: the jitter's randomness.
         concurrency: queued envelopes a flush submits at once (1: one after the other).
+        send_grace: how long after :meth:`queue` a due-only :meth:`flush` (the daemon)
+            leaves a fresh envelope to the command that queued it and submits it at once
+            (``node send``); it steps in only if that command died first.
     """
 
     backoff: Backoff
     ttl: timedelta = timedelta(days=30)
     rand: Callable[[], float] = random.random
     concurrency: int = FLUSH_CONCURRENCY
+    send_grace: timedelta = timedelta(0)
 
     async def queue(
         self,
@@ -144,8 +156,13 @@ class Outbox(Exchange):
         *,
         conversation_id: str | None = None,
         in_reply_to: str | None = None,
+        grace: timedelta | None = None,
     ) -> StoredMessage:
         """Seal ``form`` to ``recipient`` and commit it; nothing is sent yet.
+
+        The envelope's first attempt is due ``grace`` after ``now`` (``send_grace`` when
+        not given): the caller submits it itself meanwhile; ``flush(everything=True)``
+        ignores the grace.
 
         Raises:
             NotFound: the recipient's encryption key is not known.
@@ -177,6 +194,7 @@ class Outbox(Exchange):
             expires_at=env.header.expires_at,
             state="queued",
             now=stamp,
+            next_attempt_at=format_time(now + (self.send_grace if grace is None else grace)),
         )
         await self.store.add_message(row)
         if self.log:

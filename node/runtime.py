@@ -164,6 +164,7 @@ async def open_node(
         keystore=keystore,
         backoff=Backoff(config.outbox.retry_base, config.outbox.retry_max),
         ttl=timedelta(days=config.outbox.ttl_days),
+        send_grace=timedelta(seconds=config.outbox.send_grace_seconds),
         log=log,
     )
     alerter = Alerter(config.alerts, log)

@@ -72,6 +72,8 @@ async def _send(
     conversation_id: str | None = None,
     in_reply_to: str | None = None,
 ) -> tuple[int, dict[str, Any], str]:
+    # Queued due only after [outbox] send_grace_seconds: the daemon leaves it to us unless
+    # we die first; an unanswered submit below sets the usual backoff instead.
     msg = await node.outbox.queue(
         recipient, form, now(), conversation_id=conversation_id, in_reply_to=in_reply_to
     )

@@ -13,7 +13,7 @@ import base64
 import json
 import sys
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -391,7 +391,7 @@ async def test_the_daemon_proves_receipts_as_they_arrive(tmp_path: Path) -> None
     try:
         await fr.peers.refresh(fr.transport, clock())
         form = validate_form("ping", {}, now=clock())
-        msg = await fr.outbox.queue("DE", form, clock())
+        msg = await fr.outbox.queue("DE", form, clock(), grace=timedelta(0))
         deadline = asyncio.get_running_loop().time() + 10
         while len(await fr.store.proofs_for(msg.msg_id)) < 3:
             assert asyncio.get_running_loop().time() < deadline, "receipts not proven in time"

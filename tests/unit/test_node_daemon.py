@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Coroutine
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +72,9 @@ async def test_two_daemons_deliver_and_collect_receipts(
     async with running(fr), running(de):
         await fr.peers.refresh(fr.transport, fr.clock())
         form = validate_form("assistance_request", example("assistance_request", T0), now=T0)
-        msg = await fr.outbox.queue("DE", form, fr.clock())  # queued only: the daemon submits
+        msg = await fr.outbox.queue(
+            "DE", form, fr.clock(), grace=timedelta(0)
+        )  # queued only, due at once: the daemon submits
 
         async def retrieved() -> bool:
             return "RETRIEVED" in {r.type for r in await fr.store.receipts_for(msg.msg_id)}
@@ -96,7 +98,7 @@ async def test_daemon_reconnects_after_an_outage(net: FakeRelayNetwork, tmp_path
     with capture_logs() as logs:
         async with running(fr), running(de):
             form = validate_form("ping", {}, now=T0)
-            msg = await fr.outbox.queue("DE", form, fr.clock())
+            msg = await fr.outbox.queue("DE", form, fr.clock(), grace=timedelta(0))
             await asyncio.sleep(0.2)
             assert (await fr.store.get_message(msg.msg_id)).state == "queued"
             net.down = False
@@ -266,3 +268,58 @@ async def test_preservation_ending_is_warned_once(net: FakeRelayNetwork, tmp_pat
         assert await check_preservations(node.store, node.alerter, settings, clock()) == []
     await fr.close()
     await de.close()
+
+
+async def test_daemon_outbox_waits_out_the_send_grace_of_a_killed_send(
+    net: FakeRelayNetwork, tmp_path: Path
+) -> None:
+    """``node send`` killed (-9) after queueing: the daemon leaves the envelope alone for
+    ``send_grace_seconds`` of the (injected) clock, then submits it."""
+    clock = FakeClock(T0)
+    settings = OutboxSettings(retry_base=0.02, retry_max=0.1, scan_interval=0.05)
+    log = structlog.get_logger()
+    fr = await fake_node(net, tmp_path / "fr", "FR", clock=clock, log=log, outbox=settings)
+    de = await fake_node(net, tmp_path / "de", "DE", clock=clock, log=log, outbox=settings)
+    await fr.peers.refresh(fr.transport, clock())
+    msg = await fr.outbox.queue("DE", validate_form("ping", {}, now=T0), clock())
+    passes = 0
+    flush = fr.outbox.flush
+
+    async def counted(now: datetime, **kw: Any) -> Any:
+        nonlocal passes
+        passes += 1
+        return await flush(now, **kw)
+
+    fr.outbox.flush = counted  # type: ignore[method-assign]
+    daemon = Daemon(fr, reconnect=FAST)
+    stop = asyncio.Event()
+    task = asyncio.create_task(daemon.outbox_loop(stop))
+    try:
+
+        async def several_passes() -> bool:
+            return passes >= 3
+
+        await eventually(several_passes)
+        clock.advance(seconds=9.9)
+        start = passes
+        daemon.outbox_wake.set()
+
+        async def more_passes() -> bool:
+            return passes >= start + 2
+
+        await eventually(more_passes)
+        assert net.envelopes == {}
+        assert (await fr.store.get_message(msg.msg_id)).state == "queued"
+        clock.advance(seconds=0.1)
+        daemon.outbox_wake.set()
+
+        async def accepted() -> bool:
+            return (await fr.store.get_message(msg.msg_id)).state == "accepted"
+
+        await eventually(accepted)
+        assert list(net.envelopes) == [msg.msg_id]
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        await fr.close()
+        await de.close()

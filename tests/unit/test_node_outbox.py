@@ -245,3 +245,68 @@ async def test_relay_key_unknown_is_fetched_to_check_accepted(
     assert fr.peers.knows("relay")
     await fr.close()
     await de.close()
+
+
+# -- the grace left to 'node send' ---------------------------------------------------------
+
+
+async def test_daemon_leaves_a_fresh_envelope_to_send_until_the_grace_ends(
+    pair, clock: FakeClock, net: FakeRelayNetwork
+) -> None:  # type: ignore[no-untyped-def]
+    """``node send`` killed (-9) between queue and submit: the daemon's due-only flush
+    stays off the envelope for ``send_grace_seconds`` (default 10), then delivers it."""
+    fr, _ = pair
+    assert fr.config.outbox.send_grace_seconds == 10
+    msg = await fr.outbox.queue("DE", ping(clock()), clock())  # ... and the command dies
+    assert msg.next_attempt_at == format_time(T0 + timedelta(seconds=10))
+    report = await fr.outbox.flush(clock.advance(seconds=9.999))
+    assert report.accepted == [] and net.envelopes == {}
+    assert (await fr.store.get_message(msg.msg_id)).state == "queued"
+    report = await fr.outbox.flush(clock.advance(seconds=0.001))
+    assert report.accepted == [msg.msg_id]
+    assert list(net.envelopes) == [msg.msg_id]
+
+
+async def test_send_submits_its_envelope_once_and_the_daemon_finds_nothing(
+    pair, clock: FakeClock, net: FakeRelayNetwork
+) -> None:  # type: ignore[no-untyped-def]
+    fr, _ = pair
+    msg = await fr.outbox.queue("DE", ping(clock()), clock())
+    assert await fr.outbox.submit(msg, clock()) == "accepted"
+    report = await fr.outbox.flush(clock.advance(seconds=11))
+    assert report.accepted == [] and report.retrying == []
+    assert list(net.envelopes) == [msg.msg_id]
+
+
+async def test_send_meeting_an_unreachable_relay_sets_the_normal_backoff(
+    pair, clock: FakeClock, net: FakeRelayNetwork
+) -> None:  # type: ignore[no-untyped-def]
+    fr, _ = pair
+    net.down = True
+    msg = await fr.outbox.queue("DE", ping(clock()), clock())
+    assert await fr.outbox.submit(msg, clock()) == "retrying"
+    stored = await fr.store.get_message(msg.msg_id)
+    due = parse_time(stored.next_attempt_at or "")
+    assert T0 + timedelta(seconds=1) <= due <= T0 + timedelta(seconds=2)  # retry_base=2
+    net.down = False
+    report = await fr.outbox.flush(due)
+    assert report.accepted == [msg.msg_id]
+
+
+async def test_node_flush_ignores_the_send_grace(
+    pair, clock: FakeClock, net: FakeRelayNetwork
+) -> None:  # type: ignore[no-untyped-def]
+    fr, _ = pair
+    msg = await fr.outbox.queue("DE", ping(clock()), clock())
+    report = await fr.outbox.flush(clock(), everything=True)
+    assert report.accepted == [msg.msg_id]
+
+
+async def test_an_explicit_grace_overrides_the_setting(pair, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
+    fr, _ = pair
+    now_due = await fr.outbox.queue("DE", ping(clock()), clock(), grace=timedelta(0))
+    later = await fr.outbox.queue("DE", ping(clock()), clock(), grace=timedelta(seconds=3))
+    assert now_due.next_attempt_at == format_time(T0)
+    assert later.next_attempt_at == format_time(T0 + timedelta(seconds=3))
+    report = await fr.outbox.flush(clock())
+    assert report.accepted == [now_due.msg_id]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +86,9 @@ async def _pair(net: FakeRelayNetwork, clock: FakeClock, tmp: Path) -> tuple[Nod
 
 async def _queue(fr: Node, clock: FakeClock, n: int) -> list[str]:
     form = validate_form("ping", {}, now=clock())
-    return [(await fr.outbox.queue("DE", form, clock())).msg_id for _ in range(n)]
+    return [
+        (await fr.outbox.queue("DE", form, clock(), grace=timedelta(0))).msg_id for _ in range(n)
+    ]
 
 
 async def _check_accepted(fr: Node, net: FakeRelayNetwork, ids: list[str]) -> None:
