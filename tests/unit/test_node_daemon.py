@@ -99,7 +99,13 @@ async def test_daemon_reconnects_after_an_outage(net: FakeRelayNetwork, tmp_path
         async with running(fr), running(de):
             form = validate_form("ping", {}, now=T0)
             msg = await fr.outbox.queue("DE", form, fr.clock(), grace=timedelta(0))
-            await asyncio.sleep(0.2)
+
+            async def retried_while_down() -> bool:
+                return any(e["event"] == "outbox.retry" for e in logs)
+
+            # The relay stays down until the daemon has tried and scheduled a retry
+            # (bounded wait, not a fixed sleep: under load the first attempt can be late).
+            await eventually(retried_while_down)
             assert (await fr.store.get_message(msg.msg_id)).state == "queued"
             net.down = False
 
