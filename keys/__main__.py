@@ -1,5 +1,5 @@
 import sys
 
-from keys.cli import main
+from keys.cli.main import main
 
 sys.exit(main())

@@ -12,7 +12,7 @@ Nothing here does I/O; the relay and the node plug it into their HTTP stacks.
 
 from __future__ import annotations
 
-import os
+import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -146,7 +146,7 @@ def sign_request(
         req,
         key_id=party,
         created=now,
-        nonce=nonce or b64u_encode(os.urandom(16)),
+        nonce=nonce or b64u_encode(secrets.token_bytes(16)),
         label=LABEL,
         tag=TAG,
         covered_component_ids=COVERED,

@@ -3,7 +3,7 @@ choice, not), and the public bundle that goes with them.
 
 Encrypted keystores derive a 32-byte key with Argon2id (PyNaCl ``pwhash.argon2id``) and seal
 the secrets with XSalsa20-Poly1305 (PyNaCl ``SecretBox``). The functions here turn keystores
-into bytes and back; :mod:`keys.files` writes them to disk with mode 0600.
+into bytes and back; :mod:`keys.host.files` writes them to disk with mode 0600.
 """
 
 from __future__ import annotations

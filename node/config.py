@@ -18,7 +18,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from keys.checkpoint import origin_for
+from keys.auditlog.checkpoint import origin_for
 from keys.errors import ConfigError, ValidationError
 from keys.identities import validate_party_id
 

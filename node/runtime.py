@@ -14,20 +14,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from keys import passphrase as passphrase_sources
 from keys.errors import KeystoreError
-from keys.files import keystore_is_encrypted, read_keystore
+from keys.host import passphrase as passphrase_sources
+from keys.host.files import keystore_is_encrypted, read_keystore
 from keys.keystore import Keystore
 from keys.limits import ProtocolLimits
-from node.alerts import Alerter
 from node.config import NodeConfig
-from node.directory import DirectoryPeers, read_root
-from node.directory_changes import OwnKeys
-from node.inbox import Inbox
-from node.outbox import Backoff, Outbox
-from node.peers import PeerKeys, PinnedPeers
-from node.store import Store
-from node.transport import HttpRelayTransport, RelayTransport
+from node.exchange.alerts import Alerter
+from node.exchange.inbox import Inbox
+from node.exchange.outbox import Backoff, Outbox
+from node.relayapi.transport import HttpRelayTransport, RelayTransport
+from node.storage.store import Store
+from node.trust.changes import OwnKeys
+from node.trust.directory import DirectoryPeers, read_root
+from node.trust.peers import PeerKeys, PinnedPeers
 
 Clock = Callable[[], datetime]
 

@@ -18,22 +18,22 @@ from aiohttp import web
 from sqlalchemy.engine import make_url
 
 from keys.identities import SigningKey
-from relay.audit_http import add_audit_routes
-from relay.auditlog import AuditLog
-from relay.auth import Authenticator, NonceCache, RateLimiter
-from relay.checkpoints import CheckpointTask, Signer
+from relay.audit.checkpoints import CheckpointTask, Signer
+from relay.audit.proofs import AuditLog
 from relay.config import RelayConfig
-from relay.database import check_schema, is_postgres, make_engine
-from relay.deadlines import DeadlineTask
-from relay.directory import DirectoryWatcher, MembersSource
-from relay.http import AUDIT, RUNTIME, Runtime, add_routes, middleware
-from relay.logging import get_logger
-from relay.members import Members
-from relay.metrics import RelayMetrics
-from relay.notify import DeadlinePublisher, Notifier, PgListener
-from relay.service import RelayService
-from relay.store import Store
-from relay.writer import Writer
+from relay.core.auth import Authenticator, NonceCache, RateLimiter
+from relay.core.members import Members
+from relay.core.service import RelayService
+from relay.directory.installed import DirectoryWatcher, MembersSource
+from relay.http.audit_routes import add_audit_routes
+from relay.http.routes import AUDIT, RUNTIME, Runtime, add_routes, middleware
+from relay.monitoring.logging import get_logger
+from relay.monitoring.metrics import RelayMetrics
+from relay.storage.database import check_schema, is_postgres, make_engine
+from relay.storage.notify import DeadlinePublisher, Notifier, PgListener
+from relay.storage.store import Store
+from relay.storage.writer import Writer
+from relay.tasks.deadlines import DeadlineTask
 
 log = get_logger("relay.app")
 

@@ -15,7 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from keys.checkpoint import origin_for
+from keys.auditlog.checkpoint import origin_for
 from keys.errors import ConfigError, ValidationError
 from keys.limits import ProtocolLimits
 

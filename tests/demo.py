@@ -24,7 +24,7 @@ from keys import receipts
 from keys.encoding import format_time
 from keys.envelope import Message, StaticSenderKeys, open_at, seal_at
 from keys.errors import PocnetError, Rejected
-from keys.files import BUNDLE_NAME, KEYSTORE_NAME, read_keystore, write_private, write_public
+from keys.host.files import BUNDLE_NAME, KEYSTORE_NAME, read_keystore, write_private, write_public
 from keys.identities import EncryptionPrivateKey, SigningKey
 from keys.keystore import Keystore, PublicBundle, StoredEncryptionKey, make_bundle, verify_bundle
 

@@ -9,7 +9,7 @@
   rollback, expiry) as a state machine, :class:`TrustedDirectory`;
 - :mod:`~keys.directory.edit`, :mod:`~keys.directory.diff` and
   :mod:`~keys.directory.render`: the secretariat's tools (pure; the ``keys directory``
-  command in :mod:`keys.directory_cli` does the file I/O).
+  command in :mod:`keys.cli.directory` does the file I/O).
 
 This module's names are the stable API.
 """

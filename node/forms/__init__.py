@@ -4,8 +4,8 @@
 - :mod:`node.forms.common`: the common fields and shared blocks;
 - ``kinds_*``: the tables, by legal family; :mod:`node.forms.registry` gathers them;
 - :mod:`node.forms.validate`: the validator; :mod:`node.forms.template`: templates and
-  descriptions; :mod:`node.forms.reader`: JSON/TOML files;
-  :mod:`node.forms.interactive`: asking for what is missing on a terminal.
+  descriptions; :mod:`node.cli.formfile`: JSON/TOML files;
+  :mod:`node.cli.interactive`: asking for what is missing on a terminal.
 """
 
 from node.forms.registry import KIND_NAMES, KINDS

@@ -2,12 +2,12 @@
 
 Two stores of complete-subtree hashes, the layout the relay will use:
 
-- ``dict``: :class:`keys.merkle.DictStore` in memory;
+- ``dict``: :class:`keys.auditlog.merkle.DictStore` in memory;
 - ``sqlite``: a table ``nodes(level, idx, hash)`` with primary key ``(level, idx)`` in a
   WAL-mode SQLite file (stdlib ``sqlite3``), read either one node per ``SELECT`` (the
-  :class:`keys.merkle.HashStore` protocol as is) or with one ``SELECT`` per proof: the
-  proof's plan (:func:`keys.merkle.inclusion_nodes`) names its nodes, they are fetched
-  together and the proof is computed over a :class:`~keys.merkle.DictStore` of them, which
+  :class:`keys.auditlog.merkle.HashStore` protocol as is) or with one ``SELECT`` per proof: the
+  proof's plan (:func:`keys.auditlog.merkle.inclusion_nodes`) names its nodes, they are fetched
+  together and the proof is computed over a :class:`~keys.auditlog.merkle.DictStore` of them, which
   is how an async relay calls the pure code.
 
 Measured in the same run: the append rate, the time to generate an inclusion and a
@@ -30,8 +30,8 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from keys import merkle
-from keys.merkle import DictStore, Plan, Write
+from keys.auditlog import merkle
+from keys.auditlog.merkle import DictStore, Plan, Write
 
 SIZES = (10**4, 10**5, 10**6)
 PROOFS = 2000

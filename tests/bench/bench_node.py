@@ -36,8 +36,8 @@ from typing import Any
 
 from keys.encoding import parse_time
 from node import config as node_config
+from node.exchange.outbox import FLUSH_CONCURRENCY
 from node.forms import validate_form
-from node.outbox import FLUSH_CONCURRENCY
 from node.runtime import Node, open_node, unlock
 from tests.e2e.nodeproc import LocalNetwork, NodeProcess
 

@@ -131,7 +131,7 @@ def ceiling_main() -> None:
     from aiohttp import web
     from sqlalchemy import Column, Integer, LargeBinary, MetaData, Table
 
-    from relay.database import make_engine
+    from relay.storage.database import make_engine
 
     url, port = sys.argv[1], int(sys.argv[2])
     table = Table(

@@ -1,7 +1,7 @@
 """The audit log through the relay's real store at 10^4, 10^5 and 10^6 entries.
 
 For SQLite (and PostgreSQL when POCNET_TEST_POSTGRES_URL is set), with the relay's own
-writer, ``append_event`` and :class:`relay.auditlog.AuditLog`, at each size:
+writer, ``append_event`` and :class:`relay.audit.proofs.AuditLog`, at each size:
 
 - **append**: events per second when a transaction appends 256 of them (group commit),
   and the time of a transaction of one append, next to a baseline measured in the same
@@ -13,7 +13,7 @@ writer, ``append_event`` and :class:`relay.auditlog.AuditLog`, at each size:
 
 The log is grown between sizes by bulk inserts of events and their precomputed subtree
 hashes in one transaction (the appends measured are the relay's real ones, on top).
-The bulk rows are checked: every 997th entry against :meth:`relay.audit.Event.entry`, and
+The bulk rows are checked: every 997th entry against :meth:`relay.audit.append.Event.entry`, and
 the whole log of the first size by ``relay audit verify``'s :func:`verify_log`.
 ``POCNET_BENCH_QUICK=1`` stops at 10^5. Run with ``python -m tests.bench relay_audit``.
 """
@@ -35,15 +35,15 @@ from typing import Any
 from sqlalchemy import Index, MetaData, Table, event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from keys import merkle
+from keys.auditlog import merkle
 from keys.identities import SigningKey
-from relay.audit import Event, append_event
-from relay.auditlog import AuditLog, read_nodes
-from relay.auditverify import verify_log
-from relay.checkpoints import Signer
-from relay.database import WRITE_OPTION, make_engine, upgrade
-from relay.schema import events, to_micros
-from relay.writer import Tx, Writer
+from relay.audit.append import Event, append_event
+from relay.audit.checkpoints import Signer
+from relay.audit.proofs import AuditLog, read_nodes
+from relay.audit.verify import verify_log
+from relay.storage.database import WRITE_OPTION, make_engine, upgrade
+from relay.storage.schema import events, to_micros
+from relay.storage.writer import Tx, Writer
 from tests.integration.relaykit import create_pg_database, drop_pg_database, postgres_url
 
 QUICK = os.environ.get("POCNET_BENCH_QUICK") == "1"

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from node.cli import main as node_main
-from node.records import StoredMessage, StoredReceipt
-from node.store import Store
+from node.cli.main import main as node_main
+from node.storage.records import StoredMessage, StoredReceipt
+from node.storage.store import Store
 from tests.integration.relayproc import RelayProcess
 from tests.support.inprocess import run_main
 from tests.support.processes import ServiceProcess, run_module

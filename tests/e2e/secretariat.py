@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from keys.cli import main as keys_main
+from keys.cli.main import main as keys_main
 from tests.integration.relayproc import RelayProcess, relay_cli
 from tests.support.inprocess import run_main
 

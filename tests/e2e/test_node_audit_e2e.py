@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from keys.cliutil import EXIT_REFUSED
 from keys.encoding import b64u_decode, b64u_encode
+from keys.host.command import EXIT_REFUSED
 from tests.e2e.nodeproc import LocalNetwork, NodeProcess
 from tests.integration.relayproc import relay_cli
 from tests.support.processes import wait_for

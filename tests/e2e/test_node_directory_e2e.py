@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from keys.cliutil import EXIT_REFUSED
+from keys.host.command import EXIT_REFUSED
 from node.forms.examples import example
 from tests.e2e.nodeproc import LocalNetwork, NodeProcess
 from tests.e2e.secretariat import CONTACTS, Secretariat

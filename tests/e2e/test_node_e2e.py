@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from keys.cliutil import EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_UNREACHABLE
 from keys.encoding import b64u_decode, b64u_encode, canonical
+from keys.host.command import EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_UNREACHABLE
 from node.forms import KINDS
 from node.forms.examples import example
 from tests.e2e.nodeproc import LocalNetwork, NodeProcess

@@ -115,8 +115,8 @@ def make_world(
 
 async def clear_directories(url: str) -> None:
     """Remove every installed directory (the shared PostgreSQL test database)."""
-    from relay.database import make_engine
-    from relay.schema import directories
+    from relay.storage.database import make_engine
+    from relay.storage.schema import directories
 
     engine = make_engine(url, pool_size=1)
     try:
@@ -139,9 +139,9 @@ async def directory_database(kind: str, tmp_path: Path) -> AsyncIterator[str]:
 
 
 async def install_file(url: str, data: bytes, now: datetime, world: World, *, pin: bool) -> Any:
-    """``relay directory install`` in-process: :func:`relay.directory.install`."""
-    from relay.database import make_engine
-    from relay.directory import install
+    """``relay directory install`` in-process: :func:`relay.directory.installed.install`."""
+    from relay.directory.installed import install
+    from relay.storage.database import make_engine
 
     engine = make_engine(url, pool_size=1)
     try:
@@ -168,7 +168,7 @@ async def start_directory_app(
     """A relay app on ``database_url`` (a directory installed in it) with ``world``'s key."""
     from relay.app import AppParts
     from relay.config import RelayConfig
-    from relay.members import StaticMembers
+    from relay.core.members import StaticMembers
 
     key = signing_key or world.relay.signing_key
     parts = AppParts(

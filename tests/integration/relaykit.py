@@ -160,7 +160,7 @@ async def _shared_postgres() -> str:
     """One migrated PostgreSQL database for this test run, dropped when the run ends."""
     global _shared_pg
     if _shared_pg is None:
-        from relay.database import make_engine, upgrade
+        from relay.storage.database import make_engine, upgrade
 
         url = await create_pg_database()
         atexit.register(lambda: asyncio.run(drop_pg_database(url)))
@@ -191,7 +191,7 @@ async def database(kind: str, tmp_path: Path) -> AsyncIterator[str]:
     PostgreSQL: one uniquely named database per test run (dropped at exit), emptied for
     each test; skipped with a reason when POCNET_TEST_POSTGRES_URL is unset.
     """
-    from relay.database import make_engine, upgrade
+    from relay.storage.database import make_engine, upgrade
 
     if kind == "postgres":
         skip_without_postgres()
@@ -210,7 +210,7 @@ async def database(kind: str, tmp_path: Path) -> AsyncIterator[str]:
 async def engine_on(kind: str, tmp_path: Path) -> AsyncIterator[Any]:
     """An engine on a migrated, empty relay database of ``kind`` (:func:`database`),
     disposed of afterwards."""
-    from relay.database import make_engine
+    from relay.storage.database import make_engine
 
     async with database(kind, tmp_path) as url:
         engine = make_engine(url)
@@ -254,7 +254,7 @@ class AppUnderTest:
 
     @property
     def runtime(self) -> Any:
-        from relay.http import RUNTIME
+        from relay.http.routes import RUNTIME
 
         return self.app[RUNTIME]
 
@@ -272,7 +272,7 @@ async def start_app(
     """Start a relay app on ``database_url`` with members FR, DE, IT and SU (suspended)."""
     from relay.app import AppParts
     from relay.config import RelayConfig
-    from relay.members import StaticMembers
+    from relay.core.members import StaticMembers
 
     members = {p: make_member(p) for p in PARTIES}
     relay_ks, relay_bundle = make_relay_keystore()

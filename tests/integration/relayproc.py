@@ -72,7 +72,7 @@ class RelayProcess(ServiceProcess):
 
     def add_member(self, bundle: bytes) -> None:
         """Add a node's public bundle (as ``relay members add`` would)."""
-        from relay.members import add_bundle
+        from relay.directory.folder import add_bundle
 
         add_bundle(self.data, bundle)
 

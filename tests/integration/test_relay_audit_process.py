@@ -1,7 +1,7 @@
 """The audit log of a real ``relay serve`` process, checked as a node and an operator would.
 
 A node exchanges a message, fetches its evidence, the checkpoint and a consistency proof
-over HTTP and verifies them with ``keys.auditcheck``; ``relay audit tail --follow`` (a
+over HTTP and verifies them with ``keys.auditlog.check``; ``relay audit tail --follow`` (a
 second process) prints the entries as they are logged; after the relay stops,
 ``relay audit verify`` passes, then names the entry an intruder changed and exits 7.
 SQLite (bounded re-reads) and PostgreSQL (LISTEN/NOTIFY) when POCNET_TEST_POSTGRES_URL is set.
@@ -22,8 +22,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from keys import checkpoint as signed_checkpoint
-from keys.auditcheck import check_consistency, check_entry_inclusion
+from keys.auditlog import checkpoint as signed_checkpoint
+from keys.auditlog.check import check_consistency, check_entry_inclusion
 from keys.encoding import b64u_decode
 from keys.keystore import verify_bundle
 from keys.receipts import verify as verify_receipt

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from keys.cli import main as keys_main
+from keys.cli.main import main as keys_main
 from keys.directory import TrustedDirectory
 from keys.encoding import canonical
 from keys.keystore import verify_bundle

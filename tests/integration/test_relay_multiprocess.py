@@ -22,9 +22,9 @@ from sqlalchemy import select
 from keys.receipts import verify as verify_receipt
 from relay.app import DEADLINES, AppParts
 from relay.config import RelayConfig
-from relay.database import make_engine
-from relay.members import StaticMembers
-from relay.schema import events
+from relay.core.members import StaticMembers
+from relay.storage.database import make_engine
+from relay.storage.schema import events
 from tests.integration.relaykit import (
     PARTIES,
     AppUnderTest,
@@ -161,7 +161,7 @@ async def test_two_processes_racing_for_one_deadline_issue_one_overdue(
 async def test_concurrent_writers_keep_one_gap_free_audit_log(
     tmp_path: Path, aiohttp_server: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from relay.cli import main
+    from relay.cli.main import main
 
     per_writer = 12
     async with database("postgres", tmp_path) as url:

@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from keys import cli as keys_cli
-from node import cli as node_cli
-from relay import cli as relay_cli
+from keys.cli import main as keys_cli
+from node.cli import main as node_cli
+from relay.cli import main as relay_cli
 
 BUILDERS: dict[str, Callable[[], argparse.ArgumentParser]] = {
     "keys": keys_cli.build_parser,

@@ -20,10 +20,10 @@ from structlog.testing import capture_logs
 from keys.encoding import b64u_encode
 from keys.redaction import REDACTED, clean, mask, redact_event
 from node import logs as node_logs
-from node.daemon import Daemon
-from node.fake_relay import FakeRelayNetwork, fake_node
+from node.daemon.loop import Daemon
 from node.forms import validate_form
-from relay import logging as relay_logging
+from relay.monitoring import logging as relay_logging
+from tests.support.fake_relay import FakeRelayNetwork, fake_node
 
 SECRET = b64u_encode(bytes(range(7, 55)))  # 64 characters, looks like a key or signature
 DIGEST = "9f" * 32

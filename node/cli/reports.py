@@ -1,0 +1,89 @@
+"""``node stats``, ``node access``, ``node run``."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+from datetime import date
+
+from keys.errors import ValidationError
+from keys.host.command import emit
+from node.cli.base import full_node, load_config, local_node, now
+from node.daemon.loop import run_daemon
+from node.logs import configure_logging, get_logger
+from node.reports.preservation import preservation_clocks
+from node.reports.stats import compute_stats, to_csv, to_table
+from node.runtime import open_node, resolve_passphrase, unlock
+
+
+def _since(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError as e:
+        raise ValidationError(f"--since must be a date YYYY-MM-DD, not {value!r}") from e
+
+
+def _format(args: argparse.Namespace) -> str:
+    return "json" if args.json else args.format
+
+
+async def cmd_stats(args: argparse.Namespace) -> int:
+    since = _since(args.since)
+    async with local_node(args) as node:
+        store = node.store
+        stats = compute_stats(
+            await store.list_messages(limit=1_000_000),
+            await store.all_receipts(),
+            clocks=preservation_clocks(await store.preservation_messages(), now()),
+            access=await store.access_records(since=since),
+            rejections=await store.rejections(since=since),
+            since=since,
+            now=now(),
+        )
+    fmt = _format(args)
+    if fmt == "json":
+        emit(stats, as_json=True)
+    else:
+        sys.stdout.write(to_csv(stats) if fmt == "csv" else to_table(stats) + "\n")
+    return 0
+
+
+async def cmd_access(args: argparse.Namespace) -> int:
+    since = _since(args.since)
+    async with local_node(args) as node:
+        msg_id = (await node.store.get_message(args.msg)).msg_id if args.msg else None
+        records = [r.to_dict() for r in await node.store.access_records(since=since, msg_id=msg_id)]
+    fmt = _format(args)
+    if fmt == "json":
+        emit({"access_records": records}, as_json=True)
+    elif fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.DictWriter(
+            buf, ["id", "at", "os_user", "action", "msg_id", "detail"], lineterminator="\n"
+        )
+        writer.writeheader()
+        writer.writerows(records)
+        sys.stdout.write(buf.getvalue())
+    else:
+        lines = [
+            f"{r['at']}  {r['os_user']:<12} {r['action']:<12} {r['msg_id']}  {r['detail'] or ''}"
+            for r in records
+        ]
+        sys.stdout.write(("\n".join(lines) if lines else "no access records") + "\n")
+    return 0
+
+
+async def cmd_run(args: argparse.Namespace) -> int:
+    cfg = load_config(args)
+    configure_logging(level=cfg.log.level, fmt=cfg.log.format, stream=sys.stdout)
+    secret = resolve_passphrase(cfg, passphrase_file=args.passphrase_file)
+    node = await open_node(cfg, unlock(cfg, secret), log=get_logger(party=cfg.party))
+    await run_daemon(node)
+    return 0
+
+
+__all__ = ["cmd_access", "cmd_run", "cmd_stats", "full_node"]

@@ -1,0 +1,306 @@
+"""``node run``: the daemon.
+
+These loops share one :class:`node.runtime.Node`:
+
+- **inbox**: holds a long-poll to the relay (``GET /v1/inbox?wait=...``; no fixed-interval
+  polling) and hands what arrives to :class:`node.exchange.inbox.Inbox`; when the relay does not
+  answer it reconnects with exponential, jittered backoff, and on reconnection wakes the
+  outbox;
+- **outbox**: submits queued envelopes and posts issued receipts, sleeping until the next
+  attempt is due (or ``outbox.scan_interval``, to see work queued by ``node send``); an
+  envelope queued by ``node send`` is due only ``outbox.send_grace_seconds`` later, so the
+  daemon submits it only if that command died before the relay answered;
+- **watch**: every ``alerts.watch_interval`` seconds, warns about urgent requests not
+  acknowledged in time and preservations ending;
+- **directory**: fetches the signed directory every ``relay.directory_refresh`` seconds
+  (sooner, with backoff, after a failure) and applies it (:mod:`node.trust.directory`). While
+  there is no trusted directory, or it has expired, the inbox loop leaves envelopes at the
+  relay rather than open them with keys it cannot trust;
+- **audit**: every ``audit.check_interval`` seconds, and as soon as receipts arrive, checks
+  the relay's audit log (:class:`node.audit.auditor.Auditor`: checkpoint consistency, inclusion of
+  the receipts about our messages).
+
+SIGTERM and SIGINT set the stop event; each loop finishes the item in hand and returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+from keys.encoding import parse_time
+from keys.errors import PocnetError
+from keys.host.files import keystore_is_encrypted
+from node.audit.auditor import auditor_for
+from node.daemon.watch import check_acknowledgements, check_preservations
+from node.exchange.outbox import Backoff
+from node.relayapi.transport import is_transient
+from node.runtime import Node
+
+T = TypeVar("T")
+AUDIT_MIN_GAP = 0.5
+"""Seconds between two audit passes at least."""
+AUDIT_SETTLE = 1.0
+"""Seconds a message's newest receipt waits before it is checked, so that receipts
+arriving together are proven with one evidence request."""
+
+
+async def pause(stop: asyncio.Event, seconds: float, wake: asyncio.Event | None = None) -> None:
+    """Sleep up to ``seconds``, returning early when ``stop`` (or ``wake``) is set."""
+    waiters = [asyncio.ensure_future(stop.wait())]
+    if wake is not None:
+        waiters.append(asyncio.ensure_future(wake.wait()))
+    try:
+        await asyncio.wait(waiters, timeout=max(0.0, seconds), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
+
+
+async def unless_stopped(stop: asyncio.Event, work: Awaitable[T]) -> tuple[bool, T | None]:
+    """Run ``work`` unless ``stop`` is set first (then ``work`` is cancelled)."""
+    task = asyncio.ensure_future(work)
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([task, stopper], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+    if task.done():
+        return True, task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, PocnetError):
+        await task
+    return False, None
+
+
+class Daemon:
+    """The node's long-running loops."""
+
+    def __init__(self, node: Node, *, reconnect: Backoff | None = None) -> None:
+        self.node = node
+        relay = node.config.relay
+        self.reconnect = reconnect or Backoff(relay.reconnect_base, relay.reconnect_max)
+        self.outbox_wake = asyncio.Event()
+        self.audit_wake = asyncio.Event()
+        self.auditor = auditor_for(node)
+        self.log = node.log
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set."""
+        node = self.node
+        encrypted = keystore_is_encrypted(node.config.keystore_path)
+        self.log.info(
+            "daemon.started",
+            party=node.config.party,
+            relay=node.config.relay.url,
+            keystore_encrypted=encrypted,
+            **await node.store.counts(),
+        )
+        if not encrypted:
+            self.log.warning(
+                "keystore.unencrypted",
+                path=str(node.config.keystore_path),
+                advice="the private keys are stored without a passphrase (chosen at init)",
+            )
+        if node.peers.mode != "directory":
+            self.log.warning(
+                "directory.not_pinned",
+                mode=node.peers.mode,
+                advice="DEVELOPMENT MODE: no secretariat root is pinned, so other parties' "
+                "keys are trusted on first sight from the relay's list; pin the root with "
+                "'node directory pin ROOT.json'",
+            )
+        await self._refresh_directory()
+        self.outbox_wake.set()
+        tasks = [
+            asyncio.create_task(self.inbox_loop(stop), name="inbox"),
+            asyncio.create_task(self.outbox_loop(stop), name="outbox"),
+            asyncio.create_task(self.watch_loop(stop), name="watch"),
+            asyncio.create_task(self.directory_loop(stop), name="directory"),
+            asyncio.create_task(self.audit_loop(stop), name="audit"),
+        ]
+        stopper = asyncio.create_task(stop.wait())
+        failed: BaseException | None = None
+        try:
+            await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.set()  # a loop that ended on its own stops the others
+            await asyncio.gather(stopper, *tasks, return_exceptions=True)
+            for t in tasks:
+                if not t.cancelled() and t.exception() is not None:
+                    failed = t.exception()
+                    # Type and code only: an exception's text may quote what it failed on.
+                    self.log.error(
+                        "daemon.loop_failed",
+                        loop=t.get_name(),
+                        error_type=type(failed).__name__,
+                        error=failed.code if isinstance(failed, PocnetError) else None,
+                    )
+            self.log.info("daemon.stopped", party=node.config.party)
+        if failed is not None:
+            raise failed
+
+    async def _refresh_directory(self) -> bool:
+        """Fetch and apply the directory; False if the relay could not be asked."""
+        try:
+            report = await self.node.peers.refresh(self.node.transport, self.node.clock())
+        except PocnetError as e:
+            self.log.warning("directory.refresh_failed", error=e.code, detail=e.message[:200])
+            return False
+        if report.rejected is None:  # a refused file was logged as directory.rejected
+            self.log.info("directory.refreshed", **report.to_dict())
+        return True
+
+    async def directory_loop(self, stop: asyncio.Event) -> None:
+        """Refresh every ``relay.directory_refresh`` seconds; after a failure, retry with
+        backoff (never later than the regular refresh)."""
+        every = float(self.node.config.relay.directory_refresh)
+        failures = 0
+        while not stop.is_set():
+            delay = every if not failures else min(every, self.reconnect.delay(failures))
+            await pause(stop, delay)
+            if stop.is_set():
+                return
+            failures = 0 if await self._refresh_directory() else failures + 1
+
+    async def _hold_inbox(self, stop: asyncio.Event, held: str | None) -> str | None:
+        """Why envelopes must wait at the relay now (no trusted directory, or an expired
+        one), or None. Logged at error level once per cause; the directory is refreshed
+        while holding."""
+        node = self.node
+        await node.peers.sync()
+        reason = node.peers.unusable(node.clock())
+        if reason is None:
+            if held is not None:
+                self.log.info("inbox.resumed", after=held)
+            return None
+        if reason != held:
+            self.log.error(
+                "inbox.held",
+                reason=reason,
+                advice="envelopes stay at the relay until this node holds a valid signed "
+                "directory: see 'node directory show' and directory.rejected events",
+            )
+        await self._refresh_directory()
+        if node.peers.unusable(node.clock()) is not None:
+            await pause(stop, self.reconnect.cap)
+        return reason
+
+    async def inbox_loop(self, stop: asyncio.Event) -> None:
+        node = self.node
+        failures = 0
+        held: str | None = None
+        while not stop.is_set():
+            try:
+                held = await self._hold_inbox(stop, held)
+                if held is not None:
+                    continue
+                done, items = await unless_stopped(
+                    stop,
+                    node.transport.inbox(
+                        wait=node.config.relay.long_poll_wait, limit=node.config.relay.inbox_batch
+                    ),
+                )
+                if not done:
+                    return
+                if failures:
+                    self.log.info("relay.reconnected", after_failures=failures)
+                    failures = 0
+                    self.outbox_wake.set()
+                if items:
+                    await node.peers.sync()  # a version stored by 'node directory refresh'
+                    report = await node.inbox.handle(items, node.clock())
+                    if report.receipts:
+                        self.audit_wake.set()
+                    self.log.debug(
+                        "inbox.batch",
+                        received=len(report.received),
+                        rejected=len(report.rejected),
+                        receipts=report.receipts,
+                        duplicates=report.duplicates,
+                    )
+            except PocnetError as e:
+                failures += 1
+                delay = self.reconnect.delay(failures)
+                event = "relay.unreachable" if is_transient(e) else "relay.refused"
+                log = self.log.warning if failures == 1 or not is_transient(e) else self.log.info
+                log(
+                    event,
+                    error=e.code,
+                    detail=e.message[:200],
+                    failures=failures,
+                    retry_in_s=round(delay, 2),
+                )
+                await pause(stop, delay)
+
+    async def outbox_loop(self, stop: asyncio.Event) -> None:
+        node = self.node
+        scan = node.config.outbox.scan_interval
+        while not stop.is_set():
+            self.outbox_wake.clear()
+            now = node.clock()
+            try:
+                report = await node.outbox.flush(now)
+                if report.accepted:
+                    self.audit_wake.set()
+                if report.accepted or report.receipts_posted:
+                    self.log.debug("outbox.flushed", **report.to_dict())
+            except PocnetError as e:
+                self.log.error("outbox.flush_failed", error=e.code)
+            due = await node.store.next_due()
+            delay = scan
+            if due:
+                delay = min(scan, (parse_time(due) - node.clock()).total_seconds())
+            await pause(stop, max(delay, 0.05), self.outbox_wake)
+
+    async def watch_loop(self, stop: asyncio.Event) -> None:
+        node = self.node
+        settings = node.config.alerts
+        while not stop.is_set():
+            now = node.clock()
+            try:
+                await node.peers.sync()  # a version stored by 'node directory refresh'
+                await check_acknowledgements(node.store, node.alerter, node.peers, settings, now)
+                await check_preservations(node.store, node.alerter, settings, now)
+            except PocnetError as e:
+                self.log.error("watch.failed", error=e.code)
+            await pause(stop, settings.watch_interval)
+
+    async def audit_loop(self, stop: asyncio.Event) -> None:
+        """Check the relay's log every ``audit.check_interval`` seconds, and when woken by
+        new receipts, at most once per :data:`AUDIT_MIN_GAP` (receipts arriving meanwhile
+        are checked together, against one checkpoint)."""
+        node = self.node
+        interval = node.config.audit.check_interval
+        gap = min(AUDIT_MIN_GAP, interval)
+        while not stop.is_set():
+            self.audit_wake.clear()
+            wait = interval
+            try:
+                report = await self.auditor.run_once(node.clock(), settle=AUDIT_SETTLE)
+                if report.next_in is not None:
+                    wait = min(interval, max(report.next_in, gap))
+            except PocnetError as e:
+                self.log.error("audit.failed", error=e.code)
+            await pause(stop, gap)
+            await pause(stop, wait - gap, self.audit_wake)
+
+
+def install_signal_handlers(stop: asyncio.Event) -> None:
+    """SIGTERM and SIGINT set ``stop``."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def run_daemon(node: Node, *, stop: asyncio.Event | None = None, **kw: Any) -> None:
+    """Run the daemon until SIGTERM/SIGINT (or ``stop``), then close the node."""
+    stop = stop or asyncio.Event()
+    install_signal_handlers(stop)
+    try:
+        await Daemon(node, **kw).run(stop)
+    finally:
+        await node.close()

@@ -1,0 +1,314 @@
+"""The node's side of the relay API v1 (docs/relay-api.md), behind one interface.
+
+:class:`RelayTransport` is what the rest of the node uses; :class:`HttpRelayTransport` is
+the aiohttp implementation (every request signed with :func:`keys.httpsig.sign_request`),
+:class:`tests.support.fake_relay.FakeRelay` the in-memory one for tests. Like python-tuf's fetcher,
+every public method wraps every failure in the project's own errors:
+
+- :class:`keys.host.command.Unreachable`: no answer (connection refused, reset, timeout, DNS) or a
+  5xx; the work is kept and retried;
+- :class:`keys.errors.RateLimited`: 429 (``retry_after`` seconds, when the relay said);
+- otherwise the error class for the relay's stable error code (``rejected`` ->
+  :class:`Rejected`, ``forbidden`` -> :class:`Forbidden`, ``msg_id_reused`` ->
+  :class:`Conflict` ...), which are final for that request.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+import aiohttp
+from yarl import URL
+
+from keys.encoding import canonical, loads_strict
+from keys.errors import (
+    Conflict,
+    DecodeError,
+    Forbidden,
+    NotFound,
+    PeerError,
+    PocnetError,
+    RateLimited,
+    Rejected,
+    TooLarge,
+    Unauthenticated,
+    ValidationError,
+)
+from keys.host.command import Unreachable
+from keys.httpsig import sign_request
+from keys.identities import SigningKey
+from node.relayapi import auditwire
+
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+MAX_ACK_IDS = 100
+_ERRORS: dict[str, type[PeerError]] = {
+    "unauthenticated": Unauthenticated,
+    "forbidden": Forbidden,
+    "not_found": NotFound,
+    "msg_id_reused": Conflict,
+    "too_large": TooLarge,
+}
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    """One item of the caller's inbox: an envelope, or a receipt about one of its messages."""
+
+    id: str
+    type: str
+    envelope: Mapping[str, Any] | None = None
+    msg_id: str | None = None
+    receipt: Mapping[str, Any] | None = None
+
+    @classmethod
+    def from_wire(cls, obj: Any) -> InboxItem:
+        """Validate one item of ``GET /v1/inbox``.
+
+        Raises:
+            ValidationError: not an item of the contract.
+        """
+        if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
+            raise ValidationError("inbox item without an id")
+        item_id = obj["id"]
+        if not 0 < len(item_id) <= 128:
+            raise ValidationError("inbox item id of a wrong length")
+        if obj.get("type") == "envelope" and isinstance(obj.get("envelope"), dict):
+            return cls(item_id, "envelope", envelope=obj["envelope"])
+        if obj.get("type") == "receipt" and isinstance(obj.get("receipt"), dict):
+            msg_id = obj.get("msg_id")
+            return cls(
+                item_id,
+                "receipt",
+                msg_id=msg_id if isinstance(msg_id, str) else None,
+                receipt=obj["receipt"],
+            )
+        raise ValidationError("inbox item of an unknown type")
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    """The relay's answer to a submitted envelope."""
+
+    receipt: Mapping[str, Any]
+    created: bool
+
+
+class RelayTransport(Protocol):
+    """What the node asks of the relay. Every method raises only PoCNet errors."""
+
+    async def submit(self, envelope: bytes) -> SubmitResult:
+        """``POST /v1/envelopes``: the ACCEPTED receipt's wire object."""
+        ...
+
+    async def inbox(self, *, wait: float, limit: int) -> list[InboxItem]:
+        """``GET /v1/inbox``: items, at once or after up to ``wait`` seconds."""
+        ...
+
+    async def ack(self, ids: Sequence[str]) -> int:
+        """``POST /v1/inbox/ack``: the number of items removed."""
+        ...
+
+    async def post_receipt(self, receipt: bytes) -> bool:
+        """``POST /v1/receipts``: True if newly stored, False if already there."""
+        ...
+
+    async def evidence(self, msg_id: str) -> dict[str, Any]:
+        """``GET /v1/envelopes/{msg_id}/evidence``."""
+        ...
+
+    async def directory(self) -> dict[str, Any]:
+        """``GET /v1/directory``."""
+        ...
+
+    async def audit_checkpoint(self) -> bytes:
+        """``GET /v1/audit/checkpoint``: the latest signed note (not verified yet)."""
+        ...
+
+    async def audit_consistency(self, old_size: int, new_size: int) -> tuple[bytes, ...]:
+        """``GET /v1/audit/proofs/consistency``: the proof's hashes (not verified yet)."""
+        ...
+
+    async def audit_inclusion(self, index: int, size: int) -> tuple[bytes, ...]:
+        """``GET /v1/audit/proofs/inclusion``: the proof's hashes (not verified yet)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class RelayRateLimited(RateLimited):
+    """429 from the relay; ``retry_after`` is its hint in seconds, if it gave one."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def is_transient(error: PocnetError) -> bool:
+    """True for failures that a later retry may cure (no answer, overload)."""
+    return isinstance(error, Unreachable | RateLimited)
+
+
+def error_for(status: int, body: Mapping[str, Any], retry_after: str | None = None) -> PocnetError:
+    """The PoCNet error for a relay error answer."""
+    code = str(body.get("error", ""))[:40]
+    message = str(body.get("message", ""))[:200] or f"HTTP {status}"
+    if status >= 500:
+        return Unreachable(f"the relay answered {status} ({code or 'server error'}): {message}")
+    if status == 429 or code == "rate_limited":
+        try:
+            after = float(retry_after) if retry_after else None
+        except ValueError:
+            after = None
+        return RelayRateLimited(f"the relay is rate-limiting this node: {message}", after)
+    if code == "rejected":
+        return Rejected("relay_rejected")
+    cls = _ERRORS.get(code)
+    if cls is not None:
+        return cls(f"the relay refused: {message}", code=code)
+    if status == 400:
+        return ValidationError(f"the relay refused the request: {message}", code=code or None)
+    return PeerError(f"the relay answered {status}: {message}", code=code or None)
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:
+    """The whole body, or None if it is longer than ``limit`` bytes."""
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in resp.content.iter_chunked(64 * 1024):
+        total += len(chunk)
+        if total > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class HttpRelayTransport:
+    """The relay API over aiohttp; every ``/v1`` request signed (RFC 9421)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        party: str,
+        signing_key: SigningKey,
+        clock: Callable[[], datetime],
+        timeout: float = 15.0,
+        ca_file: str | None = None,
+    ) -> None:
+        self._base = base_url.rstrip("/")
+        self._party = party
+        self._key = signing_key
+        self._clock = clock
+        self._timeout = timeout
+        self._ssl: ssl.SSLContext | bool = True
+        if ca_file:
+            self._ssl = ssl.create_default_context(cafile=ca_file)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=32, ssl=self._ssl),
+                headers={"User-Agent": "pocnet-node/0.1"},
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        body: bytes = b"",
+        *,
+        timeout: float | None = None,
+    ) -> tuple[int, dict[str, Any]]:
+        url = self._base + path
+        headers = sign_request(
+            method, url, body, key=self._key, party=self._party, now=self._clock()
+        )
+        if method == "POST":
+            headers["Content-Type"] = "application/json"
+        session = self._get_session()
+        limit = aiohttp.ClientTimeout(total=timeout or self._timeout)
+        try:
+            async with session.request(
+                method, URL(url, encoded=True), data=body or None, headers=headers, timeout=limit
+            ) as resp:
+                status = resp.status
+                retry_after = resp.headers.get("Retry-After")
+                raw = await _read_capped(resp, MAX_RESPONSE_BYTES)
+        except (TimeoutError, aiohttp.ClientError, OSError) as e:
+            raise Unreachable(
+                f"the relay at {self._base} did not answer ({type(e).__name__}); "
+                "check the network and relay.url in node.toml"
+            ) from e
+        if raw is None:
+            raise PeerError(f"the relay's answer exceeds {MAX_RESPONSE_BYTES} bytes")
+        try:
+            doc = loads_strict(raw, max_bytes=MAX_RESPONSE_BYTES) if raw else {}
+        except (DecodeError, TooLarge) as e:
+            if status >= 500:
+                raise Unreachable(f"the relay answered {status}") from e
+            raise PeerError(f"the relay's answer ({status}) is not valid JSON") from e
+        if status >= 400:
+            raise error_for(status, doc, retry_after)
+        return status, doc
+
+    async def submit(self, envelope: bytes) -> SubmitResult:
+        status, doc = await self._call("POST", "/v1/envelopes", envelope)
+        receipt = doc.get("receipt")
+        if not isinstance(receipt, dict):
+            raise PeerError("the relay's answer to a submission carries no receipt")
+        return SubmitResult(receipt=receipt, created=status == 201)
+
+    async def inbox(self, *, wait: float, limit: int) -> list[InboxItem]:
+        path = f"/v1/inbox?wait={int(wait)}&limit={int(limit)}"
+        _, doc = await self._call("GET", path, timeout=wait + self._timeout)
+        raw_items = doc.get("items")
+        if not isinstance(raw_items, list):
+            raise PeerError("the relay's inbox answer has no items list")
+        return [InboxItem.from_wire(obj) for obj in raw_items]
+
+    async def ack(self, ids: Sequence[str]) -> int:
+        acked = 0
+        for start in range(0, len(ids), MAX_ACK_IDS):
+            chunk = list(ids[start : start + MAX_ACK_IDS])
+            _, doc = await self._call("POST", "/v1/inbox/ack", canonical({"ids": chunk}))
+            value = doc.get("acked", 0)
+            acked += value if isinstance(value, int) else 0
+        return acked
+
+    async def post_receipt(self, receipt: bytes) -> bool:
+        status, _ = await self._call("POST", "/v1/receipts", receipt)
+        return status == 201
+
+    async def evidence(self, msg_id: str) -> dict[str, Any]:
+        _, doc = await self._call("GET", f"/v1/envelopes/{msg_id}/evidence")
+        return doc
+
+    async def directory(self) -> dict[str, Any]:
+        _, doc = await self._call("GET", "/v1/directory")
+        return doc
+
+    async def audit_checkpoint(self) -> bytes:
+        _, doc = await self._call("GET", "/v1/audit/checkpoint")
+        return auditwire.checkpoint_answer(doc)
+
+    async def audit_consistency(self, old_size: int, new_size: int) -> tuple[bytes, ...]:
+        path = f"/v1/audit/proofs/consistency?from={int(old_size)}&to={int(new_size)}"
+        _, doc = await self._call("GET", path)
+        return auditwire.consistency_answer(doc, old_size, new_size)
+
+    async def audit_inclusion(self, index: int, size: int) -> tuple[bytes, ...]:
+        _, doc = await self._call(
+            "GET", f"/v1/audit/proofs/inclusion?index={int(index)}&size={int(size)}"
+        )
+        return auditwire.inclusion_answer(doc, index, size)

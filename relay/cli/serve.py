@@ -1,0 +1,76 @@
+"""``relay serve``: run the app until SIGTERM or SIGINT, then shut down gracefully.
+
+On a stop signal the listening socket closes, waiting long-polls are released, in-flight
+requests get ``shutdown_timeout_seconds`` to finish (their transactions commit whole or
+not at all), then the writer drains and the database closes. SIGHUP re-reads the members.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import signal
+import ssl
+
+from aiohttp import web
+
+from relay.app import AppParts, create_app, reload_members
+from relay.monitoring.logging import get_logger
+
+log = get_logger("relay.cli.serve")
+
+
+def _ssl_context(cert: str, key: str) -> ssl.SSLContext | None:
+    if not cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    return context
+
+
+async def serve(parts: AppParts) -> None:
+    """Serve until a stop signal."""
+    cfg = parts.config
+    app = create_app(parts)
+    runner = web.AppRunner(
+        app, handle_signals=False, access_log=None, shutdown_timeout=cfg.shutdown_timeout_seconds
+    )
+    await runner.setup()
+    # Everything loaded so far lives as long as the process: keep the collector off it.
+    gc.collect()
+    gc.freeze()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    reloads: set[asyncio.Task[bool]] = set()
+
+    def _reload() -> None:
+        task = loop.create_task(reload_members(app))
+        reloads.add(task)
+        task.add_done_callback(_reloaded)
+
+    def _reloaded(task: asyncio.Task[bool]) -> None:
+        reloads.discard(task)
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            log.error("members.reload_failed", error=type(error).__name__, detail=str(error)[:300])
+        else:
+            log.info("members.reloaded", changed=task.result())
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, _reload)
+    try:
+        site = web.TCPSite(
+            runner, cfg.host, cfg.port, ssl_context=_ssl_context(cfg.tls_cert, cfg.tls_key)
+        )
+        await site.start()
+        log.info("relay.listening", host=cfg.host, port=cfg.port, tls=bool(cfg.tls_cert))
+        await stop.wait()
+        log.info("relay.signal", action="graceful shutdown")
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+        await runner.cleanup()

@@ -1,0 +1,193 @@
+"""The relay's tables (SQLAlchemy Core). Changes go through a migration in
+``relay/storage/migrations/versions``; a test checks the migrations build exactly this.
+
+Times are stored as integer microseconds since the Unix epoch (UTC) through
+:class:`UtcMicros`, so SQLite and PostgreSQL compare and order them the same way.
+
+- ``envelopes``: one row per accepted envelope; ``state`` is ``pending`` until the
+  recipient confirms the download (``delivered``) or ``expires_at`` passes (``expired``).
+  ``overdue_at`` is the OVERDUE deadline, cleared once the notice is sent or the envelope
+  leaves ``pending``. ``final_at`` is when it left ``pending``; ``envelope`` (the wire
+  bytes) becomes NULL when the retention policy purges it.
+- ``inbox``: what each party has still to download: envelopes addressed to it and receipts
+  about the messages it sent; ``id`` orders it.
+- ``receipts``: every receipt issued by the relay or stored from a node (the evidence).
+- ``events``: the append-only audit trail of metadata; ``seq`` is the 0-based leaf index.
+- ``directories``: every signed directory installed; the newest is in force.
+- ``merkle_nodes``, ``checkpoints``: the audit log's Merkle tree and its signed checkpoints.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+    Table,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.types import TypeDecorator
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class UtcMicros(TypeDecorator[datetime]):
+    """An aware datetime stored as integer microseconds since the epoch."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> int | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return to_micros(value)
+
+    def process_result_value(self, value: int | None, dialect: Any) -> datetime | None:
+        return None if value is None else from_micros(value)
+
+
+def to_micros(moment: datetime) -> int:
+    """Microseconds since the epoch of an aware datetime."""
+    delta = moment - _EPOCH
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(value: int) -> datetime:
+    """The aware UTC datetime of a microsecond count."""
+    return _EPOCH + timedelta(microseconds=value)
+
+
+metadata = MetaData()
+
+PARTY = 16
+SHA = 64
+ID = 32
+
+envelopes = Table(
+    "envelopes",
+    metadata,
+    Column("msg_id", String(ID), primary_key=True),
+    Column("sender", String(PARTY), nullable=False),
+    Column("recipient", String(PARTY), nullable=False),
+    Column("priority", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("created_at", UtcMicros(), nullable=False),
+    Column("expires_at", UtcMicros(), nullable=False),
+    Column("accepted_at", UtcMicros(), nullable=False),
+    Column("overdue_at", UtcMicros(), nullable=True),
+    Column("final_at", UtcMicros(), nullable=True),
+    Column("envelope_sha256", String(SHA), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("header", LargeBinary, nullable=False),
+    Column("envelope", LargeBinary, nullable=True),
+    Column("accepted_receipt", LargeBinary, nullable=False),
+    Column("leaf_index", BigInteger, nullable=False),
+    Index("ix_envelopes_overdue", "overdue_at"),
+    Index("ix_envelopes_state_expires", "state", "expires_at"),
+    Index(
+        "ix_envelopes_purgeable",
+        "final_at",
+        sqlite_where=text("envelope IS NOT NULL"),
+        postgresql_where=text("envelope IS NOT NULL"),
+    ),
+)
+
+inbox = Table(
+    "inbox",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("party", String(PARTY), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("msg_id", String(ID), nullable=False),
+    Column("receipt_sha256", String(SHA), nullable=True),
+    Column("added_at", UtcMicros(), nullable=False),
+    Index("ix_inbox_party_id", "party", "id"),
+    Index("ix_inbox_msg", "msg_id"),
+)
+
+receipts = Table(
+    "receipts",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("msg_id", String(ID), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("issuer", String(PARTY), nullable=False),
+    Column("issued_at", UtcMicros(), nullable=False),
+    Column("receipt_sha256", String(SHA), nullable=False, unique=True),
+    Column("receipt", LargeBinary, nullable=False),
+    UniqueConstraint("msg_id", "type", "issuer", name="uq_receipts_msg_type_issuer"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("type", String(32), nullable=False),
+    Column("time", UtcMicros(), nullable=False),
+    Column("msg_id", String(ID), nullable=True),
+    Column("sender", String(PARTY), nullable=True),
+    Column("recipient", String(PARTY), nullable=True),
+    Column("envelope_sha256", String(SHA), nullable=True),
+    Column("receipt_sha256", String(SHA), nullable=True),
+    Column("directory_version", String(SHA), nullable=True),
+    Index("ix_events_msg", "msg_id"),
+)
+
+# The audit log's stored complete-subtree hashes (RFC 9162, keys/auditlog/merkle.py): the hash of
+# leaves [idx * 2**level, (idx + 1) * 2**level); written once, never changed.
+merkle_nodes = Table(
+    "merkle_nodes",
+    metadata,
+    Column("level", SmallInteger, nullable=False),
+    Column("idx", BigInteger, nullable=False),
+    Column("hash", LargeBinary, nullable=False),
+    PrimaryKeyConstraint("level", "idx", name="pk_merkle_nodes"),
+)
+
+# Every signed checkpoint (keys/auditlog/checkpoint.py): the signed note's bytes, and its size,
+# root and time, so 'relay audit verify' can check them all against the tree.
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("tree_size", BigInteger, nullable=False),
+    Column("root", LargeBinary, nullable=False),
+    Column("signed_at", UtcMicros(), nullable=False),
+    Column("note", LargeBinary, nullable=False),
+    Index("ix_checkpoints_size", "tree_size"),
+)
+
+# Every signed directory installed (relay/directory/installed.py), kept whole: the newest version is
+# the one in force and the trust for the next. ``file`` is the signed file as accepted (what
+# GET /v1/directory serves); ``leaf_index`` is its directory_installed audit event.
+directories = Table(
+    "directories",
+    metadata,
+    Column("version", BigInteger, primary_key=True, autoincrement=False),
+    Column("payload_sha256", String(SHA), nullable=False),
+    Column("expires", UtcMicros(), nullable=False),
+    Column("installed_at", UtcMicros(), nullable=False),
+    Column("leaf_index", BigInteger, nullable=False),
+    Column("file", LargeBinary, nullable=False),
+)
+
+ENVELOPE_STATES = ("pending", "delivered", "expired")
+INBOX_KINDS = ("envelope", "receipt")

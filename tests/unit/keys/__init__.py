@@ -1,0 +1,1 @@
+"""Unit tests of :mod:`keys`, one file per module or concern."""
