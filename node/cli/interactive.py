@@ -91,14 +91,18 @@ def _ask_value(f: Field, path: str, ask: Ask) -> Any:
         return {"yes": True, "y": True, "no": False, "n": False}.get(raw)
     if f.type == "choice":
         return ask(f"{label} [{', '.join(f.choices)}]: ").strip() or None
-    return ask(f"{label}: ").strip() or None
+    raw = ask(f"{label}: ").strip()
+    if f.type == "port" and raw.isdigit():
+        return int(raw)
+    return raw or None
 
 
 def _ask_object(fields: tuple[Field, ...], path: str, ask: Ask) -> dict[str, Any] | None:
-    """Ask for each required member of an object; None if none was answered."""
-    out = {}
+    """Ask for each required member of an object (or required by an earlier answer, such
+    as the address of an ``ip_port`` identifier); None if none was answered."""
+    out: dict[str, Any] = {}
     for f in fields:
-        if f.required:
+        if f.required or any(out.get(other) in vals for other, vals in f.required_when):
             value = _ask_value(f, f"{path}.{f.name}", ask)
             if value is not None:
                 out[f.name] = value

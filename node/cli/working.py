@@ -19,6 +19,7 @@ from node.cli.base import data_dir, full_node, local_node, now, os_user
 from node.errors import LocalNotFound
 from node.evidence.bundle import MAX_EVIDENCE_BYTES, export_bundle, verify_bundle_doc
 from node.evidence.timeline import build_timeline, render_text
+from node.forms.migrate import migrate
 from node.runtime import LocalNode, open_local
 from node.trust.keyhistory import KeyHistory
 
@@ -77,7 +78,8 @@ async def cmd_show(args: argparse.Namespace) -> int:
         f"msg_id {msg.msg_id}  conversation {msg.conversation_id}"
         + (f"  in reply to {msg.in_reply_to}" if msg.in_reply_to else "")
     )
-    text = header + "\n" + json.dumps(content["body"], indent=2, ensure_ascii=False)
+    shown = migrate(msg.kind, content["body"])  # an old form version, in today's fields
+    text = header + "\n" + json.dumps(shown, indent=2, ensure_ascii=False)
     emit(result, as_json=args.json, text=text)
     return 0
 

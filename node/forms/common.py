@@ -1,6 +1,7 @@
 """Fields common to every kind, and the building blocks several kinds share.
 
-Common fields (DESIGN.md section 7; T-CY(2018)11 and (2018)10 sections 2, 4 to 6):
+Common fields (DESIGN.md section 7; T-CY(2018)11 and (2018)10 sections 2, 4 to 6; see
+docs/forms.md for the field-by-field mapping):
 requesting authority (organisation, officer, phone, e-mail, office hours, time zone),
 case reference, language, urgency, confidentiality (do not notify the customer), use
 conditions (Art. 28).
@@ -22,24 +23,35 @@ REFUSAL_GROUNDS = (
 IDENTIFIER_TYPES = ("ip_port", "account", "email", "url", "domain", "phone", "device", "other")
 DATA_CATEGORIES = ("subscriber", "traffic", "content")
 
+IP_TYPES = ("ip_port",)
+OTHER_IDENTIFIER_TYPES = tuple(t for t in IDENTIFIER_TYPES if t not in IP_TYPES)
+
+# T-CY(2018)11 and (2018)10 section 5, in the template's order.
 REQUESTING_AUTHORITY = (
     line("organisation", "authority or service making the request", required=True),
     line("officer", "person in charge of the request", required=True),
+    text("address", "postal address", max_len=500),
     typed("phone", "phone", "24/7 phone, international format (+33 ...)", required=True),
+    typed("mobile", "phone", "mobile phone"),
     typed("email", "email", "e-mail for replies", required=True),
+    typed("fax", "phone", "fax"),
     line("office_hours", "office hours, e.g. 08:00-18:00 Mon-Fri (24/7 line above)", required=True),
     typed("time_zone", "time_zone", "IANA zone or offset of the office", required=True),
-    text("address", "postal address", max_len=500),
-    typed("mobile", "phone", "mobile phone"),
-    typed("fax", "phone", "fax"),
-    line("preferred_channel", "preferred means for the reply, if not this network"),
+    typed(
+        "reply_by_expedited_means",
+        "bool",
+        "a reply by e-mail or other expedited means is preferred (yes/no)",
+    ),
+    line("preferred_channel", "by which expedited means (e-mail, phone, this network ...)"),
 )
 
+# Section 6: contact for additional confirmation.
 CONTACT = (
     line("name", "name", required=True),
     line("title", "title or rank"),
     line("function", "function"),
     typed("phone", "phone", "phone, international format"),
+    typed("mobile", "phone", "mobile phone"),
     typed("email", "email", "e-mail"),
 )
 
@@ -104,14 +116,26 @@ def offence_list(*, penalties: bool = False) -> Field:
 
 
 def identifier_list(name: str = "identifiers", *, required: bool = True) -> Field:
-    """Identifiers (IP and port, account, e-mail, URL, domain), each with a time window."""
+    """Identifiers, each with a time window and time zone: an IP address and its port as
+    separate values (``ip_port``), or an account, e-mail, URL, domain ... in ``value``."""
     return items(
         name,
         obj(
             "",
             (
-                choice("type", IDENTIFIER_TYPES, "what the value is", required=True),
-                line("value", "the identifier, e.g. 203.0.113.7:51234", required=True),
+                choice("type", IDENTIFIER_TYPES, "what the identifier is", required=True),
+                typed(
+                    "ip_address",
+                    "ip_address",
+                    "IP address, without the port (type ip_port)",
+                    required_when=(("type", IP_TYPES),),
+                ),
+                typed("port", "port", "source port, where known (type ip_port)"),
+                line(
+                    "value",
+                    "the identifier, e.g. suspect@example.org (other types)",
+                    required_when=(("type", OTHER_IDENTIFIER_TYPES),),
+                ),
                 window(),
             ),
         ),
@@ -121,10 +145,34 @@ def identifier_list(name: str = "identifiers", *, required: bool = True) -> Fiel
 
 
 def provider_fields() -> tuple[Field, ...]:
-    """A service provider or custodian of data."""
+    """A service provider or custodian of data: its name, address and State separately, and
+    where the computer system is when known (Art. 29(2)(d))."""
     return (
-        line("name", "provider or custodian of the data", required=True),
-        text("address", "address or location of the computer system", max_len=500),
+        line("name", "name of the provider or custodian of the data", required=True),
+        text("address", "its postal address", max_len=500),
+        line("country", "State where it is established (ISO 3166 code or name)", max_len=64),
+        text("system_location", "location of the computer system, if known", max_len=500),
+    )
+
+
+def prosecution(*, decisions: bool = False) -> Field:
+    """The prosecution office or court and its case number, as separate values."""
+    fields: tuple[Field, ...] = (
+        line("office", "prosecution office or court"),
+        line("case_number", "its case number", max_len=100),
+    )
+    if decisions:
+        fields = (*fields, text("decisions", "related decisions (orders, warrants)", max_len=2000))
+    return obj("prosecution", fields, "prosecution office or court in charge, and case number")
+
+
+def request_date() -> Field:
+    """Section 1 of the T-CY templates: the date of the request."""
+    return typed(
+        "request_date",
+        "date",
+        "date of the request (default: today in the requesting authority's time zone)",
+        default_today=True,
     )
 
 
@@ -166,8 +214,9 @@ def prior_request(name: str, help: str, **kw: Any) -> Field:
         (
             typed("date", "date", "date sent", required=True),
             line("reference", "its reference", required=True),
+            line("requesting_contact", "contact on the requesting side"),
+            line("requested_contact", "contact on the requested side"),
             line("channel", "channel used (24/7 network, e-mail, diplomatic ...)"),
-            text("contacts", "contacts on both sides", max_len=1000),
         ),
         help,
         **kw,
@@ -186,7 +235,9 @@ __all__ = [
     "offence_list",
     "previous_reference",
     "prior_request",
+    "prosecution",
     "provider_fields",
     "reply_kind",
+    "request_date",
     "window",
 ]

@@ -9,18 +9,25 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from node.forms.mapping import mapping_markdown
 from node.forms.template import describe_markdown
 
 START = "<!-- generated: node.forms.template.describe_markdown -->"
+MAPPING_START = "<!-- generated: node.forms.mapping.mapping_markdown -->"
 END = "<!-- end generated -->"
 
 
-def regenerate(path: Path) -> bool:
-    """Rewrite the generated part of ``path``; True if it changed."""
-    text = path.read_text(encoding="utf-8")
-    head, rest = text.split(START, 1)
+def _replace(text: str, start: str, content: str) -> str:
+    head, rest = text.split(start, 1)
     _, tail = rest.split(END, 1)
-    new = f"{head}{START}\n\n{describe_markdown().strip()}\n\n{END}{tail}"
+    return f"{head}{start}\n\n{content.strip()}\n\n{END}{tail}"
+
+
+def regenerate(path: Path) -> bool:
+    """Rewrite the generated parts of ``path``; True if it changed."""
+    text = path.read_text(encoding="utf-8")
+    new = _replace(text, START, describe_markdown())
+    new = _replace(new, MAPPING_START, mapping_markdown())
     if new == text:
         return False
     path.write_text(new, encoding="utf-8")

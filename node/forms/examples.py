@@ -28,7 +28,8 @@ _OFFENCES_PENALTY = [
 _IDENTIFIERS = [
     {
         "type": "ip_port",
-        "value": "203.0.113.7:51234",
+        "ip_address": "203.0.113.7",
+        "port": 51234,
         "window": {
             "start": "2025-02-27T21:14:00",
             "end": "2025-02-27T21:20:00",
@@ -54,6 +55,7 @@ def example(kind: str, now: datetime, party: str = "FR") -> dict[str, Any]:
     bodies: dict[str, dict[str, Any]] = {
         "preservation_request": {
             "request_status": "new",
+            "prosecution": {"office": "Parquet de Paris, J3 section", "case_number": "25/042/117"},
             "offences": _OFFENCES,
             "summary_of_facts": "Intrusion into a hospital's network on 27 February 2025; "
             "the attacker connected from the address below.",
@@ -67,6 +69,7 @@ def example(kind: str, now: datetime, party: str = "FR") -> dict[str, Any]:
             ],
             "necessity": "the provider keeps connection logs for 7 days only",
             "mla_to_follow": True,
+            "mla_expected_by": (now + timedelta(days=30)).date().isoformat(),
             "urgency_reason": "logs deleted after 7 days",
         },
         "preservation_response": {
@@ -133,7 +136,9 @@ def example(kind: str, now: datetime, party: str = "FR") -> dict[str, Any]:
             "domestic_legal_basis": "Art. 60-1 Code de procedure penale",
             "offences": _OFFENCES,
             "summary_of_facts": "intrusion into a hospital's network",
+            "provider": {"name": "Example Hosting GmbH", "address": "Berlin", "country": "DE"},
             "identifiers": _IDENTIFIERS[:1],
+            "data_sought": ["identity", "postal_address", "email"],
         },
         "assistance_request": {
             "assistance_type": "legal_information",

@@ -3,8 +3,28 @@ spontaneous information (Art. 26), follow-up (Art. 27(7)-(9)) and ``ping``."""
 
 from __future__ import annotations
 
-from node.forms.common import identifier_list, offence_list, prior_request, reply_kind
-from node.forms.spec import KindSpec, choice, line, text, typed
+from node.forms.common import (
+    identifier_list,
+    offence_list,
+    prior_request,
+    prosecution,
+    provider_fields,
+    reply_kind,
+    request_date,
+)
+from node.forms.spec import KindSpec, choice, items, line, obj, text, typed
+
+# Subscriber information (Conv. Art. 18(3)): what a T-CY(2018)10 request may ask for.
+SUBSCRIBER_DATA = (
+    "identity",
+    "postal_address",
+    "telephone",
+    "email",
+    "billing_payment",
+    "service_type_and_period",
+    "installation_location",
+    "other",
+)
 
 STATES = (
     "received",
@@ -21,7 +41,30 @@ SUBSCRIBER_INFO_REQUEST = KindSpec(
     name="subscriber_info_request",
     title="Mutual assistance request for subscriber information",
     basis="Conv. Art. 31 (T-CY(2018)10)",
+    order=(
+        "request_date",
+        "reference",
+        "request_status",
+        "requested_authority",
+        "requesting_authority",
+        "contact_for_confirmation",
+        "investigating_authority",
+        "prosecution",
+        "previous_mla",
+        "previous_preservation",
+        "domestic_legal_basis",
+        "offences",
+        "summary_of_facts",
+        "provider",
+        "identifiers",
+        "data_sought",
+        "data_sought_details",
+        "urgency",
+        "urgency_reason",
+        "confidential",
+    ),
     fields=(
+        request_date(),
         choice(
             "request_status",
             ("new", "follow_up_mla", "follow_up_preservation"),
@@ -39,13 +82,19 @@ SUBSCRIBER_INFO_REQUEST = KindSpec(
             required_when=(("request_status", ("follow_up_preservation",)),),
         ),
         line("investigating_authority", "investigative authority, if different"),
-        line("prosecution_office", "prosecution office or court, case numbers, decisions"),
+        prosecution(decisions=True),
         text("domestic_legal_basis", "domestic legal basis (section 11)", required=True),
         offence_list(),
         text("summary_of_facts", "summary of the facts", required=True),
-        line("provider", "service provider holding the data"),
+        obj("provider", provider_fields(), "service provider holding the data"),
         identifier_list(),
-        text("data_sought", "the subscriber information sought"),
+        items(
+            "data_sought",
+            choice("", SUBSCRIBER_DATA),
+            "the subscriber information sought (Art. 18(3))",
+            required=True,
+        ),
+        text("data_sought_details", "details of the information sought, where needed"),
     ),
 )
 

@@ -8,8 +8,10 @@ from node.forms.common import (
     identifier_list,
     mla_reference_if_any,
     offence_list,
+    prosecution,
     provider_fields,
     reply_kind,
+    request_date,
 )
 from node.forms.spec import KindSpec, choice, items, line, obj, text, typed
 
@@ -20,7 +22,27 @@ PRESERVATION_REQUEST = KindSpec(
     name="preservation_request",
     title="Expedited preservation of stored computer data",
     basis="Conv. Art. 29 (T-CY(2018)11)",
+    order=(
+        "request_date",
+        "reference",
+        "request_status",
+        "previous_reference",
+        "requested_authority",
+        "requesting_authority",
+        "contact_for_confirmation",
+        "investigating_authority",
+        "prosecution",
+        "offences",
+        "summary_of_facts",
+        "data_to_preserve",
+        "necessity",
+        "mla_to_follow",
+        "mla_expected_by",
+        "confidential",
+        "art30_disclosure_requested",
+    ),
     fields=(
+        request_date(),
         choice(
             "request_status",
             ("new", "extension"),
@@ -33,7 +55,7 @@ PRESERVATION_REQUEST = KindSpec(
             required_when=(("request_status", ("extension",)),),
         ),
         line("investigating_authority", "investigative or operational authority in charge"),
-        line("prosecution_office", "prosecution office or court, and its case number"),
+        prosecution(),
         offence_list(),
         text("summary_of_facts", "brief summary of the related facts", required=True),
         items(
@@ -74,6 +96,7 @@ PRESERVATION_REQUEST = KindSpec(
             required=True,
             must_be_true=True,
         ),
+        typed("mla_expected_by", "date", "expected date of the follow-up MLA request"),
         typed(
             "art30_disclosure_requested",
             "bool",

@@ -16,5 +16,11 @@ KIND_NAMES: tuple[str, ...] = tuple(KINDS)
 
 
 def fields_for(spec: KindSpec) -> tuple[Field, ...]:
-    """The common fields followed by the kind's own."""
-    return (*common_fields(light=spec.light_common, requires=spec.requires), *spec.fields)
+    """The common fields followed by the kind's own; the fields named in ``spec.order``
+    first, in that order (a template's sections)."""
+    every = (*common_fields(light=spec.light_common, requires=spec.requires), *spec.fields)
+    if not spec.order:
+        return every
+    by_name = {f.name: f for f in every}
+    first = tuple(by_name[name] for name in spec.order)
+    return (*first, *(f for f in every if f.name not in spec.order))

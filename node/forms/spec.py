@@ -15,6 +15,8 @@ Field types:
 ``email``      an e-mail address
 ``phone``      an international phone number starting with ``+``
 ``language``   a BCP 47 language tag (``en``, ``fr``, ``pt-BR``)
+``ip_address`` an IPv4 or IPv6 address, without a port (``203.0.113.7``, ``2001:db8::1``)
+``port``       a TCP/UDP port number, an integer from 1 to 65535
 ``window``     a time window ``{"start", "end", "time_zone"}``; each time carries an
                offset, or ``time_zone`` names the zone; a naive time is refused
 ``object``     a nested object of ``fields``
@@ -39,6 +41,8 @@ FIELD_TYPES = frozenset(
         "email",
         "phone",
         "language",
+        "ip_address",
+        "port",
         "window",
         "object",
         "list",
@@ -70,6 +74,8 @@ class Field:
         default: the value written in when the field is absent.
         min_days_after_request: a ``date`` at least this many days after the request it
             answers (Art. 29(7): preservation for not less than 60 days).
+        default_today: a ``date`` that, when absent, is today's date in the requesting
+            authority's time zone (UTC if it has none).
     """
 
     name: str
@@ -86,6 +92,7 @@ class Field:
     must_be_true: bool = False
     default: Any = None
     min_days_after_request: int | None = None
+    default_today: bool = False
 
     def __post_init__(self) -> None:
         if self.type not in FIELD_TYPES:
@@ -117,6 +124,8 @@ class KindSpec:
         requires: common fields that this kind makes required (e.g. ``use_conditions``).
         answers: kinds this one usually replies to (documentation, and ``node respond``'s
             default reference).
+        order: top-level field names (common ones included) that come first, in this
+            order: a template's sections (:func:`node.forms.registry.fields_for`).
     """
 
     name: str
@@ -127,6 +136,7 @@ class KindSpec:
     default_priority: str = "routine"
     requires: tuple[str, ...] = ()
     answers: tuple[str, ...] = field(default=())
+    order: tuple[str, ...] = ()
 
 
 # Small constructors keep the kind tables readable.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from node.forms.migrate import FORM_VERSION
 from node.forms.registry import KINDS, fields_for
 from node.forms.spec import Field, KindSpec
 
@@ -22,8 +23,9 @@ def _empty(f: Field) -> Any:
 
 
 def template(spec: KindSpec) -> dict[str, Any]:
-    """An empty form of ``spec``: every field, empty (lists with one empty entry)."""
-    return {f.name: _empty(f) for f in fields_for(spec)}
+    """An empty form of ``spec``: its form version, then every field, empty (lists with
+    one empty entry)."""
+    return {"form_version": FORM_VERSION, **{f.name: _empty(f) for f in fields_for(spec)}}
 
 
 def _need(f: Field) -> str:

@@ -1,7 +1,8 @@
 """The one form validator: walks a kind's field table and reports every problem at once.
 
-:func:`validate_form` returns a :class:`ValidatedForm` (the normalised body: empty optional
-fields dropped, defaults written in, ``urgency`` set to the priority) or raises
+:func:`validate_form` returns a :class:`ValidatedForm` (the normalised body: an older form
+version migrated (:mod:`node.forms.migrate`), empty optional fields dropped, defaults
+written in, ``urgency`` set to the priority, ``form_version`` set) or raises
 :class:`FormInvalid` listing what is missing or wrong, field by field.
 """
 
@@ -9,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from keys.errors import ValidationError
 from node.forms import values
+from node.forms.migrate import FORM_VERSION, form_version, migrate
 from node.forms.registry import KINDS, fields_for
 from node.forms.spec import Field, KindSpec
 
@@ -109,12 +111,15 @@ _SCALAR_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "email": values.check_email,
     "phone": values.check_phone,
     "language": values.check_language,
+    "ip_address": values.check_ip_address,
+    "port": values.check_port,
 }
 
 
 class _Walker:
-    def __init__(self, request_time: datetime) -> None:
+    def __init__(self, request_time: datetime, now: datetime) -> None:
         self.request_time = request_time
+        self.now = now
         self.problems: list[Problem] = []
 
     def add(self, path: str, message: str) -> None:
@@ -137,6 +142,8 @@ class _Walker:
                     self.add(where, f"missing ({f.help})" if f.help else "missing")
                 elif f.default is not None:
                     out[f.name] = f.default
+                elif f.default_today:
+                    out[f.name] = today_in(self.now, data.get("requesting_authority"))
                 continue
             checked = self.value(f, value, where)
             if checked is not None:
@@ -213,6 +220,13 @@ class _Walker:
         return None
 
 
+def today_in(now: datetime, authority: Any) -> str:
+    """Today's date at ``now`` in the authority's time zone (UTC when it names none)."""
+    zone = authority.get("time_zone") if isinstance(authority, dict) else None
+    tz = values.parse_zone(zone) if isinstance(zone, str) and len(zone) <= 64 else None
+    return now.astimezone(tz or UTC).date().isoformat()
+
+
 def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
@@ -259,9 +273,17 @@ def validate_form(
         FormInvalid: anything is missing or wrong; every problem is listed.
     """
     spec = get_kind(kind)
-    walker = _Walker(request_time or now)
+    walker = _Walker(request_time or now, now)
     if not isinstance(data, dict):
         raise FormInvalid(kind, [Problem("(form)", "must be a JSON object")])
+    version = form_version(data)
+    if version is None or version > FORM_VERSION:
+        raise FormInvalid(
+            kind,
+            [Problem("form_version", f"must be a form version up to {FORM_VERSION}")],
+        )
+    data = migrate(kind, data)
+    data.pop("form_version", None)
     data = _with_defaults(data, defaults or FormDefaults())
     body = walker.object(fields_for(spec), data, "")
     urgency = data.get("urgency")
@@ -273,4 +295,5 @@ def validate_form(
         raise FormInvalid(kind, walker.problems)
     chosen = priority or body.get("urgency") or spec.default_priority
     body["urgency"] = chosen
+    body["form_version"] = FORM_VERSION
     return ValidatedForm(kind=kind, body=body, priority=chosen, language=body["language"])

@@ -7,6 +7,7 @@ officer. Nothing here raises on bad input.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import re
 import zoneinfo
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
@@ -104,6 +105,22 @@ def check_language(value: Any) -> str | None:
     if isinstance(value, str) and _LANG_RE.match(value):
         return None
     return "must be a language tag such as en, fr or pt-BR"
+
+
+def check_ip_address(value: Any) -> str | None:
+    if isinstance(value, str) and len(value) <= 64:
+        try:
+            ipaddress.ip_address(value)
+            return None
+        except ValueError:
+            pass
+    return "must be an IPv4 or IPv6 address without the port, e.g. 203.0.113.7 or 2001:db8::1"
+
+
+def check_port(value: Any) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535:
+        return None
+    return "must be a port number, an integer from 1 to 65535"
 
 
 def window_problems(value: Any) -> list[tuple[str, str]]:

@@ -73,7 +73,7 @@ def test_unknown_field_is_refused(kind: str) -> None:
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_template_has_every_field_and_only_misses(kind: str) -> None:
     tpl = template(KINDS[kind])
-    assert set(tpl) == {f.name for f in fields_for(KINDS[kind])}
+    assert set(tpl) == {"form_version"} | {f.name for f in fields_for(KINDS[kind])}
     try:
         validate_form(kind, tpl, now=NOW)
     except FormInvalid as e:
@@ -380,11 +380,12 @@ def test_interactive_fills_nested_lists_and_windows() -> None:
     data = example("subscriber_info_request", NOW)
     del data["identifiers"]
     answers = iter(
-        ["ip_port", "198.51.100.1:443", "2025-02-01T10:00:00", "2025-02-01T11:00:00", "Europe/Rome"]
+        ["ip_port", "198.51.100.1", "2025-02-01T10:00:00", "2025-02-01T11:00:00", "Europe/Rome"]
     )
     form = complete_interactively(
         "subscriber_info_request", data, lambda _p: next(answers), now=NOW
     )
+    assert form.body["identifiers"][0]["ip_address"] == "198.51.100.1"
     window = form.body["identifiers"][0]["window"]
     assert window == {
         "start": "2025-02-01T10:00:00",
@@ -406,6 +407,6 @@ def test_a_kind_starts_with_the_reference_it_answers_if_and_only_if_it_answers(k
 def test_docs_forms_md_is_generated_from_the_tables() -> None:
     text = (ROOT / "docs" / "forms.md").read_text(encoding="utf-8")
     start = text.index("<!-- generated: node.forms.template.describe_markdown -->")
-    end = text.index("<!-- end generated -->")
+    end = text.index("<!-- end generated -->", start)
     generated = text[start:end].split("\n", 1)[1].strip()
     assert generated == describe_markdown().strip(), "run: python -m node.forms.docs"
