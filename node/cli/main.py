@@ -178,8 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="status (default) or check",
     )
 
-    p = _add(sub, "stats", reports.cmd_stats, "statistics of this node")
+    p = _add(sub, "stats", reports.cmd_stats, "statistics of this node (pings left out)")
     p.add_argument("--since", metavar="DATE", help="only messages created since YYYY-MM-DD")
+    p.add_argument("--until", metavar="DATE", help="only messages created until YYYY-MM-DD")
     p.add_argument(
         "--format", choices=("table", "csv", "json"), default="table", help="output format"
     )

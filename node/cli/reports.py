@@ -18,13 +18,13 @@ from node.reports.stats import compute_stats, to_csv, to_table
 from node.runtime import open_node, resolve_passphrase, unlock
 
 
-def _since(value: str | None) -> str | None:
+def _since(value: str | None, flag: str = "--since") -> str | None:
     if value is None:
         return None
     try:
         return date.fromisoformat(value).isoformat()
     except ValueError as e:
-        raise ValidationError(f"--since must be a date YYYY-MM-DD, not {value!r}") from e
+        raise ValidationError(f"{flag} must be a date YYYY-MM-DD, not {value[:32]!r}") from e
 
 
 def _format(args: argparse.Namespace) -> str:
@@ -33,6 +33,9 @@ def _format(args: argparse.Namespace) -> str:
 
 async def cmd_stats(args: argparse.Namespace) -> int:
     since = _since(args.since)
+    until = _since(args.until, "--until")
+    if since and until and until < since:
+        raise ValidationError(f"--until {until} is before --since {since}")
     async with local_node(args) as node:
         store = node.store
         stats = compute_stats(
@@ -42,6 +45,7 @@ async def cmd_stats(args: argparse.Namespace) -> int:
             access=await store.access_records(since=since),
             rejections=await store.rejections(since=since),
             since=since,
+            until=until,
             now=now(),
         )
     fmt = _format(args)

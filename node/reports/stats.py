@@ -4,6 +4,12 @@ Counts of requests sent and received by kind, counterpart, priority and month; t
 acknowledge and to respond (median and 90th percentile, nearest-rank); outcomes of
 preservation requests and refusals by ground; emergency determinations; rejections; open
 preservations and their expiry; access records by action. Pure functions of stored rows.
+
+Pings (``ping``, the availability test) are left out of every figure and counted apart
+under ``excluded``. ``groups`` holds one entry per month, kind, counterpart and direction
+(counts by priority, times to acknowledge and respond); :func:`to_csv` writes the figures
+as tidy rows (``period, kind, counterpart, metric, value``, seconds for times) and
+:func:`to_table` in human units.
 """
 
 from __future__ import annotations
@@ -20,6 +26,10 @@ from typing import Any
 from keys.encoding import parse_time
 from node.reports.preservation import PreservationClock
 from node.storage.records import AccessRecord, Rejection, StoredMessage, StoredReceipt
+
+EXCLUDED_KINDS = frozenset({"ping"})
+CSV_HEADER = ("period", "kind", "counterpart", "metric", "value")
+ALL = "all"
 
 REPLY_KINDS = frozenset(
     {
@@ -71,6 +81,13 @@ def _first_reply(
     return min(candidates, key=lambda r: r.created_at) if candidates else None
 
 
+def in_period(created_at: str, since: str | None, until: str | None) -> bool:
+    """``created_at`` (ISO 8601, UTC) falls on or after ``since`` and on or before
+    ``until`` (dates ``YYYY-MM-DD``, both included; None for no bound)."""
+    day = created_at[:10]
+    return (not since or day >= since) and (not until or day <= until)
+
+
 def compute_stats(
     messages: Iterable[StoredMessage],
     receipts: Iterable[StoredReceipt],
@@ -79,11 +96,16 @@ def compute_stats(
     access: Iterable[AccessRecord] = (),
     rejections: Iterable[Rejection] = (),
     since: str | None = None,
+    until: str | None = None,
     now: datetime,
 ) -> dict[str, Any]:
-    """Every figure of ``node stats`` (times in seconds)."""
+    """Every figure of ``node stats`` (times in seconds), for messages created from
+    ``since`` to ``until`` (both included), pings left out."""
     all_msgs = list(messages)
-    msgs = [m for m in all_msgs if not since or m.created_at >= since]
+    access = [a for a in access if in_period(a.at, since, until)]
+    rejections = [r for r in rejections if in_period(r.received_at, since, until)]
+    chosen = [m for m in all_msgs if in_period(m.created_at, since, until)]
+    msgs = [m for m in chosen if m.kind not in EXCLUDED_KINDS]
     sent = [m for m in msgs if m.direction == "out"]
     received = [m for m in msgs if m.direction == "in"]
     replies: dict[str, list[StoredMessage]] = defaultdict(list)
@@ -94,8 +116,8 @@ def compute_stats(
     for r in receipts:
         if r.type == "ACKNOWLEDGED" and (r.msg_id not in acks or r.issued_at < acks[r.msg_id]):
             acks[r.msg_id] = r.issued_at
-    sent_requests = [m for m in sent if m.kind not in REPLY_KINDS and m.in_reply_to is None]
-    recv_requests = [m for m in received if m.kind not in REPLY_KINDS and m.in_reply_to is None]
+    sent_requests = [m for m in sent if is_request(m)]
+    recv_requests = [m for m in received if is_request(m)]
 
     def respond_times(reqs: list[StoredMessage]) -> list[float]:
         out = []
@@ -123,6 +145,8 @@ def compute_stats(
     return {
         "generated_at": now.isoformat(),
         "since": since,
+        "until": until,
+        "excluded": {"pings": len(chosen) - len(msgs)},
         "sent": {"total": len(sent), **_counts(sent)},
         "received": {"total": len(received), **_counts(received)},
         "time_to_acknowledge": {
@@ -150,28 +174,96 @@ def compute_stats(
         },
         "open_preservations": [c.to_dict() for c in open_clocks],
         "access_records": dict(sorted(Counter(a.action for a in access).items())),
+        "groups": _groups(msgs, acks, replies),
     }
 
 
-def _flatten(prefix: str, value: Any, rows: list[tuple[str, str]]) -> None:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            _flatten(f"{prefix}.{k}" if prefix else str(k), v, rows)
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            _flatten(f"{prefix}[{i}]", v, rows)
-    else:
-        rows.append((prefix, "" if value is None else str(value)))
+def is_request(m: StoredMessage) -> bool:
+    """A message that asks for something (not a reply to another)."""
+    return m.kind not in REPLY_KINDS and m.in_reply_to is None
+
+
+def _ack_seconds(m: StoredMessage, acks: dict[str, str]) -> float | None:
+    if m.direction == "out":
+        return _seconds(acks[m.msg_id], m.created_at) if m.msg_id in acks else None
+    return _seconds(m.acknowledged_at, m.stored_at) if m.acknowledged_at else None
+
+
+def _groups(
+    msgs: list[StoredMessage], acks: dict[str, str], replies: dict[str, list[StoredMessage]]
+) -> list[dict[str, Any]]:
+    """One entry per (month, kind, counterpart, direction): counts by priority, and times
+    to acknowledge and (requests only) to respond."""
+    keyed: dict[tuple[str, str, str, str], list[StoredMessage]] = defaultdict(list)
+    for m in msgs:
+        keyed[(m.created_at[:7], m.kind, m.counterpart, m.direction)].append(m)
+    out = []
+    for (period, kind, counterpart, direction), group in sorted(keyed.items()):
+        ack = [t for m in group if (t := _ack_seconds(m, acks)) is not None]
+        respond = []
+        for m in group:
+            reply = _first_reply(m, replies) if is_request(m) else None
+            if reply is not None:
+                respond.append(_seconds(reply.created_at, m.created_at))
+        out.append(
+            {
+                "period": period,
+                "kind": kind,
+                "counterpart": counterpart,
+                "direction": "sent" if direction == "out" else "received",
+                "count": len(group),
+                "by_priority": dict(sorted(Counter(m.priority for m in group).items())),
+                "time_to_acknowledge": summary(ack),
+                "time_to_respond": summary(respond),
+            }
+        )
+    return out
+
+
+def tidy_rows(stats: dict[str, Any]) -> list[tuple[str, str, str, str, Any]]:
+    """The figures as observations ``(period, kind, counterpart, metric, value)``: per
+    month, kind and counterpart from ``groups``; the rest over the whole period
+    (``since/until``) with ``all`` where a column does not apply. Times in seconds."""
+    rows: list[tuple[str, str, str, str, Any]] = []
+    for g in stats["groups"]:
+        key = (g["period"], g["kind"], g["counterpart"])
+        side = g["direction"]
+        rows.append((*key, side, g["count"]))
+        rows.extend((*key, f"{side}_{p}", n) for p, n in g["by_priority"].items())
+        for name, short in (("time_to_acknowledge", "ack"), ("time_to_respond", "respond")):
+            s = g[name]
+            if s["count"]:
+                rows.append((*key, f"{side}_{short}_count", s["count"]))
+                rows.append((*key, f"{side}_{short}_median_s", s["median_s"]))
+                rows.append((*key, f"{side}_{short}_p90_s", s["p90_s"]))
+    whole = f"{stats['since'] or 'start'}/{stats['until'] or stats['generated_at'][:10]}"
+    for side, n in stats["unacknowledged"].items():
+        rows.append((whole, ALL, ALL, f"unacknowledged_{side}", n))
+    for key, n in stats["preservation_outcomes"].items():
+        direction, outcome = key.split(":", 1)
+        side = "sent" if direction == "out" else "received"
+        rows.append((whole, "preservation_response", ALL, f"{side}_{outcome}", n))
+    for ground, n in stats["refusals_by_ground"].items():
+        rows.append((whole, "preservation_response", ALL, f"refused_{ground}", n))
+    for key, n in stats["emergency_determinations"].items():
+        direction, outcome = key.split(":", 1)
+        side = "sent" if direction == "out" else "received"
+        rows.append((whole, "emergency_determination", ALL, f"{side}_{outcome}", n))
+    for who, counts in stats["rejected"].items():
+        rows.extend((whole, ALL, ALL, f"rejected_{who}_{r}", n) for r, n in counts.items())
+    for action, n in stats["access_records"].items():
+        rows.append((whole, ALL, ALL, f"access_{action}", n))
+    rows.append((whole, ALL, ALL, "open_preservations", len(stats["open_preservations"])))
+    rows.append((whole, "ping", ALL, "excluded", stats["excluded"]["pings"]))
+    return rows
 
 
 def to_csv(stats: dict[str, Any]) -> str:
-    """``metric,value`` rows, one per figure."""
-    rows: list[tuple[str, str]] = []
-    _flatten("", stats, rows)
+    """Tidy CSV: ``period,kind,counterpart,metric,value``, one observation a row."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["metric", "value"])
-    writer.writerows(rows)
+    writer.writerow(CSV_HEADER)
+    writer.writerows(tidy_rows(stats))
     return buf.getvalue()
 
 
@@ -180,6 +272,8 @@ def to_table(stats: dict[str, Any]) -> str:
     lines = [
         f"statistics generated {stats['generated_at']}"
         + (f" since {stats['since']}" if stats["since"] else "")
+        + (f" until {stats['until']}" if stats["until"] else "")
+        + f" (pings left out: {stats['excluded']['pings']})"
     ]
     for side in ("sent", "received"):
         block = stats[side]
@@ -189,10 +283,10 @@ def to_table(stats: dict[str, Any]) -> str:
                 items = ", ".join(f"{k} {v}" for k, v in block[key].items())
                 lines.append(f"  {key.replace('_', ' ')}: {items}")
     for title in ("time_to_acknowledge", "time_to_respond"):
-        lines.append(f"\n{title.replace('_', ' ')} (seconds):")
+        lines.append(f"\n{title.replace('_', ' ')}:")
         for side, s in stats[title].items():
-            median, p90 = _fmt(s["median_s"]), _fmt(s["p90_s"])
-            lines.append(f"  {side:<9} n={s['count']:<5} median={median}  p90={p90}")
+            median, p90 = human_duration(s["median_s"]), human_duration(s["p90_s"])
+            lines.append(f"  {side:<9} n={s['count']:<5} median {median:<12} p90 {p90}")
     for title in (
         "unacknowledged",
         "preservation_outcomes",
@@ -217,5 +311,19 @@ def to_table(stats: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
+def human_duration(seconds: float | None) -> str:
+    """A duration for people: ``45 s``, ``5 min 30 s``, ``2 h 05 min``, ``3 d 4 h``;
+    ``-`` for none. Below a minute, tenths are kept (``1.5 s``)."""
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f} s".replace(".0 s", " s")
+    total = round(seconds)
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min {secs} s" if secs else f"{minutes} min"

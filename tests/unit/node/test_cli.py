@@ -285,9 +285,15 @@ def test_stats_and_access_on_a_new_node(fr: Path, capsys: pytest.CaptureFixture[
     code, out, _ = run(
         capsys, "stats", "--data", str(fr), "--format", "csv", "--since", "2025-01-01"
     )
-    assert code == 0 and out.startswith("metric,value\n")
+    assert code == 0 and out.startswith("period,kind,counterpart,metric,value\n")
     code, _, err = run(capsys, "stats", "--data", str(fr), "--since", "yesterday")
     assert code == EXIT_INVALID and "--since" in err
+    code, out, _ = run(capsys, "stats", "--data", str(fr), "--until", "2025-01-31", "--json")
+    assert code == 0 and json.loads(out)["until"] == "2025-01-31"
+    code, _, err = run(
+        capsys, "stats", "--data", str(fr), "--since", "2025-02-01", "--until", "2025-01-31"
+    )
+    assert code == EXIT_INVALID and "--until" in err
     code, out, _ = run(capsys, "access", "--data", str(fr), "--format", "csv")
     assert code == 0 and out == "id,at,os_user,action,msg_id,detail\n"
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from node.reports.preservation import expiring, preservation_clocks
-from node.reports.stats import compute_stats, percentile, to_csv, to_table
+from node.reports.stats import compute_stats, human_duration, percentile, to_csv, to_table
 from node.storage.records import AccessRecord, Rejection, StoredMessage, StoredReceipt
 
 NOW = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
@@ -195,16 +195,17 @@ def test_stats_known_answers() -> None:
         ],
         now=NOW,
     )
-    assert stats["sent"]["total"] == 5 and stats["received"]["total"] == 3
+    # the ping c1 is left out of every figure
+    assert stats["excluded"] == {"pings": 1}
+    assert stats["sent"]["total"] == 4 and stats["received"]["total"] == 3
     assert stats["sent"]["by_kind"] == {
         "assistance_request": 1,
         "emergency_determination": 1,
-        "ping": 1,
         "preservation_request": 1,
         "preservation_response": 1,
     }
-    assert stats["sent"]["by_counterpart"] == {"BR": 2, "DE": 2, "IT": 1}
-    assert stats["sent"]["by_month"] == {"2025-01": 1, "2025-02": 4}
+    assert stats["sent"]["by_counterpart"] == {"BR": 2, "DE": 1, "IT": 1}
+    assert stats["sent"]["by_month"] == {"2025-01": 1, "2025-02": 3}
     assert stats["received"]["by_priority"] == {"emergency": 1, "routine": 2}
     # acknowledged: a1 after 600 s, b1 after 60 s (the first ACKNOWLEDGED counts)
     assert stats["time_to_acknowledge"]["sent"] == {"count": 2, "median_s": 330.0, "p90_s": 600.0}
@@ -216,7 +217,7 @@ def test_stats_known_answers() -> None:
     # responded: a1 answered after 3600 s; we answered d1 after 1800 s and e1 after 3600 s
     assert stats["time_to_respond"]["sent"] == {"count": 1, "median_s": 3600.0, "p90_s": 3600.0}
     assert stats["time_to_respond"]["received"] == {"count": 2, "median_s": 2700.0, "p90_s": 3600.0}
-    assert stats["unacknowledged"] == {"sent": 1, "received": 1}
+    assert stats["unacknowledged"] == {"sent": 0, "received": 1}
     assert stats["preservation_outcomes"] == {"in:preserved": 1, "out:refused": 1}
     assert stats["refusals_by_ground"] == {"political_offence": 1}
     assert stats["emergency_determinations"] == {"out:refused": 1}
@@ -239,22 +240,87 @@ def test_stats_known_answers() -> None:
     )
 
 
-def test_stats_since_filters_by_creation_date() -> None:
+@pytest.mark.parametrize(
+    ("since", "until", "sent", "received"),
+    [
+        (None, None, 4, 3),
+        ("2025-02-02", None, 2, 2),
+        (None, "2025-02-01", 2, 1),
+        ("2025-02-03", "2025-02-03", 1, 1),  # both bounds included
+        ("2025-02-06", None, 0, 0),
+    ],
+)
+def test_stats_period_by_creation_date(
+    since: str | None, until: str | None, sent: int, received: int
+) -> None:
     messages, stored = dataset()
-    stats = compute_stats(messages, stored, since="2025-02-02", now=NOW)
-    assert stats["sent"]["total"] == 3 and stats["received"]["total"] == 2
+    stats = compute_stats(messages, stored, since=since, until=until, now=NOW)
+    assert (stats["sent"]["total"], stats["received"]["total"]) == (sent, received)
+    assert (stats["since"], stats["until"]) == (since, until)
 
 
-def test_stats_formats() -> None:
+def test_stats_groups_by_month_kind_counterpart_and_direction() -> None:
+    messages, stored = dataset()
+    groups = compute_stats(messages, stored, now=NOW)["groups"]
+    keys = [(g["period"], g["kind"], g["counterpart"], g["direction"]) for g in groups]
+    assert ("2025-02", "ping", "DE", "sent") not in keys
+    [a1] = [g for g in groups if g["kind"] == "preservation_request" and g["direction"] == "sent"]
+    assert (a1["period"], a1["counterpart"], a1["count"], a1["by_priority"]) == (
+        "2025-01",
+        "DE",
+        1,
+        {"urgent": 1},
+    )
+    assert a1["time_to_acknowledge"] == {"count": 1, "median_s": 600.0, "p90_s": 600.0}
+    assert a1["time_to_respond"] == {"count": 1, "median_s": 3600.0, "p90_s": 3600.0}
+    assert sum(g["count"] for g in groups) == 7
+
+
+def test_stats_tidy_csv() -> None:
     messages, stored = dataset()
     stats = compute_stats(messages, stored, clocks=preservation_clocks(messages, NOW), now=NOW)
     rows = list(csv.reader(io.StringIO(to_csv(stats))))
-    assert rows[0] == ["metric", "value"]
-    assert ["sent.by_counterpart.BR", "2"] in rows
-    assert ["time_to_acknowledge.sent.p90_s", "600.0"] in rows
-    assert ["open_preservations[0].preserved_until", "2025-04-15"] in rows
+    assert rows[0] == ["period", "kind", "counterpart", "metric", "value"]
+    assert all(len(r) == 5 for r in rows)
+    assert ["2025-01", "preservation_request", "DE", "sent", "1"] in rows
+    assert ["2025-01", "preservation_request", "DE", "sent_urgent", "1"] in rows
+    assert ["2025-01", "preservation_request", "DE", "sent_ack_median_s", "600.0"] in rows
+    assert ["2025-01", "preservation_request", "DE", "sent_respond_p90_s", "3600.0"] in rows
+    assert ["2025-02", "emergency_disclosure_request", "BR", "received_ack_p90_s", "120.0"] in rows
+    whole = "start/2025-03-10"
+    assert [whole, "preservation_response", "all", "refused_political_offence", "1"] in rows
+    assert [whole, "all", "all", "open_preservations", "1"] in rows
+    assert [whole, "ping", "all", "excluded", "1"] in rows
+    assert not any(r[1] == "ping" and r[3] == "sent" for r in rows)
+    # the counts in the tidy rows add up to the totals
+    sent = sum(int(r[4]) for r in rows[1:] if r[3] == "sent")
+    assert sent == stats["sent"]["total"]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (None, "-"),
+        (0.0, "0 s"),
+        (1.5, "1.5 s"),
+        (45.0, "45 s"),
+        (60.0, "1 min"),
+        (330.0, "5 min 30 s"),
+        (3600.0, "1 h 00 min"),
+        (7500.0, "2 h 05 min"),
+        (86400.0 * 3 + 4 * 3600, "3 d 4 h"),
+    ],
+)
+def test_human_duration(seconds: float | None, text: str) -> None:
+    assert human_duration(seconds) == text
+
+
+def test_stats_table_in_human_units() -> None:
+    messages, stored = dataset()
+    stats = compute_stats(messages, stored, clocks=preservation_clocks(messages, NOW), now=NOW)
     table = to_table(stats)
-    assert "median=330.000  p90=600.000" in table
+    assert "median 5 min 30 s   p90 10 min" in table
+    assert "pings left out: 1" in table
     assert "requested DE     preserved" in table
     json.dumps(stats)  # serialisable as is
 
