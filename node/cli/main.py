@@ -178,7 +178,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="status (default) or check",
     )
 
-    p = _add(sub, "stats", reports.cmd_stats, "statistics of this node (pings left out)")
+    p = _add(
+        sub,
+        "stats",
+        reports.cmd_stats,
+        "statistics of this node (pings left out); 'send' a signed monthly report to the "
+        "secretariat, 'collect' the network report (the secretariat)",
+        keys=True,
+    )
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=("show", "send", "collect"),
+        default="show",
+        help="show (default), send or collect",
+    )
+    p.add_argument(
+        "--period",
+        metavar="YYYY-MM",
+        action="append",
+        help="send/collect: the month (default: the previous one); collect takes several",
+    )
+    p.add_argument("--to", metavar="PARTY", help="send: the secretariat's party")
+    p.add_argument(
+        "--out", metavar="DIR", help="collect: folder for the report (default network-report)"
+    )
     p.add_argument("--since", metavar="DATE", help="only messages created since YYYY-MM-DD")
     p.add_argument("--until", metavar="DATE", help="only messages created until YYYY-MM-DD")
     p.add_argument(

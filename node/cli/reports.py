@@ -11,6 +11,7 @@ from datetime import date
 from keys.errors import ValidationError
 from keys.host.command import emit
 from node.cli.base import full_node, load_config, local_node, now
+from node.cli.netstats import cmd_stats_collect, cmd_stats_send
 from node.daemon.loop import run_daemon
 from node.logs import configure_logging, get_logger
 from node.reports.preservation import preservation_clocks
@@ -32,6 +33,11 @@ def _format(args: argparse.Namespace) -> str:
 
 
 async def cmd_stats(args: argparse.Namespace) -> int:
+    action = getattr(args, "action", "show")
+    if action == "send":
+        return await cmd_stats_send(args)
+    if action == "collect":
+        return await cmd_stats_collect(args)
     since = _since(args.since)
     until = _since(args.until, "--until")
     if since and until and until < since:

@@ -164,7 +164,33 @@ def example(kind: str, now: datetime, party: str = "FR") -> dict[str, Any]:
         },
         "withdrawal": {"request_reference": "FR-2025-0042", "text": "the case was closed"},
         "ping": {},
+        "statistics_report": {
+            "party": party,
+            "period": "2025-02",
+            "generated_at": "2025-03-01T00:05:00.000Z",
+            "counts": [
+                {
+                    "kind": "preservation_request",
+                    "counterpart": "DE",
+                    "direction": "sent",
+                    "priority": "urgent",
+                    "count": 3,
+                }
+            ],
+            "times": [
+                {
+                    "kind": "preservation_request",
+                    "direction": "sent",
+                    "measure": "acknowledge",
+                    "bucket": "lt_15m",
+                    "count": 3,
+                }
+            ],
+            "signature": {"key_id": "ed25519:example", "sig": "c2lnbmF0dXJl"},
+        },
     }
     if kind == "ping":
         return {}
+    if kind == "statistics_report":
+        return bodies[kind]
     return {**common, **bodies[kind]}

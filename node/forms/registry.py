@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from node.forms import kinds_emergency, kinds_general, kinds_preservation
+from node.forms import kinds_emergency, kinds_general, kinds_preservation, kinds_reports
 from node.forms.common import common_fields
 from node.forms.spec import Field, KindSpec
 
@@ -10,6 +10,7 @@ _ALL: tuple[KindSpec, ...] = (
     *kinds_preservation.KINDS,
     *kinds_emergency.KINDS,
     *kinds_general.KINDS,
+    *kinds_reports.KINDS,
 )
 KINDS: dict[str, KindSpec] = {k.name: k for k in _ALL}
 KIND_NAMES: tuple[str, ...] = tuple(KINDS)

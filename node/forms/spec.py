@@ -17,6 +17,8 @@ Field types:
 ``language``   a BCP 47 language tag (``en``, ``fr``, ``pt-BR``)
 ``ip_address`` an IPv4 or IPv6 address, without a port (``203.0.113.7``, ``2001:db8::1``)
 ``port``       a TCP/UDP port number, an integer from 1 to 65535
+``count``      a whole number from 0 to 1,000,000,000 (statistics)
+``month``      a calendar month, ``YYYY-MM``
 ``window``     a time window ``{"start", "end", "time_zone"}``; each time carries an
                offset, or ``time_zone`` names the zone; a naive time is refused
 ``object``     a nested object of ``fields``
@@ -43,6 +45,8 @@ FIELD_TYPES = frozenset(
         "language",
         "ip_address",
         "port",
+        "count",
+        "month",
         "window",
         "object",
         "list",

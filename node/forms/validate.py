@@ -113,6 +113,8 @@ _SCALAR_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "language": values.check_language,
     "ip_address": values.check_ip_address,
     "port": values.check_port,
+    "count": values.check_count,
+    "month": values.check_month,
 }
 
 

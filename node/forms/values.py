@@ -123,6 +123,22 @@ def check_port(value: Any) -> str | None:
     return "must be a port number, an integer from 1 to 65535"
 
 
+COUNT_MAX = 1_000_000_000
+_MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+def check_count(value: Any) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= COUNT_MAX:
+        return None
+    return f"must be a whole number from 0 to {COUNT_MAX:,}"
+
+
+def check_month(value: Any) -> str | None:
+    if isinstance(value, str) and _MONTH_RE.match(value):
+        return None
+    return "must be a month YYYY-MM"
+
+
 def window_problems(value: Any) -> list[tuple[str, str]]:
     """Problems of a time window as (sub-path, message); empty when it is valid.
 

@@ -5,11 +5,11 @@ acknowledge and to respond (median and 90th percentile, nearest-rank); outcomes 
 preservation requests and refusals by ground; emergency determinations; rejections; open
 preservations and their expiry; access records by action. Pure functions of stored rows.
 
-Pings (``ping``, the availability test) are left out of every figure and counted apart
-under ``excluded``. ``groups`` holds one entry per month, kind, counterpart and direction
-(counts by priority, times to acknowledge and respond); :func:`to_csv` writes the figures
-as tidy rows (``period, kind, counterpart, metric, value``, seconds for times) and
-:func:`to_table` in human units.
+Pings (``ping``, the availability test) and statistics reports are left out of every
+figure; pings are counted apart under ``excluded``. ``groups`` holds one entry per month,
+kind, counterpart and direction (counts by priority, times to acknowledge and respond);
+:func:`to_csv` writes the figures as tidy rows (``period, kind, counterpart, metric,
+value``, seconds for times) and :func:`to_table` in human units.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import math
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +28,7 @@ from keys.encoding import parse_time
 from node.reports.preservation import PreservationClock
 from node.storage.records import AccessRecord, Rejection, StoredMessage, StoredReceipt
 
-EXCLUDED_KINDS = frozenset({"ping"})
+EXCLUDED_KINDS = frozenset({"ping", "statistics_report"})
 CSV_HEADER = ("period", "kind", "counterpart", "metric", "value")
 ALL = "all"
 
@@ -112,10 +113,8 @@ def compute_stats(
     for m in all_msgs:
         if m.in_reply_to:
             replies[m.in_reply_to].append(m)
-    acks: dict[str, str] = {}
-    for r in receipts:
-        if r.type == "ACKNOWLEDGED" and (r.msg_id not in acks or r.issued_at < acks[r.msg_id]):
-            acks[r.msg_id] = r.issued_at
+    receipts = list(receipts)
+    acks = _first_acks(receipts)
     sent_requests = [m for m in sent if is_request(m)]
     recv_requests = [m for m in received if is_request(m)]
 
@@ -146,7 +145,7 @@ def compute_stats(
         "generated_at": now.isoformat(),
         "since": since,
         "until": until,
-        "excluded": {"pings": len(chosen) - len(msgs)},
+        "excluded": {"pings": sum(1 for m in chosen if m.kind == "ping")},
         "sent": {"total": len(sent), **_counts(sent)},
         "received": {"total": len(received), **_counts(received)},
         "time_to_acknowledge": {
@@ -189,32 +188,84 @@ def _ack_seconds(m: StoredMessage, acks: dict[str, str]) -> float | None:
     return _seconds(m.acknowledged_at, m.stored_at) if m.acknowledged_at else None
 
 
+@dataclass(frozen=True)
+class Observation:
+    """One message as the statistics see it: no content, no reference, no identifier."""
+
+    period: str  # YYYY-MM of creation (UTC)
+    kind: str
+    counterpart: str
+    direction: str  # sent | received
+    priority: str
+    ack_s: float | None  # time to acknowledge
+    respond_s: float | None  # time to the first answer (requests only)
+
+
+def _observe(
+    m: StoredMessage, acks: dict[str, str], replies: dict[str, list[StoredMessage]]
+) -> Observation:
+    reply = _first_reply(m, replies) if is_request(m) else None
+    return Observation(
+        period=m.created_at[:7],
+        kind=m.kind,
+        counterpart=m.counterpart,
+        direction="sent" if m.direction == "out" else "received",
+        priority=m.priority,
+        ack_s=_ack_seconds(m, acks),
+        respond_s=_seconds(reply.created_at, m.created_at) if reply is not None else None,
+    )
+
+
+def observations(
+    messages: Iterable[StoredMessage],
+    receipts: Iterable[StoredReceipt],
+    *,
+    since: str | None = None,
+    until: str | None = None,
+) -> list[Observation]:
+    """Every message created from ``since`` to ``until`` (pings left out), observed."""
+    all_msgs = list(messages)
+    replies: dict[str, list[StoredMessage]] = defaultdict(list)
+    for m in all_msgs:
+        if m.in_reply_to:
+            replies[m.in_reply_to].append(m)
+    acks = _first_acks(receipts)
+    return [
+        _observe(m, acks, replies)
+        for m in all_msgs
+        if in_period(m.created_at, since, until) and m.kind not in EXCLUDED_KINDS
+    ]
+
+
+def _first_acks(receipts: Iterable[StoredReceipt]) -> dict[str, str]:
+    acks: dict[str, str] = {}
+    for r in receipts:
+        if r.type == "ACKNOWLEDGED" and (r.msg_id not in acks or r.issued_at < acks[r.msg_id]):
+            acks[r.msg_id] = r.issued_at
+    return acks
+
+
 def _groups(
     msgs: list[StoredMessage], acks: dict[str, str], replies: dict[str, list[StoredMessage]]
 ) -> list[dict[str, Any]]:
     """One entry per (month, kind, counterpart, direction): counts by priority, and times
     to acknowledge and (requests only) to respond."""
-    keyed: dict[tuple[str, str, str, str], list[StoredMessage]] = defaultdict(list)
+    keyed: dict[tuple[str, str, str, str], list[Observation]] = defaultdict(list)
     for m in msgs:
-        keyed[(m.created_at[:7], m.kind, m.counterpart, m.direction)].append(m)
+        o = _observe(m, acks, replies)
+        keyed[(o.period, o.kind, o.counterpart, o.direction)].append(o)
     out = []
     for (period, kind, counterpart, direction), group in sorted(keyed.items()):
-        ack = [t for m in group if (t := _ack_seconds(m, acks)) is not None]
-        respond = []
-        for m in group:
-            reply = _first_reply(m, replies) if is_request(m) else None
-            if reply is not None:
-                respond.append(_seconds(reply.created_at, m.created_at))
         out.append(
             {
                 "period": period,
                 "kind": kind,
                 "counterpart": counterpart,
-                "direction": "sent" if direction == "out" else "received",
+                "direction": direction,
                 "count": len(group),
-                "by_priority": dict(sorted(Counter(m.priority for m in group).items())),
-                "time_to_acknowledge": summary(ack),
-                "time_to_respond": summary(respond),
+                "by_priority": dict(sorted(Counter(o.priority for o in group).items())),
+                "time_to_acknowledge": summary([o.ack_s for o in group if o.ack_s is not None]),
+                "time_to_respond": summary([o.respond_s for o in group if o.respond_s is not None]),
             }
         )
     return out
