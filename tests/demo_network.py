@@ -1,8 +1,9 @@
-"""``make demo``: a relay and three nodes on loopback, two real requests end to end.
+"""``make demo``: a relay, three nodes and the secretariat's node on loopback, two real
+requests end to end, and the network statistics report.
 
 In a fresh folder under ``var/``:
 
-1. ``relay init`` and ``node init --root`` for FR, DE and BR (SQLite everywhere;
+1. ``relay init`` and ``node init --root`` for FR, DE, BR and CE (SQLite everywhere;
    unencrypted keystores, as for unattended daemons: each daemon says so when it starts);
    the secretariat's three administrators make their keys, list the relay and the three
    nodes in a directory, two of them sign it separately, the signatures are combined, and
@@ -20,7 +21,10 @@ In a fresh folder under ``var/``:
 6. then it prints FR's and BR's timelines (every receipt and reply, each signature checked,
    each receipt with its proof in the log), BR's sent messages and DE's statistics; after
    the processes stop, ``relay audit verify`` recomputes the whole log from the relay's
-   database. It stops every process it started and exits 0.
+   database. Before that, FR, DE and BR send CE (the secretariat) their signed statistics
+   reports for the month (``node stats send``) and CE writes the network report
+   (``node stats collect``: HTML, Markdown, CSV, SVG charts). It stops every process it
+   started and exits 0.
 
 Run: ``make demo`` or ``python -m tests.demo_network``.
 """
@@ -115,13 +119,18 @@ def trusted_versions(net: LocalNetwork) -> str:
 def main() -> int:
     started = time.monotonic()
     root = ROOT / "var" / f"demo-network-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
-    step(f"a relay and three nodes (FR, DE, BR) in {root.relative_to(ROOT)}")
+    step(
+        f"a relay, three nodes (FR, DE, BR) and the secretariat's node (CE) in "
+        f"{root.relative_to(ROOT)}"
+    )
     sec = Secretariat.create(root / "secretariat")
-    net = LocalNetwork.create(root, ["FR", "DE", "BR"], options=QUIET, root_file=sec.root_file)
+    net = LocalNetwork.create(
+        root, ["FR", "DE", "BR", "CE"], options=QUIET, root_file=sec.root_file
+    )
     fr, de, br = net["FR"], net["DE"], net["BR"]
     directory_step(sec, net)
-    with net.running("FR", "DE", "BR"):
-        show(f"relay on {net.relay.url}; daemons of FR, DE and BR running")
+    with net.running("FR", "DE", "BR", "CE"):
+        show(f"relay on {net.relay.url}; daemons of FR, DE, BR and CE running")
         show(trusted_versions(net))
         step("two requests to DE")
         preservation = send(fr, "DE", "preservation_request", "urgent")
@@ -163,6 +172,7 @@ def main() -> int:
         show(br.cli("inbox", "--sent").stdout)
         step("DE's statistics")
         show(de.cli("stats").stdout)
+        network_report_step(net, root)
     step("the relay's own check of its audit log (relay audit verify)")
     verify = run_module("relay", "audit", "verify", "--data", str(net.relay.data))
     show(verify.stdout or verify.stderr)
@@ -170,6 +180,30 @@ def main() -> int:
         raise RuntimeError(f"relay audit verify exited {verify.returncode}")
     step(f"all processes stopped; demo done in {time.monotonic() - started:.1f} s")
     return 0
+
+
+def network_report_step(net: LocalNetwork, root: Path) -> None:
+    """Each node sends the secretariat (CE) its signed report for this month; CE's node
+    checks and combines them into the network report."""
+    step("statistics reports to the secretariat (node stats send), network report (collect)")
+    month = datetime.now(UTC).strftime("%Y-%m")
+    for party in ("FR", "DE", "BR"):
+        code, out = net[party].call("stats", "send", "--period", month, "--to", "CE")
+        if code != 0:
+            raise RuntimeError(f"{party}: node stats send failed ({code}): {out}")
+        show(f"{party}: report for {month} {out['outcome']} (msg_id {out['msg_id'][:12]})")
+    ce = net["CE"]
+    wait_for(
+        lambda: len([m for m in ce.messages("in") if m.kind == "statistics_report"]) >= 3,
+        30,
+        "the three reports at CE",
+    )
+    out_dir = root / "network-report"
+    result = ce.cli("stats", "collect", "--period", month, "--out", str(out_dir))
+    if result.returncode != 0:
+        raise RuntimeError(f"node stats collect failed: {result.stderr}")
+    show(result.stdout)
+    show("files: " + ", ".join(sorted(p.name for p in out_dir.iterdir())))
 
 
 def audit_step(net: LocalNetwork, sent: tuple[tuple[NodeProcess, str], ...]) -> None:

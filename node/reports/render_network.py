@@ -39,7 +39,7 @@ BUCKET_LABELS = {
     "lt_72h": "< 72 h",
     "ge_72h": ">= 72 h",
 }
-_W, _H, _LEFT, _TOP, _BOTTOM = 720, 360, 60, 40, 60
+_W, _H, _LEFT, _TOP, _BOTTOM = 720, 380, 60, 40, 70
 
 
 def _e(text: Any) -> str:
@@ -71,6 +71,19 @@ def _legend(names: Sequence[str], y: int) -> list[str]:
         if x > _W - 120:
             x, y = _LEFT, y + 16
     return out
+
+
+def _wrap(label: str, width: int) -> list[str]:
+    """A bar's label on at most two lines of about ``width`` characters (kinds lose
+    their ``_request`` and underscores)."""
+    words = label.removesuffix("_request").replace("_", " ").split()
+    lines: list[str] = []
+    for word in words:
+        if lines and len(lines[-1]) + 1 + len(word) <= max(width, 8):
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines[:1] + ([" ".join(lines[1:])] if len(lines) > 1 else [])
 
 
 def stacked_bars(
@@ -107,12 +120,14 @@ def stacked_bars(
             f'<text x="{x + bar / 2:.1f}" y="{y - 4:.1f}" text-anchor="middle">'
             f"{_e(f'{totals[i]:g}{unit}')}</text>"
         )
-        body.append(
-            f'<text x="{x + bar / 2:.1f}" y="{_TOP + plot_h + 16}" text-anchor="middle">'
-            f"{_e(label)}</text>"
+        cx = x + bar / 2
+        lines = "".join(
+            f'<tspan x="{cx:.1f}" dy="{0 if n == 0 else 14}">{_e(part)}</tspan>'
+            for n, part in enumerate(_wrap(label, int(slot / 7)))
         )
+        body.append(f'<text y="{_TOP + plot_h + 16}" text-anchor="middle">{lines}</text>')
     if len(names) > 1 or names != [title]:
-        body.extend(_legend(names, _H - _BOTTOM + 20))
+        body.extend(_legend(names, _H - _BOTTOM + 24))
     return _svg(title, body)
 
 
