@@ -107,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--describe", action="store_true", help="explain each field instead")
     p.add_argument("--example", action="store_true", help="print a filled-in example instead")
+    p.add_argument(
+        "--lang", metavar="LANG", default="en", help="language of --describe and the list (en, fr)"
+    )
 
     p = _add(sub, "send", sending.cmd_send, "seal and send a request", keys=True)
     p.add_argument("--to", required=True, metavar="PARTY", help="recipient party id")
@@ -131,6 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _add(sub, "show", working.cmd_show, "display a message (recorded in the access log)")
     p.add_argument("id", metavar="ID", help="message id (or a unique prefix)")
+    p.add_argument(
+        "--lang",
+        metavar="LANG",
+        help="print the form's fields labelled in this language (en, fr) instead of JSON",
+    )
 
     p = _add(
         sub, "ack", sending.cmd_ack, "acknowledge a received message (ACKNOWLEDGED)", keys=True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import sys
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ from node.cli.base import form_defaults, full_node, is_terminal, now, os_user
 from node.cli.formfile import read_form
 from node.cli.interactive import complete_interactively
 from node.forms import KINDS, ValidatedForm, validate_form
+from node.forms.i18n import language_warning
 from node.forms.validate import PRIORITIES
 from node.runtime import Node
 
@@ -114,9 +116,19 @@ async def cmd_send(args: argparse.Namespace) -> int:
     async with full_node(args) as node:
         if recipient == node.config.party:
             raise ValidationError("you cannot send a request to yourself", code="self_recipient")
+        accepted = node.peers.accepted_languages(recipient)
+        if accepted and is_terminal() and not args.json:
+            print(f"{recipient} accepts requests in: {', '.join(accepted)}", file=sys.stderr)
         form = _validate(args, node, _read(args, node))
         await _recipient_key_known(node, recipient)
+        accepted = node.peers.accepted_languages(recipient)
+        warning = language_warning(form.language, accepted, recipient)
         code, result, text = await _send(args, node, recipient, form)
+    result["recipient_languages"] = list(accepted)
+    if warning:
+        result["warnings"] = [warning]
+        if not args.json:
+            print(f"warning: {warning}", file=sys.stderr)
     emit(result, as_json=args.json, text=text)
     return code
 

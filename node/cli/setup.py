@@ -16,7 +16,7 @@ from keys.keystore import Keystore, StoredEncryptionKey, make_bundle, verify_bun
 from node import config as node_config
 from node.cli.base import data_dir, now
 from node.cli.directory import pin_root, read_root_file
-from node.forms import KINDS, get_kind
+from node.forms import KINDS, get_kind, i18n
 from node.forms.examples import example
 from node.forms.template import describe_text, template
 from node.storage.store import Store
@@ -88,14 +88,17 @@ async def cmd_init(args: argparse.Namespace) -> int:
 
 
 async def cmd_forms(args: argparse.Namespace) -> int:
+    lang = getattr(args, "lang", "en") or "en"
     if not args.kind:
-        kinds = [{"kind": k.name, "title": k.title, "basis": k.basis} for k in KINDS.values()]
+        kinds = [
+            {"kind": k.name, "title": i18n.title(k, lang), "basis": k.basis} for k in KINDS.values()
+        ]
         text = "\n".join(f"{k['kind']:<30} {k['title']} ({k['basis']})" for k in kinds)
         emit({"kinds": kinds}, as_json=args.json, text=text)
         return 0
     spec = get_kind(args.kind)
     if args.describe:
-        emit({"kind": spec.name}, as_json=False, text=describe_text(spec))
+        emit({"kind": spec.name}, as_json=False, text=describe_text(spec, lang))
         return 0
     doc = example(spec.name, now()) if args.example else template(spec)
     print(json.dumps(doc, indent=2, ensure_ascii=False))

@@ -19,6 +19,8 @@ from node.cli.base import data_dir, full_node, local_node, now, os_user
 from node.errors import LocalNotFound
 from node.evidence.bundle import MAX_EVIDENCE_BYTES, export_bundle, verify_bundle_doc
 from node.evidence.timeline import build_timeline, render_text
+from node.forms import KINDS
+from node.forms.i18n import printable
 from node.forms.migrate import migrate
 from node.runtime import LocalNode, open_local
 from node.trust.keyhistory import KeyHistory
@@ -79,7 +81,10 @@ async def cmd_show(args: argparse.Namespace) -> int:
         + (f"  in reply to {msg.in_reply_to}" if msg.in_reply_to else "")
     )
     shown = migrate(msg.kind, content["body"])  # an old form version, in today's fields
-    text = header + "\n" + json.dumps(shown, indent=2, ensure_ascii=False)
+    if args.lang and msg.kind in KINDS:
+        text = header + "\n\n" + printable(msg.kind, shown, args.lang)
+    else:
+        text = header + "\n" + json.dumps(shown, indent=2, ensure_ascii=False)
     emit(result, as_json=args.json, text=text)
     return 0
 

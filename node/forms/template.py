@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from node.forms.i18n import choice_label, tr
 from node.forms.migrate import FORM_VERSION
 from node.forms.registry import KINDS, fields_for
 from node.forms.spec import Field, KindSpec
@@ -39,26 +40,30 @@ def _need(f: Field) -> str:
     return "optional"
 
 
-def _type(f: Field) -> str:
+def _type(f: Field, lang: str | None = None) -> str:
     if f.type == "choice":
-        return "one of: " + ", ".join(f.choices)
+        if lang is None:
+            return "one of: " + ", ".join(f.choices)
+        return "one of: " + ", ".join(f"{c} ({choice_label(c, lang)})" for c in f.choices)
     if f.type == "list":
         assert f.item is not None
-        inner = _type(f.item) if f.item.type != "object" else "object"
+        inner = _type(f.item, lang) if f.item.type != "object" else "object"
         return f"list of {inner}"
     if f.min_days_after_request is not None:
         return f"date, >= request + {f.min_days_after_request} days"
     return f.type
 
 
-def describe_rows(spec: KindSpec) -> list[tuple[str, str, str, str]]:
-    """(path, type, need, help) for every field, nested ones with dotted paths."""
+def describe_rows(spec: KindSpec, lang: str | None = None) -> list[tuple[str, str, str, str]]:
+    """(path, type, need, help) for every field, nested ones with dotted paths; with
+    ``lang``, the help and the choices' labels in that language."""
     rows: list[tuple[str, str, str, str]] = []
 
     def walk(fields: tuple[Field, ...], prefix: str) -> None:
         for f in fields:
             path = f"{prefix}{f.name}"
-            rows.append((path, _type(f), _need(f), f.help))
+            help_ = tr(f.help, lang) if lang else f.help
+            rows.append((path, _type(f, lang), _need(f), help_))
             if f.type == "object":
                 walk(f.fields, path + ".")
             elif f.type == "list" and f.item is not None and f.item.type == "object":
@@ -68,11 +73,11 @@ def describe_rows(spec: KindSpec) -> list[tuple[str, str, str, str]]:
     return rows
 
 
-def describe_text(spec: KindSpec) -> str:
-    """A plain-text table of the fields of ``spec``."""
-    rows = describe_rows(spec)
+def describe_text(spec: KindSpec, lang: str = "en") -> str:
+    """A plain-text table of the fields of ``spec``, help and choices in ``lang``."""
+    rows = describe_rows(spec, lang)
     width = max(len(r[0]) for r in rows) if rows else 10
-    lines = [f"{spec.name}: {spec.title} ({spec.basis})", ""]
+    lines = [f"{spec.name}: {tr(spec.title, lang)} ({spec.basis})", ""]
     for path, type_, need, help_ in rows:
         lines.append(f"  {path.ljust(width)}  {need}; {type_}")
         if help_:

@@ -332,6 +332,12 @@ class DirectoryPeers:
             return current.contact(party).phone
         return self._contacts.get(party)
 
+    def accepted_languages(self, party: str) -> tuple[str, ...]:
+        current = self.current
+        if current is not None and party in current:
+            return tuple(current.contact(party).languages)
+        return ()
+
     # -- updates ----------------------------------------------------------------------------
 
     async def refresh(self, transport: RelayTransport, now: datetime) -> DirectoryReport:

@@ -112,6 +112,11 @@ class PeerKeys(Protocol):
         """The party's 24/7 phone number, if known."""
         ...
 
+    def accepted_languages(self, party: str) -> tuple[str, ...]:
+        """The languages the directory says ``party`` accepts requests in (Protocol Art.
+        4); empty when it says none (development bundles)."""
+        ...
+
     def unusable(self, now: datetime) -> str | None:
         """Why the keys cannot be relied on at ``now`` (``no_directory``,
         ``directory_expired``), or None when they can."""
@@ -255,6 +260,9 @@ class PinnedPeers:
 
     def contact_phone(self, party: str) -> str | None:
         return self._contacts.get(party)
+
+    def accepted_languages(self, party: str) -> tuple[str, ...]:
+        return ()
 
     async def refresh(self, transport: RelayTransport, now: datetime) -> RefreshReport:
         """Fetch the relay's bundle list, verify each bundle, pin what is new.

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from node.forms import FormInvalid, validate_form
 from node.forms.examples import example
+from node.forms.i18n import printable, tr
 from node.forms.mapping import TEMPLATES, mapping_markdown
 from node.forms.migrate import FORM_VERSION, migrate, split_ip_port
 from node.forms.registry import KINDS, fields_for
@@ -504,3 +505,23 @@ async def test_every_template_field_arrives_intact(
     for row in template.rows:
         for path in row.paths:
             assert _values_at(got, path) == _values_at(case, path), f"{path} ({row.label})"
+    # and the recipient reads every value in the printable view, in both languages
+    for lang in ("en", "fr"):
+        view = printable(template.kind, got, lang)
+        for row in template.rows:
+            for path in row.paths:
+                for value in _values_at(case, path):
+                    for text in _leaf_texts(value):
+                        assert text in view, f"{lang}: {path} ({row.label})"
+    first = printable(template.kind, got, "fr").splitlines()[0]
+    assert first.startswith(tr(KINDS[template.kind].title, "fr"))
+
+
+def _leaf_texts(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _leaf_texts(v)]
+    if isinstance(value, list):
+        return [t for v in value for t in _leaf_texts(v)]
+    if isinstance(value, bool):
+        return []  # shown as yes/oui
+    return [line for line in str(value).splitlines() if line]
