@@ -33,6 +33,7 @@ from relay import config as relay_config
 from relay.cli import audit as audit_cli
 from relay.cli import directory as directory_cli
 from relay.cli import members as members_cli
+from relay.cli import stats as stats_cli
 from relay.core import members as relay_members
 from relay.directory import folder as members_folder
 from relay.monitoring.logging import configure_logging, get_logger
@@ -362,6 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     logs.set_defaults(func=cmd_logs)
 
     audit_cli.register(sub, common=_common, database_args=_database_args, load_config=_config)
+    stats_cli.register(sub, common=_common, database_args=_database_args, load_config=_config)
     return add_exit_codes(parser)
 
 
