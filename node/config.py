@@ -113,6 +113,14 @@ class AuditSettings:
     batch: int = _s(50, "most messages whose receipts are checked in one pass")
 
 
+@dataclass(frozen=True)
+class StatisticsSettings:
+    """The monthly statistics report to the secretariat (ADR 0011)."""
+
+    secretariat: str = _s("", "the secretariat's party; empty: the daemon sends no report")
+    send_day: int = _s(1, "day of the month (1-28) from which last month's report is sent")
+
+
 SECTIONS: dict[str, type] = {
     "keystore": KeystoreSettings,
     "relay": RelaySettings,
@@ -122,6 +130,7 @@ SECTIONS: dict[str, type] = {
     "log": LogSettings,
     "peers": PeerSettings,
     "audit": AuditSettings,
+    "statistics": StatisticsSettings,
 }
 
 
@@ -140,6 +149,7 @@ class NodeConfig:
     log: LogSettings = field(default_factory=LogSettings)
     peers: PeerSettings = field(default_factory=PeerSettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
+    statistics: StatisticsSettings = field(default_factory=StatisticsSettings)
     authority: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     contacts: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -229,6 +239,14 @@ def parse(
         raise ConfigError(f"audit.network: {e.message}") from e
     if sections["audit"].batch < 1 or sections["audit"].check_interval <= 0:
         raise ConfigError("audit.batch must be at least 1 and audit.check_interval positive")
+    stats = sections["statistics"]
+    if not 1 <= stats.send_day <= 28:
+        raise ConfigError("statistics.send_day must be between 1 and 28")
+    if stats.secretariat:
+        try:
+            validate_party_id(stats.secretariat)
+        except ValidationError as e:
+            raise ConfigError(f"statistics.secretariat: {e.message}") from e
     contacts = _string_table("contacts", doc.get("contacts", {}))
     for key in contacts:
         validate_party_id(key)

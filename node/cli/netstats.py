@@ -15,27 +15,19 @@ from keys.host.command import emit
 from keys.host.files import write_private
 from keys.identities import RELAY_ID, validate_party_id
 from node.cli.base import full_node, local_node, now
-from node.forms import FormDefaults, validate_form
+from node.daemon.statistics import previous_month, send_report
 from node.reports.network import (
     REPORT_KIND,
     NetworkReport,
     Received,
-    build_report,
     combine,
-    sign_report,
 )
 from node.reports.render_network import render
-from node.runtime import LocalNode, Node
+from node.runtime import LocalNode
 from node.trust.peers import PeerKeys
 
 _PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 MAX_PERIODS = 36
-
-
-def previous_month(at: datetime) -> str:
-    """The month before ``at``'s (UTC): what the monthly schedule reports."""
-    year, month = (at.year, at.month - 1) if at.month > 1 else (at.year - 1, 12)
-    return f"{year:04d}-{month:02d}"
 
 
 def parse_periods(values: list[str] | None, at: datetime) -> list[str]:
@@ -50,30 +42,6 @@ def parse_periods(values: list[str] | None, at: datetime) -> list[str]:
     if len(out) > MAX_PERIODS:
         raise ValidationError(f"at most {MAX_PERIODS} months at once")
     return out
-
-
-async def send_report(node: Node, to: str, period: str, at: datetime) -> tuple[str, str, int]:
-    """Build, sign and send ``node``'s report for ``period`` to ``to``:
-    (msg_id, outcome of the submission, number of count rows)."""
-    if to == node.config.party:
-        raise ValidationError("you cannot send a report to yourself", code="self_recipient")
-    figures = build_report(
-        node.config.party,
-        period,
-        await node.store.list_messages(limit=1_000_000),
-        await node.store.all_receipts(),
-        now=at,
-    )
-    body = sign_report(figures, node.keystore.signing_key)
-    # No authority defaults: the report carries figures only.
-    form = validate_form(
-        REPORT_KIND, body, now=at, defaults=FormDefaults(language=node.config.language)
-    )
-    if not node.peers.knows(to):
-        await node.peers.refresh(node.transport, at)
-    msg = await node.outbox.queue(to, form, at)
-    outcome = await node.outbox.submit(msg, at)
-    return msg.msg_id, outcome, len(figures["counts"])
 
 
 async def cmd_stats_send(args: argparse.Namespace) -> int:

@@ -18,7 +18,10 @@ These loops share one :class:`node.runtime.Node`:
   relay rather than open them with keys it cannot trust;
 - **audit**: every ``audit.check_interval`` seconds, and as soon as receipts arrive, checks
   the relay's audit log (:class:`node.audit.auditor.Auditor`: checkpoint consistency, inclusion of
-  the receipts about our messages).
+  the receipts about our messages);
+- **statistics** (when ``[statistics] secretariat`` is set): from ``send_day`` of each
+  month, sends last month's signed statistics report to the secretariat, once
+  (:mod:`node.daemon.statistics`).
 
 SIGTERM and SIGINT set the stop event; each loop finishes the item in hand and returns.
 """
@@ -35,6 +38,7 @@ from keys.encoding import parse_time
 from keys.errors import PocnetError
 from keys.host.files import keystore_is_encrypted
 from node.audit.auditor import auditor_for
+from node.daemon.statistics import report_due, send_report, sent_periods
 from node.daemon.watch import check_acknowledgements, check_preservations
 from node.exchange.outbox import Backoff
 from node.relayapi.transport import is_transient
@@ -43,6 +47,8 @@ from node.runtime import Node
 T = TypeVar("T")
 AUDIT_MIN_GAP = 0.5
 """Seconds between two audit passes at least."""
+STATISTICS_CHECK = 3600.0
+"""Seconds between two checks whether the monthly statistics report is due."""
 AUDIT_SETTLE = 1.0
 """Seconds a message's newest receipt waits before it is checked, so that receipts
 arriving together are proven with one evidence request."""
@@ -122,6 +128,8 @@ class Daemon:
             asyncio.create_task(self.directory_loop(stop), name="directory"),
             asyncio.create_task(self.audit_loop(stop), name="audit"),
         ]
+        if node.config.statistics.secretariat:
+            tasks.append(asyncio.create_task(self.statistics_loop(stop), name="statistics"))
         stopper = asyncio.create_task(stop.wait())
         failed: BaseException | None = None
         try:
@@ -287,6 +295,36 @@ class Daemon:
                 self.log.error("audit.failed", error=e.code)
             await pause(stop, gap)
             await pause(stop, wait - gap, self.audit_wake)
+
+    async def statistics_loop(self, stop: asyncio.Event) -> None:
+        """Send last month's statistics report to ``[statistics] secretariat`` once it is
+        due (:func:`node.daemon.statistics.report_due`); check every
+        :data:`STATISTICS_CHECK` seconds. A report the relay refused is sent again."""
+        while not stop.is_set():
+            try:
+                await self.statistics_pass()
+            except PocnetError as e:
+                self.log.error("statistics.failed", error=e.code)
+            await pause(stop, STATISTICS_CHECK)
+
+    async def statistics_pass(self) -> str | None:
+        """Send the report that is due now, if any; the month sent."""
+        node = self.node
+        settings = node.config.statistics
+        now = node.clock()
+        sent = await sent_periods(node, settings.secretariat)
+        period = report_due(now, send_day=settings.send_day, sent=sent)
+        if period is None:
+            return None
+        msg_id, outcome, _ = await send_report(node, settings.secretariat, period, now)
+        self.log.info(
+            "statistics.sent",
+            period=period,
+            recipient=settings.secretariat,
+            msg_id=msg_id,
+            outcome=outcome,
+        )
+        return period
 
 
 def install_signal_handlers(stop: asyncio.Event) -> None:

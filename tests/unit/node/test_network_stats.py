@@ -20,6 +20,9 @@ from hypothesis import strategies as st
 from keys.errors import Rejected
 from keys.identities import SigningKey, VerifyKey
 from node.cli.netstats import collect_reports, parse_periods, previous_month, send_report
+from node.config import StatisticsSettings
+from node.daemon.loop import Daemon
+from node.daemon.statistics import report_due, sent_periods
 from node.forms import validate_form
 from node.forms.examples import example
 from node.reports.network import (
@@ -383,3 +386,50 @@ async def test_a_party_suspended_at_collection_is_refused_and_listed(
     files = render(combined, generated_at="2025-03-07T00:00:00.000Z")
     for name in CHARTS:
         assert len(files[name]) > 500
+
+
+# -- the monthly schedule ------------------------------------------------------------------
+
+DUE_CASES = [
+    ("first_of_month", datetime(2025, 3, 1, 0, 5, tzinfo=UTC), 1, set(), "2025-02"),
+    ("january_reports_december", datetime(2025, 1, 2, tzinfo=UTC), 1, set(), "2024-12"),
+    ("already_sent", datetime(2025, 3, 9, tzinfo=UTC), 1, {"2025-02"}, None),
+    ("before_send_day", datetime(2025, 3, 2, tzinfo=UTC), 3, set(), None),
+    ("on_send_day", datetime(2025, 3, 3, tzinfo=UTC), 3, set(), "2025-02"),
+    ("older_month_sent_only", datetime(2025, 3, 9, tzinfo=UTC), 1, {"2025-01"}, "2025-02"),
+]
+
+
+@pytest.mark.parametrize(
+    ("now", "send_day", "sent", "due"),
+    [c[1:] for c in DUE_CASES],
+    ids=[c[0] for c in DUE_CASES],
+)
+def test_report_due(now: datetime, send_day: int, sent: set[str], due: str | None) -> None:
+    assert report_due(now, send_day=send_day, sent=sent) == due
+
+
+async def test_the_daemon_sends_last_months_report_once(tmp_path: Path) -> None:
+    clock = FakeClock(datetime(2025, 3, 1, 1, 0, tzinfo=UTC))
+    net = FakeRelayNetwork(clock)
+    log = structlog.get_logger()
+    settings = StatisticsSettings(secretariat=SECRETARIAT)
+    fr = await fake_node(net, tmp_path / "fr", "FR", clock=clock, log=log, statistics=settings)
+    ce = await fake_node(net, tmp_path / "ce", SECRETARIAT, clock=clock, log=log)
+    try:
+        await fr.peers.refresh(fr.transport, clock())
+        daemon = Daemon(fr)
+        assert await daemon.statistics_pass() == "2025-02"
+        assert await sent_periods(fr, SECRETARIAT) == {"2025-02"}
+        clock.advance(hours=5)
+        assert await daemon.statistics_pass() is None  # once a month
+        sent = [
+            m
+            for m in await fr.store.list_messages(direction="out")
+            if m.kind == "statistics_report"
+        ]
+        assert len(sent) == 1
+        assert report_due(clock(), send_day=1, sent={"2025-02"}) is None
+    finally:
+        await fr.close()
+        await ce.close()
