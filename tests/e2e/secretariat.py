@@ -114,6 +114,13 @@ class Secretariat:
             "revoke", self.published, "--party", party, "--reason", reason, "--out", self.draft
         )
 
+    def suspend(self, party: str, reason: str) -> None:
+        """Start the next version from the published one: ``party`` suspended from now."""
+        assert self.published is not None
+        keys_directory(
+            "suspend", self.published, "--party", party, "--reason", reason, "--out", self.draft
+        )
+
     def sign(self, signers: Sequence[int] = (0, 1)) -> Path:
         """Each of ``signers`` signs the draft on their own; combine; verify."""
         parts = []
