@@ -27,6 +27,7 @@ from typing import Any
 from keys.encoding import b64u_decode, b64u_encode, canonical, format_time, pae, parse_time
 from keys.errors import PeerError, PocnetError, Rejected
 from keys.identities import SigningKey, VerifyKey
+from node.forms import validate_form
 from node.forms.kinds_reports import TIME_BUCKETS
 from node.reports.stats import REPLY_KINDS, observations
 from node.storage.records import StoredMessage, StoredReceipt
@@ -158,13 +159,16 @@ def verify_report(
     if inactive_now:
         raise ReportRefused("suspended", f"{sender} is suspended or revoked in the directory")
     signature = body.get("signature")
+    if not isinstance(signature, Mapping):
+        raise ReportRefused("malformed", "no signature")
     try:
-        made = parse_time(str(body["generated_at"]))
-        assert isinstance(signature, Mapping)
-        sig = b64u_decode(str(signature["sig"]))
+        made = parse_time(str(body.get("generated_at")))
+        # Types and sizes as the form says: a signed report may still be malformed.
+        validate_form(REPORT_KIND, dict(body), now=made)
+        sig = b64u_decode(str(signature.get("sig")), max_bytes=64)
         message = signed_bytes(body)
-    except (KeyError, ValueError, AssertionError, PocnetError) as e:
-        raise ReportRefused("malformed", type(e).__name__) from None
+    except (KeyError, ValueError, PocnetError) as e:
+        raise ReportRefused("malformed", getattr(e, "code", type(e).__name__)) from None
     try:
         key = key_at(made)
     except Rejected as e:
