@@ -27,9 +27,9 @@ from typing import Any
 from keys.encoding import b64u_decode, b64u_encode, canonical, format_time, pae, parse_time
 from keys.errors import PeerError, PocnetError, Rejected
 from keys.identities import SigningKey, VerifyKey
-from node.forms import validate_form
+from node.forms import KINDS, validate_form
 from node.forms.kinds_reports import TIME_BUCKETS
-from node.reports.stats import REPLY_KINDS, observations
+from node.reports.stats import observations
 from node.storage.records import StoredMessage, StoredReceipt
 
 REPORT_KIND = "statistics_report"
@@ -187,8 +187,15 @@ class Received:
     msg_id: str
 
 
+# Kinds that start an exchange (requests, spontaneous information): not an answer or a
+# follow-up to another message, not a ping, not a statistics report.
+REQUEST_KINDS = frozenset(
+    k for k, spec in KINDS.items() if not spec.answers and not spec.light_common
+)
+
+
 def _request(row: Mapping[str, Any]) -> bool:
-    return row["kind"] not in REPLY_KINDS
+    return row["kind"] in REQUEST_KINDS
 
 
 @dataclass
@@ -209,7 +216,7 @@ class NetworkReport:
         return [p for p in self.expected if p not in got]
 
     def requests(self, period: str, direction: str = "sent") -> Counter[str]:
-        """Requests (replies and reports left out) by kind for a month."""
+        """Messages that start an exchange (:data:`REQUEST_KINDS`) by kind for a month."""
         out: Counter[str] = Counter()
         for row in self.counts:
             if (row["period"], row["direction"]) == (period, direction) and _request(row):

@@ -225,6 +225,16 @@ def _party_report(party: str, key: SigningKey, n: int, period: str = "2025-02") 
                 "priority": "emergency",
                 "count": 1,
             },
+            *(
+                {
+                    "kind": follow_up,  # answers and follow-ups are not requests
+                    "counterpart": "XX",
+                    "direction": "sent",
+                    "priority": "routine",
+                    "count": 7,
+                }
+                for follow_up in ("preservation_response", "withdrawal", "preservation_extension")
+            ),
         ],
         "outcomes": [],
         "times": [
@@ -273,7 +283,7 @@ def test_rendered_files_are_well_formed_and_escape_what_reports_say() -> None:
     key = SigningKey.generate()
     item = _party_report("AA", key, 3)
     body = copy.deepcopy(dict(item.body))
-    body["counts"][0]["kind"] = "<script>alert(1)</script>"
+    body["times"][0]["kind"] = "<script>alert(1)</script>"  # rendered in the time table
     combined = combine(
         [Received("AA", sign_report(body, key), "m1")],
         periods=["2025-02"],
