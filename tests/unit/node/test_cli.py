@@ -267,6 +267,12 @@ def test_forms_command(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> No
     assert json.loads(out)["outcome"] == "preserved"
     code, out, _ = run(capsys, "forms", "preservation_response", "--describe")
     assert "preserved_until" in out and "request + 60 days" in out
+    code, out, _ = run(capsys, "forms", "preservation_request", "--describe", "--lang", "fr")
+    assert code == 0 and "Conservation rapide de données informatiques stockées" in out
+    assert "ip_port (adresse IP et port)" in out
+    code, out, _ = run(capsys, "forms", "--lang", "fr", "--json")
+    titles = {k["kind"]: k["title"] for k in json.loads(out)["kinds"]}
+    assert titles["withdrawal"] == "Retrait d'une demande"
     with pytest.raises(SystemExit) as info:
         main(["forms", "teleport"])
     assert info.value.code == EXIT_USAGE
