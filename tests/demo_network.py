@@ -204,6 +204,8 @@ def network_report_step(net: LocalNetwork, root: Path) -> None:
         raise RuntimeError(f"node stats collect failed: {result.stderr}")
     show(result.stdout)
     show("files: " + ", ".join(sorted(p.name for p in out_dir.iterdir())))
+    plenary = (out_dir / "network-report.md").read_text(encoding="utf-8")
+    show(plenary.split("## Charts")[0].strip())  # the Markdown for the T-CY plenary
 
 
 def audit_step(net: LocalNetwork, sent: tuple[tuple[NodeProcess, str], ...]) -> None:
