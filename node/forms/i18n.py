@@ -102,7 +102,7 @@ def language_warning(chosen: str, accepted: Iterable[str], party: str) -> str | 
     """A warning when ``chosen`` is not among the languages ``party`` accepts (Protocol
     Art. 4: requests in, or translated into, a language the requested Party accepts);
     None when it is, or when the directory lists none."""
-    listed = [a for a in accepted]
+    listed = list(accepted)
     if not listed:
         return None
     if base_language(chosen) in {base_language(a) for a in listed}:

@@ -60,6 +60,13 @@ def bucket_of(seconds: float) -> str:
     raise AssertionError("the last bucket is open")  # pragma: no cover
 
 
+def _outcome(kind: str, name: str, value: Any) -> str:
+    """The outcome code when it is one of the form's choices, else ``other``: a peer's
+    body is not validated on receipt, and no text of it may reach a report."""
+    choices = next((f.choices for f in KINDS[kind].fields if f.name == name), ())
+    return value if isinstance(value, str) and value in choices else "other"
+
+
 def build_report(
     party: str,
     period: str,
@@ -83,9 +90,8 @@ def build_report(
     for m in messages:
         name = OUTCOME_FIELDS.get(m.kind)
         if name and since <= m.created_at[:10] <= until:
-            value = m.body.get(name)
             direction = "sent" if m.direction == "out" else "received"
-            outcomes[(m.kind, direction, str(value)[:48] if value else "unknown")] += 1
+            outcomes[(m.kind, direction, _outcome(m.kind, name, m.body.get(name)))] += 1
     return {
         "party": party,
         "period": period,

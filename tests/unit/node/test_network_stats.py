@@ -38,7 +38,7 @@ from node.reports.network import (
 from node.reports.render_network import CHARTS, render
 from node.runtime import Node
 from tests.support.fake_relay import FakeClock, FakeRelayNetwork, fake_node
-from tests.unit.node.test_stats import NOW, dataset
+from tests.unit.node.test_stats import NOW, dataset, msg
 
 KEY = SigningKey.generate()
 OTHER = SigningKey.generate()
@@ -87,10 +87,26 @@ def test_report_known_answers() -> None:
 
 def test_report_carries_no_content_reference_or_identifier() -> None:
     messages, receipts = dataset()
+    # a peer's answer with free text where a code belongs: the text does not travel on
+    odd = msg(
+        "z1",
+        "in",
+        "preservation_response",
+        "2025-01-20T10:00:00.000Z",
+        reply_to="a1",
+        body={"outcome": "the suspect is John Doe"},
+    )
+    messages = [*messages, odd]
     report = build_report("FR", "2025-01", messages, receipts, now=NOW)
     text = repr(report)
-    for secret in ("FR-1", "a1000", "preserved_until", "2025-04-15"):
+    for secret in ("FR-1", "a1000", "preserved_until", "2025-04-15", "John Doe"):
         assert secret not in text
+    assert {
+        "kind": "preservation_response",
+        "direction": "received",
+        "outcome": "other",
+        "count": 1,
+    } in report["outcomes"]
     assert set(report) == {"party", "period", "generated_at", "counts", "outcomes", "times"}
 
 
