@@ -1,12 +1,14 @@
 """End to end with real processes: network statistics.
 
 Four nodes (FR, DE, IT, ES) and the secretariat's node (CE), listed in a 2-of-3 signed
-directory, exchange five requests through the relay (and a ping, which statistics leave
-out); each sends CE its signed report for the month (``node stats send``); ES also sends
-a report whose figures were changed after signing (its signature does not verify); then
-the secretariat suspends IT. CE's ``node stats collect`` counts exactly what FR, DE and ES
-sent and received, refuses ES's forged report and IT's (suspended), and renders the
-charts. ``relay stats`` counts the same envelopes from metadata.
+directory, exchange six requests through the relay and a ping, which statistics leave
+out. One request is in French to a party that does not list French: it is sent with a
+warning and read labelled in French. Each node sends CE its signed report for the month
+(``node stats send``); ES also sends a report whose figures were changed after signing
+(its signature does not verify); then the secretariat suspends IT. CE's ``node stats
+collect`` counts exactly what FR, DE and ES sent and received, refuses ES's forged report
+and IT's (suspended), and renders the charts. ``relay stats`` counts the same envelopes
+from metadata.
 """
 
 from __future__ import annotations
@@ -47,15 +49,20 @@ def relay_serves(net: LocalNetwork, version: int) -> bool:
     )
 
 
-def send(node: NodeProcess, to: str, kind: str, priority: str | None = None) -> str:
+def send(
+    node: NodeProcess, to: str, kind: str, priority: str | None = None, language: str = "en"
+) -> tuple[str, dict[str, object]]:
     form = node.data / f"{kind}-{datetime.now(UTC).timestamp()}.json"
-    form.write_text(json.dumps(example(kind, datetime.now(UTC), node.party)))
+    data = example(kind, datetime.now(UTC), node.party)
+    if data:
+        data["language"] = language
+    form.write_text(json.dumps(data))
     extra = ["--priority", priority] if priority else []
     code, out = node.call(
         "send", "--to", to, "--kind", kind, "--form", str(form), "--no-input", *extra
     )
     assert code == 0 and out["state"] == "accepted", out
-    return str(out["msg_id"])
+    return str(out["msg_id"]), dict(out)
 
 
 def test_four_nodes_report_and_the_secretariat_counts_them_exactly(
@@ -71,9 +78,18 @@ def test_four_nodes_report_and_the_secretariat_counts_them_exactly(
         ("ES", "FR", "preservation_request", "urgent"),
         ("ES", "DE", "ping", None),
     ]
-    sent = [(net[s], send(net[s], to, kind, p)) for s, to, kind, p in plan]
+    sent = [(net[s], send(net[s], to, kind, p)[0]) for s, to, kind, p in plan]
     for node, msg_id in sent:
         wait_for(lambda n=node, m=msg_id: "RETRIEVED" in n.receipt_types(m), 60, "RETRIEVED")
+    # In French to DE, which accepts en and de (Protocol Art. 4): sent, with a warning; DE
+    # reads it labelled in French. It counts like any other request.
+    french, out = send(net["FR"], "DE", "assistance_request", language="fr")
+    assert out["recipient_languages"] == ["en", "de"]
+    assert "Protocol Art. 4" in str(out["warnings"])
+    wait_for(lambda: "RETRIEVED" in net["FR"].receipt_types(french), 60, "RETRIEVED")
+    shown = net["DE"].cli("show", french, "--lang", "fr")
+    assert shown.returncode == 0 and "Assistance immédiate du point de contact 24/7" in shown.stdout
+    assert "informations juridiques [legal_information]" in shown.stdout
     month = datetime.now(UTC).strftime("%Y-%m")
     for party in PARTIES:
         code, out = net[party].call("stats", "send", "--period", month, "--to", "CE")
@@ -113,16 +129,17 @@ def test_four_nodes_report_and_the_secretariat_counts_them_exactly(
     assert result["missing"][month] == []  # IT, suspended, is not expected
     # exactly what FR, DE and ES sent (IT's report is refused), and what they received
     assert result["requests"][month] == {
+        "assistance_request": 1,  # FR's, in French (IT's is in IT's refused report)
         "emergency_disclosure_request": 1,
         "preservation_request": 2,
         "subscriber_info_request": 1,
     }
-    assert result["emergency_share"][month] == [1, 4]
+    assert result["emergency_share"][month] == [1, 5]
     csv_rows = (out_dir / "network-report.csv").read_text().splitlines()
     counts = ("received_routine", "received_urgent", "received_emergency")
     received = [r.split(",") for r in csv_rows[1:]]
     total = sum(int(r[5]) for r in received if r[4] in counts)
-    assert total == 4  # preservation 2, emergency disclosure 1, assistance 1
+    assert total == 5  # preservation 2, emergency disclosure 1, assistance 2
     for name in ("requests-by-month.svg", "emergency-share.svg", "time-to-respond.svg"):
         svg = (out_dir / name).read_text()
         assert svg.startswith("<svg") and svg.count("<rect") >= 3 and len(svg) > 800, name
@@ -130,8 +147,8 @@ def test_four_nodes_report_and_the_secretariat_counts_them_exactly(
     assert "Reports refused" in html and "bad_signature" in html
     assert "| preservation_request | 2 |" in (out_dir / "network-report.md").read_text()
 
-    # The relay's own count, from metadata: the six envelopes of the plan, the five
-    # reports, and nothing the nodes did not send.
+    # The relay's own count, from metadata: the six envelopes of the plan, the French
+    # request, the five reports, and nothing the nodes did not send.
     stats = run_module(
         "relay", "stats", "--data", str(net.relay.data), *net.relay._db_args(), "--json"
     )
@@ -139,5 +156,5 @@ def test_four_nodes_report_and_the_secretariat_counts_them_exactly(
     pairs = {
         (p["sender"], p["recipient"]): p["envelopes"] for p in json.loads(stats.stdout)["pairs"]
     }
-    assert pairs[("FR", "DE")] == 1 and pairs[("ES", "DE")] == 1 and pairs[("ES", "CE")] == 2
-    assert sum(pairs.values()) == 6 + 5
+    assert pairs[("FR", "DE")] == 2 and pairs[("ES", "DE")] == 1 and pairs[("ES", "CE")] == 2
+    assert sum(pairs.values()) == 7 + 5
