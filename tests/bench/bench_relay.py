@@ -33,7 +33,7 @@ from tempfile import TemporaryDirectory
 
 import aiohttp
 
-from keys.httpsig import sign_request
+from keys.httpsig_fast import sign_request
 from tests.integration.relaykit import (
     Member,
     create_pg_database,
