@@ -187,7 +187,9 @@ def loads_strict(
         raise DecodeError(f"not valid JSON: {type(e).__name__}") from e
     if not isinstance(value, dict):
         raise DecodeError("expected a JSON object")
-    _depth(value, max_depth)
+    # No second walk of the tree: in JSON that parsed, the brackets outside strings are
+    # exactly its arrays and objects, so the check above has already bounded the depth
+    # (either there are at most max_depth brackets at all, or _bracket_depth counted).
     return value
 
 

@@ -43,6 +43,12 @@ class RelayConfig:
     trust_request_id: bool = _opt(
         "server", False, "take X-Request-Id from a trusted reverse proxy instead of making one"
     )
+    event_loop: str = _opt(
+        "server",
+        "auto",
+        "auto (uvloop when installed, else asyncio), asyncio (the standard library's) or "
+        "uvloop (the 'uvloop' extra; refuse to start without it)",
+    )
     directory_check_seconds: float = _opt(
         "server",
         2.0,
@@ -130,6 +136,8 @@ class RelayConfig:
                 raise ConfigError(f"{f.name} must be a non-negative number")
             elif isinstance(f.default, str) and not isinstance(value, str):
                 raise ConfigError(f"{f.name} must be a string")
+        if self.event_loop not in ("auto", "asyncio", "uvloop"):
+            raise ConfigError("event_loop must be auto, asyncio or uvloop")
         if self.sqlite_synchronous not in ("FULL", "NORMAL"):
             raise ConfigError("sqlite_synchronous must be FULL or NORMAL")
         if not 0 < self.port < 65536:

@@ -1,7 +1,7 @@
 """The node's side of the relay API v1 (docs/relay-api.md), behind one interface.
 
 :class:`RelayTransport` is what the rest of the node uses; :class:`HttpRelayTransport` is
-the aiohttp implementation (every request signed with :func:`keys.httpsig.sign_request`),
+the aiohttp implementation (every request signed with :func:`keys.httpsig_fast.sign_request`),
 :class:`tests.support.fake_relay.FakeRelay` the in-memory one for tests. Like python-tuf's fetcher,
 every public method wraps every failure in the project's own errors:
 
@@ -39,7 +39,7 @@ from keys.errors import (
     ValidationError,
 )
 from keys.host.command import Unreachable
-from keys.httpsig import sign_request
+from keys.httpsig_fast import sign_request
 from keys.identities import SigningKey
 from node.relayapi import auditwire
 

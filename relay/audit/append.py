@@ -12,15 +12,24 @@ after the other.
 The tree (RFC 9162, :mod:`keys.auditlog.merkle`): the leaf of an event is
 ``leaf_hash(entry_bytes(event))``; each append stores the leaf hash and every complete
 subtree it completes, ``(level, idx, hash)``. The first append of a transaction reads the
-tree's size and its border (the complete subtrees of :func:`keys.auditlog.merkle.root_nodes`, a
-superset of :func:`keys.auditlog.merkle.append_nodes`) in one query each; later appends of the same
-transaction (group commit) find their siblings in that in-transaction cache. So an append
-costs O(log n) and never recomputes the tree, and the transaction knows its new root
-without another query (:func:`tree_head`, used to sign checkpoints).
+tree's size (one index lookup) and needs its border (the complete subtrees of
+:func:`keys.auditlog.merkle.root_nodes`, a superset of :func:`keys.auditlog.merkle.append_nodes`);
+later appends of the same transaction (group commit) find their siblings in that
+in-transaction cache. So an append costs O(log n) and never recomputes the tree, and the
+transaction knows its new root without another query (:func:`tree_head`, used to sign
+checkpoints).
 
-A damaged tree (a border row missing) stops every write with an ordinary exception, not a
-:class:`keys.errors.PocnetError`: the writer then rolls the whole transaction back, so no
-state change is ever committed without its audit leaf. ``relay audit verify`` says why.
+The border is kept in the writer's memory between transactions (``Tx.kept``, issue 12):
+a transaction takes it, and only a commit puts the new one back. It is used only when the
+size it was kept for is the size read, under the lock, at the start of the transaction; so
+after a start, an error (rollback) or another relay process's appends (PostgreSQL: several
+processes, one advisory lock) the border is read from the store again, in one query.
+
+A damaged tree (a border row missing when the border is read) stops every write with an
+ordinary exception, not a :class:`keys.errors.PocnetError`: the writer then rolls the whole
+transaction back, so no state change is ever committed without its audit leaf. ``relay
+audit verify`` says why. (A row removed behind a running writer's back is found when the
+border is next read: at its start, after an error, and by ``relay audit verify``.)
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, or_, select
@@ -153,6 +163,20 @@ class _Tree:
     appended: int = 0
 
 
+@dataclass(frozen=True)
+class _Border:
+    """The border of a committed tree of ``size`` entries, kept by the writer."""
+
+    size: int
+    nodes: dict[merkle.NodeId, bytes]
+
+
+def _keep(kept: dict[str, Any], tree: _Tree) -> None:
+    """After the commit: keep the border of the tree as committed."""
+    border = merkle.root_nodes(tree.size)
+    kept[_MEMO] = _Border(tree.size, {node: tree.store.nodes[node] for node in border})
+
+
 async def lock(tx: Tx) -> None:
     """Serialise this transaction's appends with every other writer's (PostgreSQL)."""
     if tx.postgres:
@@ -163,19 +187,26 @@ async def _tree(tx: Tx) -> _Tree:
     tree: _Tree | None = tx.memo.get(_MEMO)
     if tree is not None:
         return tree
+    kept = tx.kept.pop(_MEMO, None)  # taken: only this transaction's commit puts it back
     if tx.next_seq is None:
         tx.next_seq = await committed_size(tx)
     size = tx.next_seq
-    border = merkle.root_nodes(size)
-    found = await fetch_nodes(tx, border)
-    missing = [node for node in border if node not in found]
-    if missing:
-        log.error("audit.store_incomplete", tree_size=size, missing=[list(n) for n in missing[:4]])
-        raise AuditStoreDamaged(
-            f"the audit tree of {size} entries lacks the stored subtree {missing[0]}: "
-            "run 'relay audit verify'"
-        )
+    if isinstance(kept, _Border) and kept.size == size:
+        found = kept.nodes  # copied by DictStore below: this transaction may roll back
+    else:
+        border = merkle.root_nodes(size)
+        found = await fetch_nodes(tx, border)
+        missing = [node for node in border if node not in found]
+        if missing:
+            log.error(
+                "audit.store_incomplete", tree_size=size, missing=[list(n) for n in missing[:4]]
+            )
+            raise AuditStoreDamaged(
+                f"the audit tree of {size} entries lacks the stored subtree {missing[0]}: "
+                "run 'relay audit verify'"
+            )
     tree = tx.memo[_MEMO] = _Tree(size, merkle.DictStore(found))
+    tx.after_commit.append(partial(_keep, tx.kept, tree))
     return tree
 
 

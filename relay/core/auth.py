@@ -1,4 +1,4 @@
-"""Who is calling: request signatures (:mod:`keys.httpsig`), replayed nonces, request rates.
+"""Who is calling: request signatures (:mod:`keys.httpsig_fast`), replayed nonces, request rates.
 
 :class:`Authenticator` turns a request's method, URL, headers and body into the caller's
 party id, or raises: :class:`keys.httpsig.AuthRejected` (401) for a missing, bad or stale
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from keys.errors import Forbidden, RateLimited
-from keys.httpsig import AuthRejected, Verified, verify_request
+from keys.httpsig_fast import AuthRejected, Verified, verify_request
 from keys.identities import VerifyKey
 from relay.core.members import Members
 from relay.storage.database import Unavailable

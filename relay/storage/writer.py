@@ -59,6 +59,7 @@ class Tx:
     notify: set[str] = field(default_factory=set)
     after_commit: list[Callable[[], None]] = field(default_factory=list)
     memo: dict[str, Any] = field(default_factory=dict)
+    kept: dict[str, Any] = field(default_factory=dict)  # the writer's, across transactions
     _pending: dict[Table, list[dict[str, Any]]] = field(default_factory=dict)
 
     def wake(self, party: str) -> None:
@@ -115,6 +116,7 @@ class Writer:
         self._closing = False
         self.batches = 0
         self.operations = 0
+        self._kept: dict[str, Any] = {}  # what survives a commit (the audit tree's border)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="relay-writer")
@@ -195,7 +197,7 @@ class Writer:
         async with self._engine.connect() as raw:
             conn = await raw.execution_options(**{WRITE_OPTION: True})
             async with conn.begin():
-                tx = Tx(conn, self._postgres, careful)
+                tx = Tx(conn, self._postgres, careful, kept=self._kept)
                 await audit.lock(tx)
                 for item in batch:
                     first = len(tx.after_commit)

@@ -1,7 +1,9 @@
 """``make bench``: run every ``tests/bench/bench_*.py`` module's ``main()`` in turn.
 
 Each benchmark prints its figures next to a baseline measured in the same run, as ratios
-(the machines are shared and noisy, so absolute numbers alone mean little).
+(the machines are shared and noisy, so absolute numbers alone mean little). At the end it
+prints issue 12's table (:mod:`tests.bench.scoreboard`): every row with its figures from
+this run and PASS/FAIL against the goal, or why it was not measured.
 Run one with ``python -m tests.bench NAME`` (e.g. ``envelope``).
 """
 
@@ -13,6 +15,7 @@ import sys
 import time
 
 import tests.bench as pkg
+from tests.bench import scoreboard
 
 
 def main(argv: list[str]) -> int:
@@ -32,6 +35,9 @@ def main(argv: list[str]) -> int:
             failed += 1
             print(f"!! {name} failed: {type(e).__name__}: {e}", flush=True)
         print(f"   ({time.perf_counter() - started:.1f} s)\n", flush=True)
+    print("== issue 12: the table of goals ==")
+    for line in scoreboard.summary():
+        print("   " + line)
     return 1 if failed else 0
 
 

@@ -7,8 +7,10 @@ post-quantum suite), each its own process. The sender is FR's outbox in this pro
 
 - **latency**: one message at a time, 200 times: from ``ACCEPTED`` held by the sender to
   DE's ``RETRIEVED`` stored by FR's daemon (the time FR's daemon stamps when it stores the
-  receipt). Target: p50 under 50 ms. Baseline in the same run: one signed submit round
-  trip to the relay (``POST /v1/envelopes``), p50.
+  receipt). Goal (issue 12, row 4): p50 at most 5 ms. Baseline in the same run: one signed
+  submit round trip to the relay (``POST /v1/envelopes``), p50. The bench waits for the
+  receipt on the kernel's report of a write to FR's store (:mod:`tests.bench.filewatch`),
+  not on a timer, so it does not compete for the CPU it measures.
 - **run**: N messages (10,000; 1,000 with ``POCNET_BENCH_QUICK=1``) sent by 8 concurrent
   senders; the sender's rate; then wait until every message is at DE and every
   ``RETRIEVED`` is back at FR: lost (sent but never received) and duplicated (received
@@ -39,10 +41,12 @@ from node import config as node_config
 from node.exchange.outbox import FLUSH_CONCURRENCY
 from node.forms import validate_form
 from node.runtime import Node, open_node, unlock
+from tests.bench import scoreboard
+from tests.bench.filewatch import FileWrites
 from tests.e2e.nodeproc import LocalNetwork, NodeProcess
 
 LATENCY_SAMPLES = 200
-TARGET_P50_MS = 50.0
+TARGET_P50_MS = 5.0  # issue 12, row 4
 SENDERS = 8
 HIGH_RATE = {"rate_per_second": 100000.0, "rate_burst": 100000.0}
 QUIET: dict[str, dict[str, Any]] = {
@@ -69,29 +73,34 @@ async def sender(data: Path) -> Node:
     return await open_node(cfg, unlock(cfg, None))
 
 
-async def wait_retrieved(fr: Node, msg_id: str, timeout: float = 10.0) -> str:
+async def wait_retrieved(fr: Node, msg_id: str, writes: FileWrites, timeout: float = 10.0) -> str:
+    """When FR's daemon stored ``msg_id``'s RETRIEVED: looks once per write to its store."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
+        writes.clear()
         for r in await fr.store.receipts_for(msg_id):
             if r.type == "RETRIEVED":
                 return r.stored_at
-        await asyncio.sleep(0.002)
-    raise TimeoutError(f"no RETRIEVED for {msg_id}")
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"no RETRIEVED for {msg_id}")
+        await writes.wait(remaining)
 
 
-async def latency(fr: Node) -> tuple[list[float], list[float]]:
-    """(send-to-RETRIEVED latencies, submit round trips), in ms."""
+async def latency(fr: Node, data: Path) -> tuple[list[float], list[float], float]:
+    """(send-to-RETRIEVED latencies, submit round trips) in ms, and looks per message."""
     form = validate_form("ping", {}, now=datetime.now(UTC))
     out, rtt = [], []
-    for _ in range(LATENCY_SAMPLES):
-        msg = await fr.outbox.queue("DE", form, datetime.now(UTC))
-        t0 = time.perf_counter()
-        assert await fr.outbox.submit(msg, datetime.now(UTC)) == "accepted"
-        rtt.append((time.perf_counter() - t0) * 1000)
-        accepted = datetime.now(UTC)
-        stored_at = await wait_retrieved(fr, msg.msg_id)
-        out.append(max(0.0, (parse_time(stored_at) - accepted).total_seconds() * 1000))
-    return out, rtt
+    async with FileWrites(data, "node.db-wal") as writes:
+        for _ in range(LATENCY_SAMPLES):
+            msg = await fr.outbox.queue("DE", form, datetime.now(UTC))
+            t0 = time.perf_counter()
+            assert await fr.outbox.submit(msg, datetime.now(UTC)) == "accepted"
+            rtt.append((time.perf_counter() - t0) * 1000)
+            accepted = datetime.now(UTC)
+            stored_at = await wait_retrieved(fr, msg.msg_id, writes)
+            out.append(max(0.0, (parse_time(stored_at) - accepted).total_seconds() * 1000))
+    return out, rtt, (writes.wakeups + LATENCY_SAMPLES) / LATENCY_SAMPLES
 
 
 async def run(fr: Node, n: int) -> tuple[list[str], float]:
@@ -155,17 +164,17 @@ def main() -> None:
             assert fr_proc.proc and de_proc.proc
             rss0 = {"FR": rss_kib(fr_proc.proc.pid), "DE": rss_kib(de_proc.proc.pid)}
 
-            async def body() -> tuple[list[float], list[float], list[str], float]:
+            async def body() -> tuple[list[float], list[float], float, list[str], float]:
                 fr = await sender(fr_proc.data)
                 try:
                     await fr.peers.refresh(fr.transport, datetime.now(UTC))
-                    lat, rtt = await latency(fr)
+                    lat, rtt, looks = await latency(fr, fr_proc.data)
                     ids, elapsed = await run(fr, n)
-                    return lat, rtt, ids, elapsed
+                    return lat, rtt, looks, ids, elapsed
                 finally:
                     await fr.close()
 
-            lat, rtt, ids, elapsed = asyncio.run(body())
+            lat, rtt, looks, ids, elapsed = asyncio.run(body())
             received_all = count_until(de_proc, "in", n + LATENCY_SAMPLES, timeout=300 + n / 20)
             drained = time.monotonic()
             want = set(ids)
@@ -191,10 +200,17 @@ def main() -> None:
             "one at a time):"
         )
         print(
-            f"  p50 {p50:.1f} ms  p99 {p99:.1f} ms  (target p50 < {TARGET_P50_MS:.0f} ms: "
-            f"{'met' if p50 < TARGET_P50_MS else 'MISSED'})"
+            f"  p50 {p50:.1f} ms  p99 {p99:.1f} ms  (the bench looked at FR's store {looks:.1f} "
+            "times a message, woken by writes to it, not by a timer)"
         )
         print(f"  baseline: one signed submit round trip p50 {base:.1f} ms; ratio {p50 / base:.1f}")
+        scoreboard.record(
+            4,
+            "sqlite, one message at a time",
+            p50,
+            f"p50 {p50:.1f} ms, p99 {p99:.1f} ms",
+            f"one signed submit round trip p50 {base:.1f} ms",
+        )
         print(f"run of {n} messages, {SENDERS} concurrent senders:")
         print(f"  sender rate {n / elapsed:.0f} messages/s (seal, commit, submit, verify ACCEPTED)")
         print(

@@ -11,6 +11,9 @@ For SQLite (and PostgreSQL when POCNET_TEST_POSTGRES_URL is set):
 - **delivery**: a recipient waiting in a long-poll; one sender submits envelopes one by
   one; the time from the sender's 201 (and from the submit) to the recipient having it.
 
+Each is run with the relay on the standard library's event loop and, when uvloop is
+installed, on uvloop (``event_loop``; ``POCNET_BENCH_LOOPS=asyncio`` for one).
+
 Requests are signed before the clock starts, so the client's signing does not compete
 with the relay for the two cores. Run with ``python -m tests.bench relay``
 (``POCNET_BENCH_BACKENDS=sqlite`` or ``postgresql`` to run one).
@@ -33,7 +36,8 @@ from tempfile import TemporaryDirectory
 
 import aiohttp
 
-from keys.httpsig import sign_request
+from keys.httpsig_fast import sign_request
+from tests.bench import scoreboard
 from tests.integration.relaykit import (
     Member,
     create_pg_database,
@@ -248,7 +252,9 @@ def _group_commit(relay: RelayProcess) -> str:
 # One configuration -------------------------------------------------------------------------
 
 
-def run_backend(name: str, tmp: Path, database_url: str | None) -> dict[str, object]:
+def run_backend(
+    name: str, tmp: Path, database_url: str | None, loop: str = "asyncio"
+) -> dict[str, object]:
     tmp.mkdir(parents=True, exist_ok=True)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -261,7 +267,8 @@ def run_backend(name: str, tmp: Path, database_url: str | None) -> dict[str, obj
     ceiling_url = database_url or f"sqlite+aiosqlite:///{tmp / 'ceiling.db'}"
     ceiling_rate, ceiling_lat = run_ceiling(ceiling_url, port, requests)
 
-    relay = RelayProcess.create(tmp / "relay", database_url=database_url, env=HIGH_RATE)
+    env = {**HIGH_RATE, "POCNET_RELAY_EVENT_LOOP": loop}
+    relay = RelayProcess.create(tmp / "relay", database_url=database_url, env=env)
     relay.port = port
     for m in [*senders, recipient, waiting]:
         relay.add_member(m.bundle)
@@ -271,6 +278,7 @@ def run_backend(name: str, tmp: Path, database_url: str | None) -> dict[str, obj
         from_201, from_submit = asyncio.run(delivery(relay, senders[0], waiting))
     return {
         "backend": name,
+        "loop": loop,
         "envelope_bytes": size,
         "relay_per_s": round(rate),
         "ceiling_per_s": round(ceiling_rate),
@@ -288,27 +296,43 @@ def run_backend(name: str, tmp: Path, database_url: str | None) -> dict[str, obj
     }
 
 
+def _loops() -> list[str]:
+    """The relay's event loops to measure: POCNET_BENCH_LOOPS, else both if uvloop is here."""
+    wanted = os.environ.get("POCNET_BENCH_LOOPS")
+    if wanted:
+        return wanted.split(",")
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return ["asyncio"]
+    return ["asyncio", "uvloop"]
+
+
 def main() -> None:
     results = []
     wanted = os.environ.get("POCNET_BENCH_BACKENDS", "sqlite,postgresql").split(",")
+    loops = _loops()
     with TemporaryDirectory(prefix="pocnet-bench-") as tmp:
         if "sqlite" in wanted:
-            results.append(run_backend("sqlite", Path(tmp) / "sqlite", None))
+            for loop in loops:
+                results.append(run_backend("sqlite", Path(tmp) / f"sqlite-{loop}", None, loop))
         if "postgresql" not in wanted:
             pass
         elif postgres_url():
-            url = asyncio.run(create_pg_database())
-            try:
-                results.append(run_backend("postgresql", Path(tmp) / "pg", url))
-            finally:
-                asyncio.run(drop_pg_database(url))
+            for loop in loops:
+                url = asyncio.run(create_pg_database())
+                try:
+                    results.append(run_backend("postgresql", Path(tmp) / f"pg-{loop}", url, loop))
+                finally:
+                    asyncio.run(drop_pg_database(url))
         else:
             print("   (PostgreSQL skipped: set POCNET_TEST_POSTGRES_URL to include it)")
     for r in results:
         print(
-            f"   {r['backend']:<10} {r['envelope_bytes']} B envelopes, {SENDERS} senders: "
+            f"   {r['backend']:<10} {r['loop']:<8} {r['envelope_bytes']} B envelopes, "
+            f"{SENDERS} senders: "
             f"relay {r['relay_per_s']}/s vs ceiling {r['ceiling_per_s']}/s = {r['ratio']} "
-            f"(target >= 0.5; avg group commit {r['avg_group_commit']}; errors {r['errors']})"
+            f"(avg group commit {r['avg_group_commit']}; errors {r['errors']})"
         )
         print(
             f"   {'':<10} submit p50 {r['submit_p50_ms']} ms, p99 {r['submit_p99_ms']} ms "
@@ -316,6 +340,31 @@ def main() -> None:
             f"the 201: p50 {r['deliver_after_201_p50_ms']} ms, p99 {r['deliver_after_201_p99_ms']} "
             f"ms; after the submit: p50 {r['deliver_after_submit_p50_ms']} ms, p99 "
             f"{r['deliver_after_submit_p99_ms']} ms"
+        )
+    by_loop = {(r["backend"], r["loop"]): r for r in results}
+    for (backend, loop), r in by_loop.items():
+        plain = by_loop.get((backend, "asyncio"))
+        if loop != "asyncio" and plain is not None:
+            print(
+                f"   {backend}: relay on {loop} {r['relay_per_s']}/s vs on asyncio "
+                f"{plain['relay_per_s']}/s (ratios to their own bare handler {r['ratio']} vs "
+                f"{plain['ratio']}); delivery p50 {r['deliver_after_201_p50_ms']} vs "
+                f"{plain['deliver_after_201_p50_ms']} ms"
+            )
+    for r in results:
+        scoreboard.record(
+            1,
+            f"{r['backend']} {r['loop']}",
+            float(r["ratio"]),  # type: ignore[arg-type]
+            f"{r['ratio']}x ({r['relay_per_s']}/s)",
+            f"bare handler {r['ceiling_per_s']}/s",
+        )
+        scoreboard.record(
+            3,
+            f"{r['backend']} {r['loop']}",
+            float(r["deliver_after_201_p50_ms"]),  # type: ignore[arg-type]
+            f"p50 {r['deliver_after_201_p50_ms']} ms",
+            f"bare handler's commit round trip p50 {r['ceiling_p50_ms']} ms",
         )
     print("   " + json.dumps(results))
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import aiohttp
 
-from keys.httpsig import sign_request
+from keys.httpsig_fast import sign_request
 from keys.identities import SigningKey
 from tests.support.processes import ServiceProcess, free_port, run_module
 

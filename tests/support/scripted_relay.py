@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from keys.httpsig import verify_request
+from keys.httpsig_fast import verify_request
 from keys.identities import SigningKey
 from tests.support.processes import free_port
 

@@ -127,6 +127,35 @@ def test_loads_strict_round_trips_canonical_bytes(value: dict[str, Any]) -> None
     assert loads_strict(canonical(value)) == value
 
 
+bracketed_strings = st.text(alphabet='[]{}\\"ab', max_size=6)
+nested = st.recursive(
+    st.none() | st.integers(-5, 5) | bracketed_strings,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(bracketed_strings, inner, max_size=3)
+    ),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(bracketed_strings, nested, max_size=3), st.integers(1, 8))
+def test_loads_strict_depth_verdict_is_the_tree_walks(value: dict[str, Any], limit: int) -> None:
+    # loads_strict bounds depth from the raw brackets only (no walk of the parsed tree);
+    # it must refuse exactly what a walk of the tree refuses, brackets in strings or not.
+    raw = json.dumps(value).encode()
+    try:
+        check_depth(value, limit)
+        too_deep = False
+    except DecodeError:
+        too_deep = True
+    if too_deep:
+        with pytest.raises(DecodeError) as info:
+            loads_strict(raw, max_depth=limit)
+        assert info.value.code == "too_deep"
+    else:
+        assert loads_strict(raw, max_depth=limit) == value
+
+
 def test_loads_strict_size_limit_counts_bytes() -> None:
     data = json.dumps({"a": "é" * 10}, ensure_ascii=False).encode()
     assert loads_strict(data, max_bytes=len(data)) == {"a": "é" * 10}

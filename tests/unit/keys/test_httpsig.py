@@ -1,4 +1,4 @@
-"""RFC 9421 request signatures between node and relay (keys/httpsig.py)."""
+"""RFC 9421 request signatures between node and relay (keys/httpsig.py, keys/httpsig_fast.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from keys import httpsig, httpsig_fast
 from keys.httpsig import AuthRejected, sign_request, verify_request
 from keys.identities import SigningKey, VerifyKey
 
@@ -18,6 +19,14 @@ IT = SigningKey(hashlib.sha256(b"IT").digest())
 URL = "https://relay.example.net/v1/envelopes?dry_run=0"
 BODY = b'{"v":1}'
 NONCE = "bm9uY2Utb2YtMTYtYnl0ZXM"
+
+
+@pytest.fixture(autouse=True, params=["reference", "fast"])
+def implementation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every case runs against the library (the reference) and the fast path."""
+    module = httpsig if request.param == "reference" else httpsig_fast
+    monkeypatch.setitem(globals(), "sign_request", module.sign_request)
+    monkeypatch.setitem(globals(), "verify_request", module.verify_request)
 
 
 def keys_of(**parties: SigningKey) -> dict[str, VerifyKey]:
@@ -106,8 +115,14 @@ def test_unknown_keyid() -> None:
     assert reason(signed(), directory={}) == "unknown_keyid"
 
 
+def signed_by_the_library(**kw: object) -> dict[str, str]:
+    """Headers from the general library, which signs what our own signers refuse."""
+    args: dict[str, object] = {"key": FR, "party": "FR", "now": NOW, "nonce": NONCE} | kw
+    return httpsig.sign_request("POST", URL, BODY, **args)  # type: ignore[arg-type]
+
+
 def test_keyid_that_is_not_a_party_id() -> None:
-    assert reason(signed(party="fr")) == "bad_keyid"
+    assert reason(signed_by_the_library(party="fr")) == "bad_keyid"
 
 
 @pytest.mark.parametrize(
@@ -183,7 +198,17 @@ def test_overlong_header() -> None:
 
 
 def test_short_nonce() -> None:
-    assert reason(signed(nonce="short")) == "bad_nonce"
+    assert reason(signed_by_the_library(nonce="short")) == "bad_nonce"
+
+
+@pytest.mark.parametrize(
+    ("party", "nonce"),
+    [("fr", NONCE), ("FR", "short"), ("FR", "x" * 65), ("FR", 'quote"' * 4)],
+    ids=["party", "short-nonce", "long-nonce", "nonce-chars"],
+)
+def test_the_fast_signer_refuses_what_is_outside_the_profile(party: str, nonce: str) -> None:
+    with pytest.raises(httpsig_fast.UnsignableRequest):
+        httpsig_fast.sign_request("POST", URL, BODY, key=FR, party=party, now=NOW, nonce=nonce)
 
 
 def test_garbled_signature_header() -> None:

@@ -8,7 +8,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import itertools
+import subprocess
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
@@ -30,7 +34,8 @@ from relay.cli.audit import pg_waiter, tail_entries
 from relay.storage.database import make_engine, upgrade
 from relay.storage.schema import checkpoints, events, merkle_nodes
 from relay.storage.writer import Tx, Writer
-from tests.integration.relaykit import T0, engine_on
+from tests.integration.relaykit import T0, database, engine_on
+from tests.support.processes import ROOT
 
 ORIGIN = "pocnet.relay/test"
 REFRESH = timedelta(seconds=300)
@@ -158,24 +163,72 @@ async def test_concurrent_group_committed_appends_make_one_consistent_tree(engin
     assert (await verify_log(engine, [key.public], ORIGIN)).ok
 
 
-async def test_one_query_reads_the_tree_per_transaction(engine: Any) -> None:
-    writer = Writer(engine)
-    writer.start()
+def count_tree_reads(engine: Any) -> tuple[list[str], Callable[[], None]]:
+    """Statements reading ``merkle_nodes`` from now on, and how to stop counting."""
     statements: list[str] = []
 
     def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         if "FROM merkle_nodes" in statement:
             statements.append(statement)
 
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    return statements, lambda: event.remove(engine.sync_engine, "before_cursor_execute", count)
+
+
+async def test_the_writer_reads_the_border_once_then_keeps_it(engine: Any) -> None:
+    writer = Writer(engine)
+    writer.start()
     try:
         await append_batches(writer, [make_event(i) for i in range(1000)], [1000])
-        event.listen(engine.sync_engine, "before_cursor_execute", count)
-        await append_batches(writer, [make_event(i) for i in range(1000, 1063)], [63])
-        event.remove(engine.sync_engine, "before_cursor_execute", count)
     finally:
         await writer.close()
-    assert len(statements) == 1, "63 appends in one transaction read the tree once"
-    assert statements[0].count(" OR ") == (1000).bit_count() - 1, "the border, by primary key"
+    writer = Writer(engine)  # a new writer (a restart) reads the border once ...
+    writer.start()
+    statements, stop = count_tree_reads(engine)
+    try:
+        await append_batches(writer, [make_event(i) for i in range(1000, 1063)], [63])
+        assert len(statements) == 1, "63 appends in one transaction read the tree once"
+        assert statements[0].count(" OR ") == (1000).bit_count() - 1, "the border, by key"
+        # ... and then keeps it: later transactions read no tree row at all.
+        await append_batches(writer, [make_event(i) for i in range(1063, 1100)], [1, 5, 31])
+        head = await writer.run(tree_head)
+    finally:
+        stop()
+        await writer.close()
+    assert len(statements) == 1
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(events).order_by(events.c.seq))).all()
+    leaves = [merkle.leaf_hash(Event.from_row(r._mapping).entry()) for r in rows]
+    assert head == (1100, merkle.mth(leaves))
+    assert set(await stored_nodes(engine)) == complete_subtrees(1100)
+
+
+async def test_a_rolled_back_transaction_makes_the_writer_read_the_border_again(
+    engine: Any,
+) -> None:
+    writer = Writer(engine)
+    writer.start()
+    try:
+        await append_batches(writer, [make_event(i) for i in range(6)], [6])
+
+        async def append_then_fail(tx: Tx) -> None:
+            await append_event(tx, make_event(6))
+            raise RuntimeError("a bug after the append")
+
+        statements, stop = count_tree_reads(engine)
+        with pytest.raises(Exception, match="could not store"):
+            await writer.run(append_then_fail)
+        stop()
+        # The first attempt used the kept border; the careful re-run read it again.
+        assert len(statements) == 1
+        statements, stop = count_tree_reads(engine)
+        seqs = await append_batches(writer, [make_event(6), make_event(7)], [1, 1])
+        stop()
+        assert seqs == [6, 7]
+        assert len(statements) == 1, "read after the error, then kept again"
+    finally:
+        await writer.close()
+    assert set(await stored_nodes(engine)) == complete_subtrees(8)
 
 
 async def test_a_damaged_tree_stops_writes_and_commits_nothing(engine: Any) -> None:
@@ -183,16 +236,82 @@ async def test_a_damaged_tree_stops_writes_and_commits_nothing(engine: Any) -> N
     writer.start()
     try:
         await append_batches(writer, [make_event(i) for i in range(6)], [6])
-        async with engine.begin() as conn:  # the border of 6 is (2, 0) and (1, 2)
-            await conn.execute(
-                delete(merkle_nodes).where(merkle_nodes.c.level == 1, merkle_nodes.c.idx == 2)
-            )
+    finally:
+        await writer.close()
+    async with engine.begin() as conn:  # the border of 6 is (2, 0) and (1, 2)
+        await conn.execute(
+            delete(merkle_nodes).where(merkle_nodes.c.level == 1, merkle_nodes.c.idx == 2)
+        )
+    writer = Writer(engine)  # a writer starting on a damaged tree refuses to append
+    writer.start()
+    try:
+        with pytest.raises(Exception, match="could not store"):
+            await append_batches(writer, [make_event(6)], [1])
         with pytest.raises(Exception, match="could not store"):
             await append_batches(writer, [make_event(6)], [1])
     finally:
         await writer.close()
     async with engine.connect() as conn:
         assert (await conn.execute(select(func.count()).select_from(events))).scalar_one() == 6
+
+
+async def test_two_writers_taking_turns_make_one_consistent_tree(engine: Any) -> None:
+    # Each writer keeps its own border; each must see that the other appended meanwhile.
+    first, second = Writer(engine), Writer(engine)
+    first.start()
+    second.start()
+    try:
+        for i in range(0, 40, 4):
+            await append_batches(first, [make_event(i), make_event(i + 1)], [1, 1])
+            await append_batches(second, [make_event(i + 2), make_event(i + 3)], [2])
+    finally:
+        await first.close()
+        await second.close()
+    assert set(await stored_nodes(engine)) == complete_subtrees(40)
+    assert (await verify_log(engine, [SigningKey.generate().public], ORIGIN)).ok
+
+
+@pytest.mark.postgres
+async def test_two_relay_processes_appending_at_once_make_one_verifiable_log(
+    tmp_path: Path,
+) -> None:
+    count, firsts = 100, (0, 1000)
+    async with database("postgres", tmp_path) as url:
+        command = [sys.executable, "-m", "tests.support.audit_appender", url]
+        procs = [
+            subprocess.Popen([*command, str(first), str(count), str(tmp_path)], cwd=ROOT)
+            for first in firsts
+        ]
+        try:
+            deadline = time.monotonic() + 60
+            while not all((tmp_path / f"ready-{f}").exists() for f in firsts):
+                assert time.monotonic() < deadline, "the appenders did not start"
+                assert all(p.poll() is None for p in procs), "an appender died"
+                await asyncio.sleep(0.02)
+            (tmp_path / "go").touch()
+            codes = [await asyncio.to_thread(p.wait, 120) for p in procs]
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait(timeout=10)
+        assert codes == [0, 0]
+        engine = make_engine(url)
+        try:
+            async with engine.connect() as conn:
+                rows = (await conn.execute(select(events).order_by(events.c.seq))).all()
+            logged = [Event.from_row(r._mapping) for r in rows]
+            assert [r.seq for r in rows] == list(range(2 * count))
+            expected = {make_event(f + i) for f in firsts for i in range(count)}
+            assert set(logged) == expected
+            of_first = {make_event(firsts[0] + i) for i in range(count)}
+            by_first = [e in of_first for e in logged]
+            switches = sum(a != b for a, b in itertools.pairwise(by_first))
+            assert switches > 1, "the two processes' appends interleaved"
+            assert set(await stored_nodes(engine)) == complete_subtrees(2 * count)
+            assert (await verify_log(engine, [SigningKey.generate().public], ORIGIN)).ok
+        finally:
+            await engine.dispose()
 
 
 async def test_checkpoints_are_signed_when_needed_and_never_go_back_in_time(engine: Any) -> None:

@@ -42,6 +42,7 @@ def test_documented_defaults() -> None:
         ({"server": {"port": "80"}}, "non-negative number"),
         ({"limits": {"rate_burst": -1}}, "non-negative"),
         ({"database": {"sqlite_synchronous": "OFF"}}, "FULL or NORMAL"),
+        ({"server": {"event_loop": "trio"}}, "auto, asyncio or uvloop"),
         ({"server": {"tls_cert": "a.pem"}}, "go together"),
         ({"limits": {"ack_max_ids": 0}}, "at least 1"),
     ],
@@ -69,3 +70,33 @@ def test_unreadable_or_invalid_toml(tmp_path: Path) -> None:
     bad.write_text("[server\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load(bad)
+
+
+@pytest.mark.parametrize(
+    ("setting", "installed", "loop"),
+    [
+        ("asyncio", True, None),
+        ("auto", True, "uvloop"),
+        ("uvloop", True, "uvloop"),
+        ("asyncio", False, None),
+        ("auto", False, None),
+        ("uvloop", False, ConfigError),
+    ],
+)
+def test_the_event_loop_setting(
+    setting: str, installed: bool, loop: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    import uvloop
+
+    from relay.cli.main import _loop_factory
+
+    if not installed:
+        monkeypatch.setitem(sys.modules, "uvloop", None)  # import uvloop raises ImportError
+    if loop is ConfigError:
+        with pytest.raises(ConfigError, match="not installed"):
+            _loop_factory(setting)
+        return
+    factory = _loop_factory(setting)
+    assert factory == (uvloop.new_event_loop if loop == "uvloop" else None)
