@@ -9,9 +9,9 @@ from typing import Any
 
 from keys import receipts
 from keys.encoding import format_time, parse_time
-from keys.errors import PocnetError, ValidationError
+from keys.errors import InvalidInput, PocnetError
 from keys.host.command import EXIT_UNREACHABLE, emit
-from keys.identities import validate_party_id
+from keys.identities import normalise_party_id
 from node.cli.base import form_defaults, full_node, is_terminal, now, os_user
 from node.cli.formfile import read_form
 from node.cli.interactive import complete_interactively
@@ -110,10 +110,10 @@ async def _send(
 
 
 async def cmd_send(args: argparse.Namespace) -> int:
-    recipient = validate_party_id(args.to)
+    recipient = normalise_party_id(args.to)
     async with full_node(args) as node:
         if recipient == node.config.party:
-            raise ValidationError("you cannot send a request to yourself", code="self_recipient")
+            raise InvalidInput("you cannot send a request to yourself", code="self_recipient")
         form = _validate(args, node, _read(args, node))
         await _recipient_key_known(node, recipient)
         code, result, text = await _send(args, node, recipient, form)
@@ -121,9 +121,33 @@ async def cmd_send(args: argparse.Namespace) -> int:
     return code
 
 
+def answerable(original_kind: str, direction: str, reply_kind: str) -> InvalidInput | None:
+    """Why ``reply_kind`` cannot answer a message, or None: only a message this node
+    received can be answered, and only by a kind that answers its kind (its form lists the
+    kinds it answers, ``*`` for any)."""
+    if direction != "in":
+        return InvalidInput(
+            "this is a message you sent, not one you received: only received messages can "
+            "be answered (to add to your own request, use 'node send' with its reference)",
+            code="not_received",
+        )
+    spec = KINDS.get(reply_kind)
+    answers = spec.answers if spec is not None else ()
+    if "*" in answers or original_kind in answers:
+        return None
+    fitting = sorted(k for k, s in KINDS.items() if original_kind in s.answers or "*" in s.answers)
+    return InvalidInput(
+        f"a {reply_kind} does not answer a {original_kind}; kinds that do: {', '.join(fitting)}",
+        code="reply_kind_mismatch",
+    )
+
+
 async def cmd_respond(args: argparse.Namespace) -> int:
     async with full_node(args) as node:
         original = await node.store.get_message(args.id)
+        refusal = answerable(original.kind, original.direction, args.kind)
+        if refusal is not None:
+            raise refusal
         data = _read(args, node)
         reference = original.body.get("reference")
         if isinstance(reference, str) and not data.get("request_reference"):
@@ -135,7 +159,7 @@ async def cmd_respond(args: argparse.Namespace) -> int:
         )
         recipient = original.counterpart
         await _recipient_key_known(node, recipient)
-        if original.direction == "in" and original.acknowledged_at is None:
+        if original.acknowledged_at is None:
             await _acknowledge(node, original.msg_id, original.envelope_sha256)
         code, result, text = await _send(
             args,
@@ -146,8 +170,7 @@ async def cmd_respond(args: argparse.Namespace) -> int:
             in_reply_to=original.msg_id,
         )
         if result["ok"]:
-            if original.direction == "in":
-                await node.store.set_state(original.msg_id, "responded")
+            await node.store.set_state(original.msg_id, "responded")
             await node.store.record_access(
                 action="answer",
                 msg_id=original.msg_id,
@@ -188,7 +211,7 @@ async def cmd_ack(args: argparse.Namespace) -> int:
     async with full_node(args) as node:
         msg = await node.store.get_message(args.id)
         if msg.direction != "in":
-            raise ValidationError(
+            raise InvalidInput(
                 f"{msg.msg_id} is a message you sent; only received ones are acknowledged",
                 code="not_received",
             )

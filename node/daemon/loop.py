@@ -4,8 +4,10 @@ These loops share one :class:`node.runtime.Node`:
 
 - **inbox**: holds a long-poll to the relay (``GET /v1/inbox?wait=...``; no fixed-interval
   polling) and hands what arrives to :class:`node.exchange.inbox.Inbox`; when the relay does not
-  answer it reconnects with exponential, jittered backoff, and on reconnection wakes the
-  outbox;
+  answer it reconnects with exponential, jittered backoff (at most
+  ``outbox.probe_interval`` apart while an emergency or urgent envelope waits), probing
+  with an immediate (``wait=0``) request, and the moment the relay answers again wakes the
+  outbox to retry everything that failed, emergencies first;
 - **outbox**: submits queued envelopes and posts issued receipts, sleeping until the next
   attempt is due (or ``outbox.scan_interval``, to see work queued by ``node send``); an
   envelope queued by ``node send`` is due only ``outbox.send_grace_seconds`` later, so the
@@ -84,6 +86,8 @@ class Daemon:
         relay = node.config.relay
         self.reconnect = reconnect or Backoff(relay.reconnect_base, relay.reconnect_max)
         self.outbox_wake = asyncio.Event()
+        # Set on reconnection: the next outbox pass retries what failed, ignoring backoff.
+        self.retry_now = False
         self.audit_wake = asyncio.Event()
         self.auditor = auditor_for(node)
         self.log = node.log
@@ -198,17 +202,18 @@ class Daemon:
                 held = await self._hold_inbox(stop, held)
                 if held is not None:
                     continue
+                # After a failure, probe at once (wait=0) so that the outbox is woken the
+                # moment the relay answers, not after a long-poll.
+                wait = 0 if failures else node.config.relay.long_poll_wait
                 done, items = await unless_stopped(
-                    stop,
-                    node.transport.inbox(
-                        wait=node.config.relay.long_poll_wait, limit=node.config.relay.inbox_batch
-                    ),
+                    stop, node.transport.inbox(wait=wait, limit=node.config.relay.inbox_batch)
                 )
                 if not done:
                     return
                 if failures:
                     self.log.info("relay.reconnected", after_failures=failures)
                     failures = 0
+                    self.retry_now = True
                     self.outbox_wake.set()
                 if items:
                     await node.peers.sync()  # a version stored by 'node directory refresh'
@@ -224,7 +229,7 @@ class Daemon:
                     )
             except PocnetError as e:
                 failures += 1
-                delay = self.reconnect.delay(failures)
+                delay = await self._reconnect_delay(failures)
                 event = "relay.unreachable" if is_transient(e) else "relay.refused"
                 log = self.log.warning if failures == 1 or not is_transient(e) else self.log.info
                 log(
@@ -236,14 +241,26 @@ class Daemon:
                 )
                 await pause(stop, delay)
 
+    async def _reconnect_delay(self, failures: int) -> float:
+        """The backoff delay, shortened to ``outbox.probe_interval`` while an emergency or
+        urgent envelope is queued."""
+        delay = self.reconnect.delay(failures)
+        probe = self.node.config.outbox.probe_interval
+        if delay > probe:
+            first = await self.node.store.due_outgoing("", limit=1)  # emergency first
+            if first and first[0].priority in ("emergency", "urgent"):
+                return probe
+        return delay
+
     async def outbox_loop(self, stop: asyncio.Event) -> None:
         node = self.node
         scan = node.config.outbox.scan_interval
         while not stop.is_set():
             self.outbox_wake.clear()
+            wake, self.retry_now = self.retry_now, False
             now = node.clock()
             try:
-                report = await node.outbox.flush(now)
+                report = await node.outbox.flush(now, wake=wake)
                 if report.accepted:
                     self.audit_wake.set()
                 if report.accepted or report.receipts_posted:
