@@ -11,6 +11,7 @@ from datetime import date
 from keys.errors import ValidationError
 from keys.host.command import emit
 from node.cli.base import full_node, load_config, local_node, now
+from node.daemon.lock import daemon_lock
 from node.daemon.loop import run_daemon
 from node.logs import configure_logging, get_logger
 from node.reports.preservation import preservation_clocks
@@ -79,10 +80,11 @@ async def cmd_access(args: argparse.Namespace) -> int:
 
 async def cmd_run(args: argparse.Namespace) -> int:
     cfg = load_config(args)
-    configure_logging(level=cfg.log.level, fmt=cfg.log.format, stream=sys.stdout)
-    secret = resolve_passphrase(cfg, passphrase_file=args.passphrase_file)
-    node = await open_node(cfg, unlock(cfg, secret), log=get_logger(party=cfg.party))
-    await run_daemon(node)
+    with daemon_lock(cfg.data_dir):  # AlreadyRunning: another daemon serves this folder
+        configure_logging(level=cfg.log.level, fmt=cfg.log.format, stream=sys.stdout)
+        secret = resolve_passphrase(cfg, passphrase_file=args.passphrase_file)
+        node = await open_node(cfg, unlock(cfg, secret), log=get_logger(party=cfg.party))
+        await run_daemon(node)
     return 0
 
 
