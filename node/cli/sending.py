@@ -10,13 +10,14 @@ from typing import Any
 from keys import receipts
 from keys.encoding import format_time, parse_time
 from keys.errors import InvalidInput, PocnetError
-from keys.host.command import EXIT_UNREACHABLE, emit
+from keys.host.command import EXIT_CONFIG, EXIT_UNREACHABLE, emit
 from keys.identities import normalise_party_id
 from node.cli.base import form_defaults, full_node, is_terminal, now, os_user
 from node.cli.formfile import read_form
 from node.cli.interactive import complete_interactively
 from node.forms import KINDS, ValidatedForm, validate_form
 from node.forms.validate import PRIORITIES
+from node.relayapi.misconfig import RelayConfigError
 from node.runtime import Node
 
 
@@ -77,7 +78,7 @@ async def _send(
     msg = await node.outbox.queue(
         recipient, form, now(), conversation_id=conversation_id, in_reply_to=in_reply_to
     )
-    outcome = await node.outbox.submit(msg, now())
+    outcome, error = await node.outbox.submit_explained(msg, now())
     stored = await node.store.get_message(msg.msg_id)
     result = {
         "ok": outcome != "failed",
@@ -93,6 +94,14 @@ async def _send(
             f"msg_id {msg.msg_id}\nfollow it with 'node status {msg.msg_id[:8]}'"
         )
         return 0, result, text
+    if outcome == "retrying" and isinstance(error, RelayConfigError):
+        # Not an outage: waiting will not help. Kept queued; sent once the setting is fixed.
+        result.update(queued=True, ok=False, error=error.code, setting=error.setting)
+        text = (
+            f"NOT SENT: {error.message}\nthe {form.kind} to {recipient} is kept queued "
+            f"(msg_id {msg.msg_id}) and goes out once {error.setting} is fixed"
+        )
+        return EXIT_CONFIG, result, text
     if outcome == "retrying":
         result["queued"] = True
         text = (

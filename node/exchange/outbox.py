@@ -46,6 +46,7 @@ from keys.identities import RELAY_ID
 from node.exchange.context import Exchange
 from node.exchange.retry import RetryPolicy, next_attempt
 from node.forms import ValidatedForm
+from node.relayapi.misconfig import RelayConfigError
 from node.relayapi.transport import RelayRateLimited, is_transient
 from node.storage.records import StoredMessage, StoredReceipt
 
@@ -267,13 +268,19 @@ class Outbox(Exchange):
         Transient failures become ``retrying`` (next attempt after the backoff delay); a
         final refusal by the relay becomes ``failed``. Nothing is raised for either.
         """
+        return (await self.submit_explained(msg, now))[0]
+
+    async def submit_explained(
+        self, msg: StoredMessage, now: datetime
+    ) -> tuple[str, PocnetError | None]:
+        """As :meth:`submit`, with the error of a failed attempt (for the CLI's message)."""
         outcome = await self._attempt(msg, now)
         if isinstance(outcome, PocnetError):
-            return await self._failed_attempt(msg, outcome, now)
+            return await self._failed_attempt(msg, outcome, now), outcome
         signed, created = outcome
         await self.store.mark_accepted(msg.msg_id, signed, format_time(now))
         self._log_accepted(msg, created)
-        return "accepted"
+        return "accepted", None
 
     async def submit_batch(self, batch: list[StoredMessage], now: datetime) -> list[str]:
         """Submit stored envelopes concurrently; commit every verified ACCEPTED in one
@@ -300,7 +307,10 @@ class Outbox(Exchange):
 
     async def _failed_attempt(self, msg: StoredMessage, error: PocnetError, now: datetime) -> str:
         reason = getattr(error, "reason", error.code)
-        if is_transient(error) or isinstance(error, NotFound) or _bad_accepted(error):
+        # A configuration error (DNS, TLS, wrong URL, our key refused) keeps the envelope
+        # queued too: it goes out once the setting is fixed.
+        keep = isinstance(error, NotFound | RelayConfigError) or _bad_accepted(error)
+        if is_transient(error) or keep:
             attempts = msg.attempts + 1
             hint = error.retry_after if isinstance(error, RelayRateLimited) else None
             when = next_attempt(
