@@ -12,7 +12,7 @@ from keys.cli import directory as directory_cli
 from keys.encoding import format_time
 from keys.errors import KeystoreError, ValidationError
 from keys.host import passphrase
-from keys.host.command import EXIT_CODES_HELP, add_exit_codes, emit, run
+from keys.host.command import EXIT_CODES_HELP, add_exit_codes, add_version, emit, run
 from keys.host.files import (
     BUNDLE_NAME,
     KEYSTORE_NAME,
@@ -171,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (gen, show, vb):
         p.add_argument("--json", action="store_true", help="print JSON")
     directory_cli.register(sub)
-    return add_exit_codes(parser)
+    return add_version(add_exit_codes(parser))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,6 +18,7 @@ Exit codes (the same for ``keys``, ``relay`` and ``node``):
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import sys
 from collections.abc import Callable
@@ -69,6 +70,27 @@ def add_exit_codes(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         if isinstance(action, argparse._SubParsersAction):
             for sub in action.choices.values():
                 add_exit_codes(sub)
+    return parser
+
+
+def version() -> str:
+    """The installed PoCNet version (``unknown`` when run from a bare source tree)."""
+    try:
+        return importlib.metadata.version("pocnet")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def add_version(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Give ``parser`` and each of its subcommands ``--version``. Returns ``parser``."""
+    if not any("--version" in a.option_strings for a in parser._actions):
+        parser.add_argument(
+            "--version", action="version", version=f"{parser.prog} (PoCNet) {version()}"
+        )
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                add_version(sub)
     return parser
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from keys.host import passphrase
-from keys.host.command import EXIT_CODES_HELP, EXIT_INVALID, add_exit_codes, emit, run
+from keys.host.command import EXIT_CODES_HELP, EXIT_INVALID, add_exit_codes, add_version, emit, run
 from keys.keystore import KDF_PROFILES
 from keys.suites import DEFAULT_SUITE, SUITES
 from node.cli import audit, directory, reports, rotation, sending, setup, working
@@ -224,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--suite", choices=sorted(SUITES), help="HPKE suite (default: the current)")
     p.add_argument("--kdf", choices=sorted(KDF_PROFILES), help="Argon2id cost (default: as now)")
-    return add_exit_codes(parser)
+    return add_version(add_exit_codes(parser))
 
 
 def _body(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ from typing import Any
 
 from keys.errors import ConfigError, KeystoreError
 from keys.host import passphrase
-from keys.host.command import EXIT_CODES_HELP, add_exit_codes, emit, run
+from keys.host.command import EXIT_CODES_HELP, add_exit_codes, add_version, emit, run
 from keys.host.files import (
     BUNDLE_NAME,
     KEYSTORE_NAME,
@@ -362,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     logs.set_defaults(func=cmd_logs)
 
     audit_cli.register(sub, common=_common, database_args=_database_args, load_config=_config)
-    return add_exit_codes(parser)
+    return add_version(add_exit_codes(parser))
 
 
 def main(argv: list[str] | None = None) -> int:
