@@ -83,6 +83,18 @@ class AlertSettings:
     ack_deadline_emergency: int = _s(15, "minutes to wait for ACKNOWLEDGED of an emergency")
     preservation_warn_days: int = _s(14, "warn this many days before a preservation ends")
     watch_interval: float = _s(60.0, "seconds between checks of deadlines and expiries")
+    remind_every_emergency: float = _s(
+        5.0, "minutes between reminders of an unacknowledged incoming emergency"
+    )
+    remind_every_urgent: float = _s(
+        30.0, "minutes between reminders of an unacknowledged incoming urgent request"
+    )
+    relay_unreachable_after: float = _s(
+        120.0, "seconds of relay failures before the relay_unreachable alert"
+    )
+    relay_unreachable_repeat: float = _s(
+        900.0, "seconds between relay_unreachable alerts while the relay stays unreachable"
+    )
 
 
 @dataclass(frozen=True)

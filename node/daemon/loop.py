@@ -31,13 +31,21 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Awaitable
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from keys.encoding import parse_time
+from keys.encoding import format_time, parse_time
 from keys.errors import PocnetError
 from keys.host.files import keystore_is_encrypted
 from node.audit.auditor import auditor_for
-from node.daemon.watch import check_acknowledgements, check_preservations
+from node.daemon.watch import (
+    check_acknowledgements,
+    check_directory,
+    check_preservations,
+    check_reminders,
+)
+from node.exchange.alerts import Alert
+from node.exchange.escalation import back_id, unreachable_id
 from node.exchange.outbox import Backoff
 from node.relayapi.transport import is_transient
 from node.runtime import Node
@@ -88,6 +96,8 @@ class Daemon:
         self.outbox_wake = asyncio.Event()
         # Set on reconnection: the next outbox pass retries what failed, ignoring backoff.
         self.retry_now = False
+        self.down_since: datetime | None = None  # the relay's current outage began then
+        self.outage_alerted = False
         self.audit_wake = asyncio.Event()
         self.auditor = auditor_for(node)
         self.log = node.log
@@ -213,6 +223,7 @@ class Daemon:
                 if failures:
                     self.log.info("relay.reconnected", after_failures=failures)
                     failures = 0
+                    await self._relay_back()
                     self.retry_now = True
                     self.outbox_wake.set()
                 if items:
@@ -229,6 +240,7 @@ class Daemon:
                     )
             except PocnetError as e:
                 failures += 1
+                await self._relay_down()
                 delay = await self._reconnect_delay(failures)
                 event = "relay.unreachable" if is_transient(e) else "relay.refused"
                 log = self.log.warning if failures == 1 or not is_transient(e) else self.log.info
@@ -240,6 +252,52 @@ class Daemon:
                     retry_in_s=round(delay, 2),
                 )
                 await pause(stop, delay)
+
+    async def _relay_down(self) -> None:
+        """Alert ``relay_unreachable`` after ``alerts.relay_unreachable_after`` seconds of
+        failures, and again every ``relay_unreachable_repeat`` while it lasts."""
+        node, settings = self.node, self.node.config.alerts
+        now = node.clock()
+        if self.down_since is None:
+            self.down_since = now
+        aid = unreachable_id(
+            self.down_since,
+            now,
+            after=timedelta(seconds=settings.relay_unreachable_after),
+            repeat=timedelta(seconds=settings.relay_unreachable_repeat),
+        )
+        if aid is None or not await node.store.notice_once(aid, format_time(now)):
+            return
+        self.outage_alerted = True
+        queued = await node.store.due_outgoing("", limit=1000)
+        detail = {
+            "relay": node.config.relay.url,
+            "since": format_time(self.down_since),
+            "minutes": round((now - self.down_since).total_seconds() / 60, 1),
+            "queued": len(queued),
+            "queued_emergency": sum(m.priority == "emergency" for m in queued),
+            "advice": "nothing reaches other parties while the relay is unreachable: "
+            "call the relay operator; for an emergency, call the recipient's 24/7 phone",
+        }
+        await node.alerter.raise_alert(
+            Alert.network("relay_unreachable", format_time(now), aid, detail)
+        )
+
+    async def _relay_back(self) -> None:
+        """Close an outage: ``relay_back`` if ``relay_unreachable`` was raised for it."""
+        since, alerted = self.down_since, self.outage_alerted
+        self.down_since, self.outage_alerted = None, False
+        if since is None or not alerted:
+            return
+        now = self.node.clock()
+        detail = {
+            "relay": self.node.config.relay.url,
+            "since": format_time(since),
+            "minutes": round((now - since).total_seconds() / 60, 1),
+        }
+        await self.node.alerter.raise_alert(
+            Alert.network("relay_back", format_time(now), back_id(since), detail)
+        )
 
     async def _reconnect_delay(self, failures: int) -> float:
         """The backoff delay, shortened to ``outbox.probe_interval`` while an emergency or
@@ -282,6 +340,8 @@ class Daemon:
                 await node.peers.sync()  # a version stored by 'node directory refresh'
                 await check_acknowledgements(node.store, node.alerter, node.peers, settings, now)
                 await check_preservations(node.store, node.alerter, settings, now)
+                await check_reminders(node.store, node.alerter, settings, now)
+                await check_directory(node.store, node.alerter, node.peers, now)
             except PocnetError as e:
                 self.log.error("watch.failed", error=e.code)
             await pause(stop, settings.watch_interval)

@@ -353,6 +353,17 @@ class Store(AuditRecords, Registers, DirectoryRecords):
         )
         return [StoredMessage.from_row(r) for r in await self._rows(q)]
 
+    async def unacknowledged_incoming(self, priorities: Iterable[str]) -> list[StoredMessage]:
+        """Received messages of these priorities that nobody has acknowledged yet."""
+        q = select(messages).where(
+            and_(
+                messages.c.direction == "in",
+                messages.c.priority.in_(list(priorities)),
+                messages.c.acknowledged_at.is_(None),
+            )
+        )
+        return [StoredMessage.from_row(r) for r in await self._rows(q)]
+
     async def preservation_messages(self) -> list[StoredMessage]:
         """Every message of every conversation that holds a preservation request."""
         convs = select(messages.c.conversation_id).where(messages.c.kind == "preservation_request")
