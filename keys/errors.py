@@ -26,10 +26,11 @@ class PocnetError(Exception):
         if code is not None:
             self.code = code  # type: ignore[misc]
 
-    def diagnostics(self) -> str:
-        """A message for the person at the terminal: what happened, whose fault."""
+    def diagnostics(self, fault: str | None = None) -> str:
+        """A message for the person at the terminal: what happened, whose fault
+        (``fault`` overrides the class's, for a command that has no remote party)."""
         who = {"peer": "the remote party", "input": "your input"}.get(
-            self.fault, "this installation"
+            fault or self.fault, "this installation"
         )
         return f"{self.message} (code {self.code}; caused by {who})"
 

@@ -134,19 +134,25 @@ def emit(result: Any, *, as_json: bool, text: str | None = None, out: TextIO | N
     out.flush()
 
 
-def run(fn: Callable[[], int | None], *, as_json: bool) -> int:
-    """Run a command body; turn a PoCNet error into a message and its exit code."""
+def run(fn: Callable[[], int | None], *, as_json: bool, remote: bool = True) -> int:
+    """Run a command body; turn a PoCNet error into a message and its exit code.
+
+    ``remote=False`` for a command that talks to no remote party (``keys``, ``relay``):
+    what it reads was given by the person running it, so a "peer" error (a malformed
+    bundle, a missing member) is reported as caused by "your input".
+    """
     try:
         return fn() or 0
     except PocnetError as e:
         code = exit_code_for(e)
+        fault = "input" if not remote and e.fault == "peer" else None
         if as_json:
             emit(
                 {"ok": False, "error": e.code, "message": e.message, "exit_code": code},
                 as_json=True,
             )
         else:
-            sys.stderr.write(f"error: {e.diagnostics()}\n")
+            sys.stderr.write(f"error: {e.diagnostics(fault)}\n")
         return code
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")

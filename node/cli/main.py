@@ -186,14 +186,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = _add(sub, "stats", reports.cmd_stats, "statistics of this node")
-    p.add_argument("--since", metavar="DATE", help="only messages created since YYYY-MM-DD")
+    p.add_argument(
+        "--since",
+        metavar="WHEN",
+        help="only messages created since WHEN: YYYY-MM-DD, today, yesterday, 7d, 24h, 2w",
+    )
     p.add_argument(
         "--format", choices=("table", "csv", "json"), default="table", help="output format"
     )
 
     p = _add(sub, "access", reports.cmd_access, "export the access records (Art. 14(8))")
     p.add_argument("--msg", metavar="ID", help="only this message")
-    p.add_argument("--since", metavar="DATE", help="only records since YYYY-MM-DD")
+    p.add_argument(
+        "--since", metavar="WHEN", help="only records since WHEN: YYYY-MM-DD, yesterday, 7d ..."
+    )
     p.add_argument(
         "--format", choices=("table", "csv", "json"), default="table", help="output format"
     )

@@ -6,11 +6,10 @@ import argparse
 import csv
 import io
 import sys
-from datetime import date
 
-from keys.errors import ValidationError
 from keys.host.command import emit
 from node.cli.base import full_node, load_config, local_node, now
+from node.cli.when import parse_since
 from node.daemon.lock import daemon_lock
 from node.daemon.loop import run_daemon
 from node.logs import configure_logging, get_logger
@@ -20,12 +19,7 @@ from node.runtime import open_node, resolve_passphrase, unlock
 
 
 def _since(value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value).isoformat()
-    except ValueError as e:
-        raise ValidationError(f"--since must be a date YYYY-MM-DD, not {value!r}") from e
+    return None if value is None else parse_since(value, now())
 
 
 def _format(args: argparse.Namespace) -> str:

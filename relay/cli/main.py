@@ -367,7 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return run(lambda: int(args.func(args)), as_json=args.json)
+    return run(lambda: int(args.func(args)), as_json=args.json, remote=False)
 
 
 if __name__ == "__main__":

@@ -287,7 +287,9 @@ def test_stats_and_access_on_a_new_node(fr: Path, capsys: pytest.CaptureFixture[
     )
     assert code == 0 and out.startswith("metric,value\n")
     code, _, err = run(capsys, "stats", "--data", str(fr), "--since", "yesterday")
-    assert code == EXIT_INVALID and "--since" in err
+    assert code == 0
+    code, _, err = run(capsys, "stats", "--data", str(fr), "--since", "last tuesday")
+    assert code == EXIT_INVALID and "--since" in err and "7d" in err and "your input" in err
     code, out, _ = run(capsys, "access", "--data", str(fr), "--format", "csv")
     assert code == 0 and out == "id,at,os_user,action,msg_id,detail\n"
 
