@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK
 """The ``keys`` command: generate a party's keys, show them, verify a public bundle."""
 
 from __future__ import annotations
@@ -12,7 +13,14 @@ from keys.cli import directory as directory_cli
 from keys.encoding import format_time
 from keys.errors import KeystoreError, ValidationError
 from keys.host import passphrase
-from keys.host.command import EXIT_CODES_HELP, add_exit_codes, add_version, emit, run
+from keys.host.command import (
+    EXIT_CODES_HELP,
+    add_exit_codes,
+    add_version,
+    emit,
+    enable_completion,
+    run,
+)
 from keys.host.files import (
     BUNDLE_NAME,
     KEYSTORE_NAME,
@@ -175,7 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    enable_completion(parser)
+    args = parser.parse_args(argv)
     return run(lambda: int(args.func(args)), as_json=args.json, remote=False)
 
 

@@ -94,6 +94,16 @@ def add_version(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
+def enable_completion(parser: argparse.ArgumentParser) -> None:
+    """Shell completion through the optional ``argcomplete`` package, when installed
+    (``pip install 'pocnet[completion]'``); nothing otherwise."""
+    try:
+        argcomplete = importlib.import_module("argcomplete")
+    except ImportError:
+        return
+    argcomplete.autocomplete(parser)
+
+
 class Unreachable(PocnetError):
     """The relay did not answer."""
 

@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK
 """The ``node`` command: the duty officer's tool and the node daemon.
 
 Every command takes ``--data DIR`` (default ``$POCNET_NODE_DATA``, else the current folder)
@@ -14,7 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from keys.host import passphrase
-from keys.host.command import EXIT_CODES_HELP, EXIT_INVALID, add_exit_codes, add_version, emit, run
+from keys.host.command import (
+    EXIT_CODES_HELP,
+    EXIT_INVALID,
+    add_exit_codes,
+    add_version,
+    emit,
+    enable_completion,
+    run,
+)
 from keys.keystore import KDF_PROFILES
 from keys.suites import DEFAULT_SUITE, SUITES
 from node.cli import audit, directory, doctor, reports, rotation, sending, setup, working
@@ -261,7 +270,9 @@ def _body(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    enable_completion(parser)
+    args = parser.parse_args(argv)
     return run(lambda: _body(args), as_json=args.json)
 
 

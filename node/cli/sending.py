@@ -6,6 +6,7 @@ import argparse
 import contextlib
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from keys import receipts
 from keys.encoding import format_time, parse_time
@@ -15,6 +16,7 @@ from keys.identities import normalise_party_id
 from node.cli.base import form_defaults, full_node, is_terminal, now, os_user
 from node.cli.formfile import read_form
 from node.cli.interactive import complete_interactively
+from node.exchange.alerts import Alert
 from node.forms import KINDS, ValidatedForm, validate_form
 from node.forms.validate import PRIORITIES
 from node.relayapi.misconfig import RelayConfigError
@@ -64,6 +66,38 @@ async def _recipient_key_known(node: Node, party: str) -> None:
     node.peers.encryption_key_for(party, now())  # LocalNotFound: unknown party
 
 
+def call_instead(node: Node, party: str, moment: datetime) -> dict[str, str | None]:
+    """Who to phone when an emergency cannot go through the network: the party's 24/7
+    phone (directory, else node.toml [contacts]) and the time it is there now."""
+    phone = node.peers.contact_phone(party)
+    current = getattr(node.peers, "current", None)
+    zone = None
+    if current is not None and party in current:
+        zone = current.contact(party).timezone
+    local = None
+    if zone:
+        with contextlib.suppress(ZoneInfoNotFoundError, ValueError):
+            local = moment.astimezone(ZoneInfo(zone)).strftime("%H:%M %Z (%a)")
+    return {"phone": phone, "time_zone": zone, "local_time": local}
+
+
+def _call_text(party: str, call: dict[str, str | None]) -> str:
+    phone = call["phone"] or "(no phone known: add it to node.toml [contacts])"
+    when = f", where it is {call['local_time']}" if call["local_time"] else ""
+    return f"\nCALL {party}'s 24/7 point of contact now: {phone}{when}"
+
+
+async def _emergency_alert(node: Node, msg_id: str, call: dict[str, str | None]) -> None:
+    stored = await node.store.get_message(msg_id)
+    stamp = format_time(now())
+    detail = {**call, "state": stored.state, "error": stored.last_error}
+    detail["advice"] = f"call {stored.counterpart}'s 24/7 point of contact now"
+    aid = f"emergency_not_delivered:{msg_id}"
+    await node.alerter.raise_alert(
+        Alert.about(stored, "emergency_not_delivered", stamp, detail, id=aid)
+    )
+
+
 async def _send(
     args: argparse.Namespace,
     node: Node,
@@ -88,6 +122,12 @@ async def _send(
         "priority": form.priority,
         "state": stored.state,
     }
+    call_line = ""
+    if form.priority == "emergency" and outcome != "accepted":
+        call = call_instead(node, recipient, now())
+        call_line = _call_text(recipient, call)
+        result["call"] = call
+        await _emergency_alert(node, msg.msg_id, call)
     if outcome == "accepted":
         text = (
             f"accepted by the relay: {form.kind} to {recipient} ({form.priority}), "
@@ -99,7 +139,7 @@ async def _send(
         result.update(queued=True, ok=False, error=error.code, setting=error.setting)
         text = (
             f"NOT SENT: {error.message}\nthe {form.kind} to {recipient} is kept queued "
-            f"(msg_id {msg.msg_id}) and goes out once {error.setting} is fixed"
+            f"(msg_id {msg.msg_id}) and goes out once {error.setting} is fixed{call_line}"
         )
         return EXIT_CONFIG, result, text
     if outcome == "retrying":
@@ -107,13 +147,13 @@ async def _send(
         text = (
             f"queued: the relay did not answer ({stored.last_error}); the {form.kind} to "
             f"{recipient} is stored (msg_id {msg.msg_id}) and will be delivered by the "
-            "daemon ('node run') or 'node flush'"
+            f"daemon ('node run') or 'node flush'{call_line}"
         )
         return 0, result, text
     result["error"] = stored.last_error
     text = (
         f"refused by the relay: {stored.last_error}\nthe message {msg.msg_id} is kept as "
-        "failed; check the recipient and your registration with the relay operator"
+        f"failed; check the recipient and your registration with the relay operator{call_line}"
     )
     return 7, result, text
 

@@ -31,6 +31,7 @@ ALERT_TYPES = (
     "relay_back",
     "directory_expiring",
     "directory_renewed",
+    "emergency_not_delivered",
 )
 
 

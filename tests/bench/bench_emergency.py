@@ -48,7 +48,7 @@ def main() -> None:
                                     "--priority", "emergency")  # fmt: skip
                 assert code == 0 and accepted(fr, out["msg_id"]), out
                 baseline.append(time.monotonic() - started)
-            samples = [emergency_after_outage(net, "FR", "DE") for _ in range(rounds)]
+            samples = [emergency_after_outage(net, "FR", "DE")[0] for _ in range(rounds)]
     p50, p99 = pct(samples, 50), pct(samples, 99)
     print(f"  rounds: {rounds} outages (relay stopped, emergency queued, relay restarted)")
     print(f"  baseline: node send with the relay up, p50 {pct(baseline, 50) * 1000:8.0f} ms")

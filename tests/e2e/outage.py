@@ -34,8 +34,9 @@ GOAL_S = 2.0
 """The issue's goal: ACCEPTED within 2 s of the relay answering again."""
 
 
-def queue_emergency(sender: NodeProcess, to: str) -> str:
-    """``node send`` an emergency disclosure request while the relay is down (it queues)."""
+def queue_emergency(sender: NodeProcess, to: str) -> dict[str, Any]:
+    """``node send`` an emergency disclosure request while the relay is down (it queues);
+    its JSON answer."""
     kind = "emergency_disclosure_request"
     form = sender.data / f"{kind}-{datetime.now(UTC).timestamp()}.json"
     form.write_text(json.dumps(example(kind, datetime.now(UTC), sender.party)))
@@ -44,22 +45,26 @@ def queue_emergency(sender: NodeProcess, to: str) -> str:
         "--priority", "emergency",
     )  # fmt: skip
     assert code == 0 and out.get("queued"), out
-    return str(out["msg_id"])
+    return dict(out)
 
 
 def accepted(sender: NodeProcess, msg_id: str) -> bool:
     return "ACCEPTED" in sender.receipt_types(msg_id)
 
 
-def emergency_after_outage(net: LocalNetwork, sender: str, to: str, *, failures: int = 3) -> float:
+def emergency_after_outage(
+    net: LocalNetwork, sender: str, to: str, *, failures: int = 3
+) -> tuple[float, dict[str, Any]]:
     """Stop the relay, queue an emergency at ``sender``, wait until its daemon has failed
     ``failures`` attempts, restart the relay; seconds from the relay answering (its
     ``/healthz`` answered: :meth:`RelayProcess.start` returned) to ``ACCEPTED`` stored at
-    the sender, measured by polling the sender's store (bounded by 30 s)."""
+    the sender, measured by polling the sender's store (bounded by 30 s); and what
+    ``node send`` answered."""
     node = net[sender]
     net.relay.stop()
     try:
-        msg_id = queue_emergency(node, to)
+        sent = queue_emergency(node, to)
+        msg_id = str(sent["msg_id"])
 
         def failed_enough() -> bool:
             msg = next(m for m in node.messages("out") if m.msg_id == msg_id)
@@ -70,4 +75,4 @@ def emergency_after_outage(net: LocalNetwork, sender: str, to: str, *, failures:
         net.relay.start()
     answered = time.monotonic()
     wait_for(lambda: accepted(node, msg_id), 30, f"ACCEPTED for {msg_id}")
-    return time.monotonic() - answered
+    return time.monotonic() - answered, sent

@@ -19,15 +19,21 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNetwork]:
-    network = LocalNetwork.create(tmp_path_factory.mktemp("e2e-emergency"), ["FR", "DE"])
+    network = LocalNetwork.create(
+        tmp_path_factory.mktemp("e2e-emergency"),
+        ["FR", "DE"],
+        options={"contacts": {"DE": "+49 30 5555 0100"}},
+    )
     set_options(network["FR"].data / "node.toml", PRODUCTION_RETRY)
     with network.running("FR", "DE"):
         yield network
 
 
 def test_emergency_accepted_within_2s_of_the_relay_answering(net: LocalNetwork) -> None:
-    elapsed = emergency_after_outage(net, "FR", "DE", failures=4)
+    elapsed, sent = emergency_after_outage(net, "FR", "DE", failures=4)
     assert elapsed <= GOAL_S, f"ACCEPTED {elapsed:.2f} s after the relay answered"
+    # Queued while the relay was down: the officer is told at once whom to call.
+    assert sent["call"]["phone"] == "+49 30 5555 0100", sent
     events = [e["event"] for e in net["FR"].events()]
     assert "relay.reconnected" in events
     retries = [e for e in net["FR"].events() if e["event"] == "outbox.retry"]

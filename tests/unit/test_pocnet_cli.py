@@ -73,3 +73,30 @@ def test_python_m_pocnet_runs_a_tool() -> None:
         cwd=ROOT,
     )
     assert result.returncode == 0 and result.stdout.startswith("node (PoCNet)")
+
+
+def test_shell_completion_with_argcomplete(tmp_path: object) -> None:
+    pytest.importorskip("argcomplete")
+    import os
+
+    read, write = os.pipe()
+    env = {
+        **os.environ,
+        "_ARGCOMPLETE": "1",
+        "_ARGCOMPLETE_IFS": "\n",
+        "COMP_LINE": "node se",
+        "COMP_POINT": "7",
+    }
+    script = "import os; os.dup2(int(os.environ['OUT']), 8); from node.cli.main import main; main()"
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**env, "OUT": str(write)},
+        pass_fds=(write,),
+        capture_output=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    os.close(write)
+    with os.fdopen(read) as fh:
+        offered = fh.read().split()
+    assert result.returncode == 0 and offered == ["send"], (offered, result.stderr)
