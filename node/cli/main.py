@@ -153,8 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("id", metavar="ID", help="message id (or a unique prefix)")
 
-    p = _add(sub, "status", working.cmd_status, "timeline of a message, signatures checked")
-    p.add_argument("id", metavar="ID", help="message id (or a unique prefix)")
+    p = _add(
+        sub,
+        "status",
+        working.cmd_status,
+        "timeline of a message, signatures checked; without ID, the node at a glance "
+        "(directory expiry, outbox, unacknowledged requests)",
+    )
+    p.add_argument("id", nargs="?", metavar="ID", help="message id (or a unique prefix)")
 
     p = _add(
         sub,
