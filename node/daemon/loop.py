@@ -240,7 +240,7 @@ class Daemon:
                     )
             except PocnetError as e:
                 failures += 1
-                await self._relay_down()
+                await self._relay_down(e)
                 delay = await self._reconnect_delay(failures)
                 event = "relay.unreachable" if is_transient(e) else "relay.refused"
                 log = self.log.warning if failures == 1 or not is_transient(e) else self.log.info
@@ -253,9 +253,10 @@ class Daemon:
                 )
                 await pause(stop, delay)
 
-    async def _relay_down(self) -> None:
+    async def _relay_down(self, error: PocnetError) -> None:
         """Alert ``relay_unreachable`` after ``alerts.relay_unreachable_after`` seconds of
-        failures, and again every ``relay_unreachable_repeat`` while it lasts."""
+        failures, and again every ``relay_unreachable_repeat`` while it lasts (``error``:
+        the latest failure; a configuration error names its setting)."""
         node, settings = self.node, self.node.config.alerts
         now = node.clock()
         if self.down_since is None:
@@ -276,6 +277,8 @@ class Daemon:
             "minutes": round((now - self.down_since).total_seconds() / 60, 1),
             "queued": len(queued),
             "queued_emergency": sum(m.priority == "emergency" for m in queued),
+            "error": error.code,
+            "setting": getattr(error, "setting", None),
             "advice": "nothing reaches other parties while the relay is unreachable: "
             "call the relay operator; for an emergency, call the recipient's 24/7 phone",
         }

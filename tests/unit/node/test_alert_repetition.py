@@ -175,6 +175,7 @@ async def test_relay_unreachable_repeats_then_relay_back(tmp_path: Path) -> None
     assert len(set(ids)) == len(ids)  # each repetition has its own id
     assert ids[0].endswith(":1") and ids[1].endswith(":2")
     assert ids[0].rsplit(":", 1)[0] == ids[1].rsplit(":", 1)[0]  # one outage
+    assert down[0]["error"] == "relay_unreachable" and down[0]["setting"] is None
     back = raised("relay_back")[0]
     assert back["alert_id"].startswith("relay_back:") and back["since"] == down[0]["since"]
     await fr.close()
