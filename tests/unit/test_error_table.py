@@ -44,7 +44,7 @@ CASES: list[tuple[str, str, str, int, str | None, str | None]] = [
     ("send: form a list", "node", "send --to DE --kind ping --form {list_json} --no-input --data {node}", 5, "malformed", INPUT),
     ("send: form too large", "node", "send --to DE --kind ping --form {big_json} --no-input --data {node}", 5, "too_large", INPUT),
     ("send: form a folder", "node", "send --to DE --kind ping --form {tmp} --no-input --data {node}", 5, "invalid_field", INPUT),
-    ("send: incomplete form", "node", "send --to DE --kind preservation_request --form {empty_json} --no-input --data {node}", 5, "form_invalid", None),
+    ("send: incomplete form", "node", "send --to DE --kind preservation_request --form {empty_json} --no-input --data {node}", 5, "form_invalid", INPUT),
     ("send: unknown kind", "node", "send --to DE --kind gossip --no-input --data {node}", 2, None, None),
     ("send: unknown priority", "node", "send --to DE --kind ping --priority asap --no-input --data {node}", 2, None, None),
     ("send: unknown party", "node", "send --to PT --kind ping --no-input --data {node}", 6, "relay_unreachable", None),

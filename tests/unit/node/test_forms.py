@@ -211,7 +211,7 @@ def test_message_names_each_field_and_the_fix() -> None:
     assert "  - requesting_authority: missing" in text
     assert "  - question: missing" in text
     assert "node forms assistance_request" in text
-    assert info.value.fault == "local"
+    assert info.value.fault == "input" and "caused by your input" in info.value.diagnostics()
 
 
 def test_priority_from_flag_form_or_kind() -> None:
