@@ -1,7 +1,7 @@
 # ruff: noqa: E501 - the table reads best one error path per line
 """Who is at fault, in clear words: one table of error paths of ``node``, ``relay`` and
-``keys``, each pinned to its exit code, stable error code and the fault named in the
-message (issue 11).
+``keys``, each pinned to its exit code, stable error code, a fragment of its message
+(:data:`MESSAGES`: what a person needs to act) and the fault named in it (issue 11).
 
 Each row runs the real command in this process (:func:`tests.support.inprocess.run_main`)
 against folders made once for the module: an initialised node whose relay is not running,
@@ -158,20 +158,76 @@ def places(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     }
 
 
+# What each message must say (a fragment), so that a person knows what to do.
+MESSAGES: dict[str, str] = {
+    "send: party id not a code": "is not an ISO 3166-1 alpha-2 code",
+    "send: to oneself (lower case)": "you cannot send a request to yourself",
+    "send: form file missing": "no form file at",
+    "send: form JSON broken": "not valid JSON at line 3, column 3",
+    "send: form TOML broken": "(at line 2, column 5)",
+    "send: form duplicate key": "duplicate key",
+    "send: form a list": "expected a JSON object",
+    "send: form too large": "the limit is 262144",
+    "send: form a folder": "Is a directory",
+    "send: incomplete form": "fix these fields and send again",
+    "send: unknown kind": "invalid choice: 'gossip'",
+    "send: unknown priority": "invalid choice: 'asap'",
+    "send: unknown party": "check the network and relay.url in node.toml",
+    "show: unknown message": "list them with 'node inbox'",
+    "ack: unknown message": "is not in this node",
+    "respond: unknown message": "is not in this node",
+    "status: unknown message": "is not in this node",
+    "evidence: unknown message": "is not in this node",
+    "evidence verify: file missing": "no evidence file at",
+    "stats: since not a time": "use YYYY-MM-DD",
+    "stats: since a bad date": "'2026-02-30' is not a time",
+    "access: since not a time": "7d",
+    "stats: unknown format": "invalid choice: 'xml'",
+    "directory pin: root file missing": "no root file at",
+    "directory refresh --file: no root pinned": "node directory pin ROOT.json",
+    "init: party id not a code": "'F' is not an ISO 3166-1",
+    "init: already a node": "use --force to replace it",
+    "forms: unknown kind": "invalid choice",
+    "no command": "required",
+    "inbox: no node here": "create a node with 'node init'",
+    "inbox: node.toml broken": "(at line 1, column 9)",
+    "inbox: unknown setting": "unknown setting(s) in node.toml: pager",
+    "send: keystore missing": "check keystore.path in node.toml",
+    "run: second daemon": "already serves",
+    "audit check: relay down": "relay_unreachable",
+    "directory refresh: relay down": "did not answer",
+    "doctor: relay down": "FAIL  relay reachable",
+    "relay: no command": "required",
+    "relay serve: no relay here": "run 'relay init",
+    "relay members add: bundle missing": "No such file or directory",
+    "relay members add: bundle not JSON": "not valid JSON",
+    "relay members suspend: not a member": "PT is not a member",
+    "relay init: already a relay": "--force replaces it",
+    "relay serve: bad port": "invalid int value: 'eighty'",
+    "keys: no command": "required",
+    "keys generate: party id not a code": "'Francia' is not an ISO 3166-1",
+    "keys generate: keys already there": "use --force to replace them",
+    "keys show: no such folder": "cannot read",
+    "keys verify-bundle: not JSON": "not valid JSON",
+    "keys verify-bundle: missing": "No such file or directory",
+    "keys directory show: missing file": "no directory file at",
+}
+
+
 def test_the_table_covers_at_least_40_paths_of_the_three_commands() -> None:
     assert len(CASES) >= 40
     assert {c[1] for c in CASES} == {"node", "relay", "keys"}
     assert len({c[0] for c in CASES}) == len(CASES)
+    assert set(MESSAGES) == {c[0] for c in CASES}  # every path pins its message
 
 
 @pytest.mark.parametrize(
-    ("tool", "argv", "exit_code", "code", "fault"),
-    [c[1:] for c in CASES],
-    ids=[c[0] for c in CASES],
+    ("name", "tool", "argv", "exit_code", "code", "fault"), CASES, ids=[c[0] for c in CASES]
 )
 def test_error_path(
     places: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
+    name: str,
     tool: str,
     argv: str,
     exit_code: int,
@@ -190,10 +246,11 @@ def test_error_path(
         got = run_main(MAINS[tool], args)
     status, out, err = got
     assert status == exit_code, (out, err)
+    text = err + out
+    assert MESSAGES[name] in text, text
     if exit_code == 2:
         assert "usage:" in err
         return
-    text = err + out
     assert "Traceback" not in text
     if code is not None:
         assert f"code {code};" in text, text
