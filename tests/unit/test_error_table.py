@@ -200,7 +200,7 @@ MESSAGES: dict[str, str] = {
     "relay: no command": "required",
     "relay serve: no relay here": "run 'relay init",
     "relay members add: bundle missing": "No such file or directory",
-    "relay members add: bundle not JSON": "not valid JSON",
+    "relay members add: bundle not JSON": "not valid JSON at line 3, column 3",
     "relay members suspend: not a member": "PT is not a member",
     "relay init: already a relay": "--force replaces it",
     "relay serve: bad port": "invalid int value: 'eighty'",
@@ -208,7 +208,7 @@ MESSAGES: dict[str, str] = {
     "keys generate: party id not a code": "'Francia' is not an ISO 3166-1",
     "keys generate: keys already there": "use --force to replace them",
     "keys show: no such folder": "cannot read",
-    "keys verify-bundle: not JSON": "not valid JSON",
+    "keys verify-bundle: not JSON": "not valid JSON at line 3, column 3",
     "keys verify-bundle: missing": "No such file or directory",
     "keys directory show: missing file": "no directory file at",
 }
