@@ -20,7 +20,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy keys relay node
+	$(BIN)/mypy keys relay node pocnet
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -183,7 +183,11 @@ def loads_strict(
         )
     except DecodeError:
         raise
-    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+    except json.JSONDecodeError as e:  # where, so that a person can fix a file
+        raise DecodeError(f"not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from e
+    except UnicodeDecodeError as e:
+        raise DecodeError(f"not valid JSON: not UTF-8 (byte {e.start})") from e
+    except (ValueError, RecursionError) as e:
         raise DecodeError(f"not valid JSON: {type(e).__name__}") from e
     if not isinstance(value, dict):
         raise DecodeError("expected a JSON object")

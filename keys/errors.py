@@ -1,7 +1,8 @@
 """One error root for PoCNet.
 
 Every error says whose fault it is (``fault``: ``"local"`` for our own misuse or
-configuration, ``"peer"`` for what a remote party sent us), carries a stable machine
+configuration, ``"input"`` for what the person at the terminal typed or gave in a file,
+``"peer"`` for what a remote party sent us), carries a stable machine
 ``code`` and an ``http_status`` hint. :class:`Rejected` is the opaque error for anything a
 peer sent that failed a cryptographic or protocol check: its ``str()`` says only
 "rejected", while ``reason`` (for the operator's log, never for the peer) says why.
@@ -25,9 +26,12 @@ class PocnetError(Exception):
         if code is not None:
             self.code = code  # type: ignore[misc]
 
-    def diagnostics(self) -> str:
-        """A message for the person at the terminal: what happened, whose fault."""
-        who = "the remote party" if self.fault == "peer" else "this installation"
+    def diagnostics(self, fault: str | None = None) -> str:
+        """A message for the person at the terminal: what happened, whose fault
+        (``fault`` overrides the class's, for a command that has no remote party)."""
+        who = {"peer": "the remote party", "input": "your input"}.get(
+            fault or self.fault, "this installation"
+        )
         return f"{self.message} (code {self.code}; caused by {who})"
 
     def to_wire(self) -> dict[str, str]:
@@ -76,6 +80,13 @@ class DecodeError(ValidationError):
     """Bytes are not the strict JSON (or base64url) we accept."""
 
     code = "malformed"
+
+
+class InvalidInput(ValidationError):
+    """What the person at the terminal typed, or a file they gave, is not valid: the fault
+    is theirs (``caused by your input``), never the remote party's."""
+
+    fault = "input"
 
 
 class TooLarge(ValidationError):

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from keys.encoding import b64u_decode, b64u_encode
-from keys.errors import ValidationError
+from keys.errors import InvalidInput, ValidationError
 from keys.suites import SUITES, Suite, get_suite
 
 PARTY_RE = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,8})?\Z")
@@ -40,6 +40,19 @@ def validate_party_id(value: Any, *, allow_relay: bool = False) -> str:
         "suffix (e.g. FR, US-DOJ)",
         code="bad_party_id",
     )
+
+
+def normalise_party_id(value: str) -> str:
+    """A party id as a person types it (``de``, `` us-doj ``): trimmed, upper-cased, checked.
+
+    Raises:
+        InvalidInput: not a party id even so (the fault is the typist's).
+    """
+    candidate = value.strip().upper() if isinstance(value, str) else value
+    try:
+        return validate_party_id(candidate)
+    except ValidationError as e:
+        raise InvalidInput(e.message, code=e.code) from e
 
 
 def key_id(kind: str, public_bytes: bytes) -> str:

@@ -59,7 +59,12 @@ class OutboxSettings:
     """Retries of what could not be delivered to the relay yet."""
 
     retry_base: float = _s(1.0, "first retry delay in seconds (doubles each time, jittered)")
-    retry_max: float = _s(300.0, "longest delay between two retries, in seconds")
+    retry_max: float = _s(300.0, "longest delay between two retries (routine; caps all), in s")
+    retry_max_urgent: float = _s(30.0, "longest delay between two retries of an urgent message")
+    retry_max_emergency: float = _s(5.0, "longest delay between two retries of an emergency")
+    probe_interval: float = _s(
+        1.0, "while an emergency or urgent message waits for the relay, seconds between probes"
+    )
     scan_interval: float = _s(5.0, "seconds between looks for work queued by 'node send'")
     send_grace_seconds: float = _s(
         10.0, "seconds the daemon leaves a message to the 'node send' that queued it"
@@ -78,6 +83,18 @@ class AlertSettings:
     ack_deadline_emergency: int = _s(15, "minutes to wait for ACKNOWLEDGED of an emergency")
     preservation_warn_days: int = _s(14, "warn this many days before a preservation ends")
     watch_interval: float = _s(60.0, "seconds between checks of deadlines and expiries")
+    remind_every_emergency: float = _s(
+        5.0, "minutes between reminders of an unacknowledged incoming emergency"
+    )
+    remind_every_urgent: float = _s(
+        30.0, "minutes between reminders of an unacknowledged incoming urgent request"
+    )
+    relay_unreachable_after: float = _s(
+        120.0, "seconds of relay failures before the relay_unreachable alert"
+    )
+    relay_unreachable_repeat: float = _s(
+        900.0, "seconds between relay_unreachable alerts while the relay stays unreachable"
+    )
 
 
 @dataclass(frozen=True)
@@ -231,6 +248,12 @@ def parse(
         raise ConfigError("peers.on_key_change must be 'warn' or 'refuse'")
     if not 1 <= sections["outbox"].ttl_days <= 90:
         raise ConfigError("outbox.ttl_days must be between 1 and 90")
+    outbox = sections["outbox"]
+    for name in ("retry_base", "retry_max", "retry_max_urgent", "retry_max_emergency"):
+        if not 0 < getattr(outbox, name) <= 86400:
+            raise ConfigError(f"outbox.{name} must be more than 0 and at most 86400 seconds")
+    if not 0.05 <= outbox.probe_interval <= 3600:
+        raise ConfigError("outbox.probe_interval must be between 0.05 and 3600 seconds")
     if not 0 <= sections["outbox"].send_grace_seconds <= 3600:
         raise ConfigError("outbox.send_grace_seconds must be between 0 and 3600")
     try:

@@ -23,6 +23,7 @@ from node.config import NodeConfig
 from node.exchange.alerts import Alerter
 from node.exchange.inbox import Inbox
 from node.exchange.outbox import Backoff, Outbox
+from node.exchange.retry import RetryPolicy
 from node.relayapi.transport import HttpRelayTransport, RelayTransport
 from node.storage.store import Store
 from node.trust.changes import OwnKeys
@@ -138,6 +139,17 @@ async def open_local(config: NodeConfig, log: Any = None, own: OwnKeys | None = 
     return LocalNode(config, store, peers, log)
 
 
+def retry_policy(config: NodeConfig) -> RetryPolicy:
+    """The outbox's retry delays per priority, from ``[outbox]`` (``retry_max`` caps all)."""
+    o = config.outbox
+    caps = {
+        "emergency": min(o.retry_max_emergency, o.retry_max),
+        "urgent": min(o.retry_max_urgent, o.retry_max),
+        "routine": o.retry_max,
+    }
+    return RetryPolicy(o.retry_base, caps)
+
+
 async def open_node(
     config: NodeConfig,
     keystore: Keystore,
@@ -163,6 +175,7 @@ async def open_node(
         peers=local.peers,
         keystore=keystore,
         backoff=Backoff(config.outbox.retry_base, config.outbox.retry_max),
+        retry=retry_policy(config),
         ttl=timedelta(days=config.outbox.ttl_days),
         send_grace=timedelta(seconds=config.outbox.send_grace_seconds),
         log=log,

@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK
 """The ``keys`` command: generate a party's keys, show them, verify a public bundle."""
 
 from __future__ import annotations
@@ -12,7 +13,14 @@ from keys.cli import directory as directory_cli
 from keys.encoding import format_time
 from keys.errors import KeystoreError, ValidationError
 from keys.host import passphrase
-from keys.host.command import EXIT_CODES_HELP, add_exit_codes, emit, run
+from keys.host.command import (
+    EXIT_CODES_HELP,
+    add_exit_codes,
+    add_version,
+    emit,
+    enable_completion,
+    run,
+)
 from keys.host.files import (
     BUNDLE_NAME,
     KEYSTORE_NAME,
@@ -171,12 +179,14 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (gen, show, vb):
         p.add_argument("--json", action="store_true", help="print JSON")
     directory_cli.register(sub)
-    return add_exit_codes(parser)
+    return add_version(add_exit_codes(parser))
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return run(lambda: int(args.func(args)), as_json=args.json)
+    parser = build_parser()
+    enable_completion(parser)
+    args = parser.parse_args(argv)
+    return run(lambda: int(args.func(args)), as_json=args.json, remote=False)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ Exit codes (the same for ``keys``, ``relay`` and ``node``):
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import sys
 from collections.abc import Callable
@@ -72,6 +73,37 @@ def add_exit_codes(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
+def version() -> str:
+    """The installed PoCNet version (``unknown`` when run from a bare source tree)."""
+    try:
+        return importlib.metadata.version("pocnet")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def add_version(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Give ``parser`` and each of its subcommands ``--version``. Returns ``parser``."""
+    if not any("--version" in a.option_strings for a in parser._actions):
+        parser.add_argument(
+            "--version", action="version", version=f"{parser.prog} (PoCNet) {version()}"
+        )
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                add_version(sub)
+    return parser
+
+
+def enable_completion(parser: argparse.ArgumentParser) -> None:
+    """Shell completion through the optional ``argcomplete`` package, when installed
+    (``pip install 'pocnet[completion]'``); nothing otherwise."""
+    try:
+        argcomplete = importlib.import_module("argcomplete")
+    except ImportError:
+        return
+    argcomplete.autocomplete(parser)
+
+
 class Unreachable(PocnetError):
     """The relay did not answer."""
 
@@ -112,19 +144,25 @@ def emit(result: Any, *, as_json: bool, text: str | None = None, out: TextIO | N
     out.flush()
 
 
-def run(fn: Callable[[], int | None], *, as_json: bool) -> int:
-    """Run a command body; turn a PoCNet error into a message and its exit code."""
+def run(fn: Callable[[], int | None], *, as_json: bool, remote: bool = True) -> int:
+    """Run a command body; turn a PoCNet error into a message and its exit code.
+
+    ``remote=False`` for a command that talks to no remote party (``keys``, ``relay``):
+    what it reads was given by the person running it, so a "peer" error (a malformed
+    bundle, a missing member) is reported as caused by "your input".
+    """
     try:
         return fn() or 0
     except PocnetError as e:
         code = exit_code_for(e)
+        fault = "input" if not remote and e.fault == "peer" else None
         if as_json:
             emit(
                 {"ok": False, "error": e.code, "message": e.message, "exit_code": code},
                 as_json=True,
             )
         else:
-            sys.stderr.write(f"error: {e.diagnostics()}\n")
+            sys.stderr.write(f"error: {e.diagnostics(fault)}\n")
         return code
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from keys.errors import KeystoreError
 from node import config as node_config
 from node.config import NodeConfig
 from node.forms import FormDefaults
@@ -66,6 +67,12 @@ async def local_node(args: argparse.Namespace) -> AsyncIterator[LocalNode]:
 async def full_node(args: argparse.Namespace, **kw: Any) -> AsyncIterator[Node]:
     """A node with its keystore unlocked and a transport to the relay."""
     cfg = load_config(args)
+    if not cfg.keystore_path.is_file():
+        raise KeystoreError(
+            f"no keystore at {cfg.keystore_path}: check keystore.path in node.toml (or "
+            "restore the keys from your backup)",
+            code="keystore_missing",
+        )
     secret = resolve_passphrase(cfg, passphrase_file=getattr(args, "passphrase_file", None))
     node = await open_node(cfg, unlock(cfg, secret), log=get_logger(party=cfg.party), **kw)
     try:

@@ -6,13 +6,14 @@ date-time stays naive (and the validator then asks for a time zone).
 
 from __future__ import annotations
 
+import json
 import tomllib
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
 from keys.encoding import loads_strict
-from keys.errors import DecodeError, TooLarge, ValidationError
+from keys.errors import DecodeError, InvalidInput, TooLarge
 from node.errors import LocalNotFound
 
 DEFAULT_MAX_FORM_BYTES = 256 * 1024
@@ -40,12 +41,30 @@ def parse_form(
     if len(data) > max_bytes:
         raise TooLarge(f"the form is {len(data)} bytes; the limit is {max_bytes}")
     if not toml:
-        return loads_strict(data, max_bytes=max_bytes)
+        try:
+            return loads_strict(data, max_bytes=max_bytes)
+        except DecodeError as e:
+            raise DecodeError(_json_position(data) or e.message, code=e.code) from e
     try:
         parsed = tomllib.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise DecodeError(f"the form is not valid TOML: {e}") from e
+    except UnicodeDecodeError as e:
+        raise DecodeError(f"not UTF-8 text (byte {e.start})") from e
+    except tomllib.TOMLDecodeError as e:
+        raise DecodeError(f"not valid TOML: {e}") from e  # its text gives line and column
     return dict(_plain(parsed))
+
+
+def _json_position(data: bytes) -> str | None:
+    """Where a local JSON file goes wrong, as a person reads it (line and column)."""
+    try:
+        json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        return f"not UTF-8 text (byte {e.start})"
+    except json.JSONDecodeError as e:
+        return f"not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}"
+    except (ValueError, RecursionError):
+        return None
+    return None
 
 
 def read_form(path: Path, *, max_bytes: int = DEFAULT_MAX_FORM_BYTES) -> dict[str, Any]:
@@ -53,7 +72,8 @@ def read_form(path: Path, *, max_bytes: int = DEFAULT_MAX_FORM_BYTES) -> dict[st
 
     Raises:
         NotFound: the file does not exist.
-        ValidationError: unreadable, too large or malformed (the message says which).
+        InvalidInput: unreadable, too large or malformed (the message says which and
+            where: line and column); the fault is the input's, never the remote party's.
     """
     try:
         with path.open("rb") as fh:
@@ -61,8 +81,8 @@ def read_form(path: Path, *, max_bytes: int = DEFAULT_MAX_FORM_BYTES) -> dict[st
     except FileNotFoundError as e:
         raise LocalNotFound(f"no form file at {path}", code="file_not_found") from e
     except OSError as e:
-        raise ValidationError(f"cannot read the form {path}: {e.strerror}") from e
+        raise InvalidInput(f"cannot read the form {path}: {e.strerror}") from e
     try:
         return parse_form(data, toml=path.suffix.lower() == ".toml", max_bytes=max_bytes)
     except (DecodeError, TooLarge) as e:
-        raise type(e)(f"{path}: {e.message}", code=e.code) from e
+        raise InvalidInput(f"{path}: {e.message}", code=e.code) from e

@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK
 """The ``node`` command: the duty officer's tool and the node daemon.
 
 Every command takes ``--data DIR`` (default ``$POCNET_NODE_DATA``, else the current folder)
@@ -14,10 +15,18 @@ from pathlib import Path
 from typing import Any
 
 from keys.host import passphrase
-from keys.host.command import EXIT_CODES_HELP, EXIT_INVALID, add_exit_codes, emit, run
+from keys.host.command import (
+    EXIT_CODES_HELP,
+    EXIT_INVALID,
+    add_exit_codes,
+    add_version,
+    emit,
+    enable_completion,
+    run,
+)
 from keys.keystore import KDF_PROFILES
 from keys.suites import DEFAULT_SUITE, SUITES
-from node.cli import audit, directory, reports, rotation, sending, setup, working
+from node.cli import audit, directory, doctor, reports, rotation, sending, setup, working
 from node.forms import KIND_NAMES, FormInvalid
 
 Command = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
@@ -122,6 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
     _form_args(p)
 
     _add(sub, "flush", sending.cmd_flush, "deliver everything queued now", keys=True)
+    _add(
+        sub,
+        "doctor",
+        doctor.cmd_doctor,
+        "check this node: keys, relay, identity, clock, directory, alert hook",
+        keys=True,
+    )
     _add(sub, "run", reports.cmd_run, "run the daemon (until SIGTERM / Ctrl-C)", keys=True)
 
     p = _add(sub, "inbox", working.cmd_inbox, "list received messages (newest first)")
@@ -145,8 +161,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("id", metavar="ID", help="message id (or a unique prefix)")
 
-    p = _add(sub, "status", working.cmd_status, "timeline of a message, signatures checked")
-    p.add_argument("id", metavar="ID", help="message id (or a unique prefix)")
+    p = _add(
+        sub,
+        "status",
+        working.cmd_status,
+        "timeline of a message, signatures checked; without ID, the node at a glance "
+        "(directory expiry, outbox, unacknowledged requests)",
+    )
+    p.add_argument("id", nargs="?", metavar="ID", help="message id (or a unique prefix)")
 
     p = _add(
         sub,
@@ -211,7 +233,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out", metavar="DIR", help="collect: folder for the report (default network-report)"
     )
-    p.add_argument("--since", metavar="DATE", help="only messages created since YYYY-MM-DD")
+    p.add_argument(
+        "--since",
+        metavar="WHEN",
+        help="only messages created since WHEN: YYYY-MM-DD, today, yesterday, 7d, 24h, 2w",
+    )
     p.add_argument("--until", metavar="DATE", help="only messages created until YYYY-MM-DD")
     p.add_argument(
         "--format", choices=("table", "csv", "json"), default="table", help="output format"
@@ -219,7 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _add(sub, "access", reports.cmd_access, "export the access records (Art. 14(8))")
     p.add_argument("--msg", metavar="ID", help="only this message")
-    p.add_argument("--since", metavar="DATE", help="only records since YYYY-MM-DD")
+    p.add_argument(
+        "--since", metavar="WHEN", help="only records since WHEN: YYYY-MM-DD, yesterday, 7d ..."
+    )
     p.add_argument(
         "--format", choices=("table", "csv", "json"), default="table", help="output format"
     )
@@ -257,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--suite", choices=sorted(SUITES), help="HPKE suite (default: the current)")
     p.add_argument("--kdf", choices=sorted(KDF_PROFILES), help="Argon2id cost (default: as now)")
-    return add_exit_codes(parser)
+    return add_version(add_exit_codes(parser))
 
 
 def _body(args: argparse.Namespace) -> int:
@@ -281,7 +309,9 @@ def _body(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    enable_completion(parser)
+    args = parser.parse_args(argv)
     return run(lambda: _body(args), as_json=args.json)
 
 

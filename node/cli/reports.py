@@ -6,12 +6,13 @@ import argparse
 import csv
 import io
 import sys
-from datetime import date
 
-from keys.errors import ValidationError
+from keys.errors import InvalidInput
 from keys.host.command import emit
 from node.cli.base import full_node, load_config, local_node, now
 from node.cli.netstats import cmd_stats_collect, cmd_stats_send
+from node.cli.when import parse_since
+from node.daemon.lock import daemon_lock
 from node.daemon.loop import run_daemon
 from node.logs import configure_logging, get_logger
 from node.reports.preservation import preservation_clocks
@@ -20,12 +21,7 @@ from node.runtime import open_node, resolve_passphrase, unlock
 
 
 def _since(value: str | None, flag: str = "--since") -> str | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value).isoformat()
-    except ValueError as e:
-        raise ValidationError(f"{flag} must be a date YYYY-MM-DD, not {value[:32]!r}") from e
+    return None if value is None else parse_since(value, now(), option=flag)
 
 
 def _format(args: argparse.Namespace) -> str:
@@ -41,7 +37,7 @@ async def cmd_stats(args: argparse.Namespace) -> int:
     since = _since(args.since)
     until = _since(args.until, "--until")
     if since and until and until < since:
-        raise ValidationError(f"--until {until} is before --since {since}")
+        raise InvalidInput(f"--until {until} is before --since {since}", code="bad_period")
     async with local_node(args) as node:
         store = node.store
         stats = compute_stats(
@@ -89,10 +85,11 @@ async def cmd_access(args: argparse.Namespace) -> int:
 
 async def cmd_run(args: argparse.Namespace) -> int:
     cfg = load_config(args)
-    configure_logging(level=cfg.log.level, fmt=cfg.log.format, stream=sys.stdout)
-    secret = resolve_passphrase(cfg, passphrase_file=args.passphrase_file)
-    node = await open_node(cfg, unlock(cfg, secret), log=get_logger(party=cfg.party))
-    await run_daemon(node)
+    with daemon_lock(cfg.data_dir):  # AlreadyRunning: another daemon serves this folder
+        configure_logging(level=cfg.log.level, fmt=cfg.log.format, stream=sys.stdout)
+        secret = resolve_passphrase(cfg, passphrase_file=args.passphrase_file)
+        node = await open_node(cfg, unlock(cfg, secret), log=get_logger(party=cfg.party))
+        await run_daemon(node)
     return 0
 
 

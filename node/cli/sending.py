@@ -7,18 +7,21 @@ import contextlib
 import sys
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from keys import receipts
 from keys.encoding import format_time, parse_time
-from keys.errors import PocnetError, ValidationError
-from keys.host.command import EXIT_UNREACHABLE, emit
-from keys.identities import validate_party_id
+from keys.errors import InvalidInput, PocnetError
+from keys.host.command import EXIT_CONFIG, EXIT_UNREACHABLE, emit
+from keys.identities import normalise_party_id
 from node.cli.base import form_defaults, full_node, is_terminal, now, os_user
 from node.cli.formfile import read_form
 from node.cli.interactive import complete_interactively
+from node.exchange.alerts import Alert
 from node.forms import KINDS, ValidatedForm, validate_form
 from node.forms.i18n import language_warning
 from node.forms.validate import PRIORITIES
+from node.relayapi.misconfig import RelayConfigError
 from node.runtime import Node
 
 
@@ -65,6 +68,38 @@ async def _recipient_key_known(node: Node, party: str) -> None:
     node.peers.encryption_key_for(party, now())  # LocalNotFound: unknown party
 
 
+def call_instead(node: Node, party: str, moment: datetime) -> dict[str, str | None]:
+    """Who to phone when an emergency cannot go through the network: the party's 24/7
+    phone (directory, else node.toml [contacts]) and the time it is there now."""
+    phone = node.peers.contact_phone(party)
+    current = getattr(node.peers, "current", None)
+    zone = None
+    if current is not None and party in current:
+        zone = current.contact(party).timezone
+    local = None
+    if zone:
+        with contextlib.suppress(ZoneInfoNotFoundError, ValueError):
+            local = moment.astimezone(ZoneInfo(zone)).strftime("%H:%M %Z (%a)")
+    return {"phone": phone, "time_zone": zone, "local_time": local}
+
+
+def _call_text(party: str, call: dict[str, str | None]) -> str:
+    phone = call["phone"] or "(no phone known: add it to node.toml [contacts])"
+    when = f", where it is {call['local_time']}" if call["local_time"] else ""
+    return f"\nCALL {party}'s 24/7 point of contact now: {phone}{when}"
+
+
+async def _emergency_alert(node: Node, msg_id: str, call: dict[str, str | None]) -> None:
+    stored = await node.store.get_message(msg_id)
+    stamp = format_time(now())
+    detail = {**call, "state": stored.state, "error": stored.last_error}
+    detail["advice"] = f"call {stored.counterpart}'s 24/7 point of contact now"
+    aid = f"emergency_not_delivered:{msg_id}"
+    await node.alerter.raise_alert(
+        Alert.about(stored, "emergency_not_delivered", stamp, detail, id=aid)
+    )
+
+
 async def _send(
     args: argparse.Namespace,
     node: Node,
@@ -79,7 +114,7 @@ async def _send(
     msg = await node.outbox.queue(
         recipient, form, now(), conversation_id=conversation_id, in_reply_to=in_reply_to
     )
-    outcome = await node.outbox.submit(msg, now())
+    outcome, error = await node.outbox.submit_explained(msg, now())
     stored = await node.store.get_message(msg.msg_id)
     result = {
         "ok": outcome != "failed",
@@ -89,33 +124,47 @@ async def _send(
         "priority": form.priority,
         "state": stored.state,
     }
+    call_line = ""
+    if form.priority == "emergency" and outcome != "accepted":
+        call = call_instead(node, recipient, now())
+        call_line = _call_text(recipient, call)
+        result["call"] = call
+        await _emergency_alert(node, msg.msg_id, call)
     if outcome == "accepted":
         text = (
             f"accepted by the relay: {form.kind} to {recipient} ({form.priority}), "
             f"msg_id {msg.msg_id}\nfollow it with 'node status {msg.msg_id[:8]}'"
         )
         return 0, result, text
+    if outcome == "retrying" and isinstance(error, RelayConfigError):
+        # Not an outage: waiting will not help. Kept queued; sent once the setting is fixed.
+        result.update(queued=True, ok=False, error=error.code, setting=error.setting)
+        text = (
+            f"NOT SENT: {error.message}\nthe {form.kind} to {recipient} is kept queued "
+            f"(msg_id {msg.msg_id}) and goes out once {error.setting} is fixed{call_line}"
+        )
+        return EXIT_CONFIG, result, text
     if outcome == "retrying":
         result["queued"] = True
         text = (
             f"queued: the relay did not answer ({stored.last_error}); the {form.kind} to "
             f"{recipient} is stored (msg_id {msg.msg_id}) and will be delivered by the "
-            "daemon ('node run') or 'node flush'"
+            f"daemon ('node run') or 'node flush'{call_line}"
         )
         return 0, result, text
     result["error"] = stored.last_error
     text = (
         f"refused by the relay: {stored.last_error}\nthe message {msg.msg_id} is kept as "
-        "failed; check the recipient and your registration with the relay operator"
+        f"failed; check the recipient and your registration with the relay operator{call_line}"
     )
     return 7, result, text
 
 
 async def cmd_send(args: argparse.Namespace) -> int:
-    recipient = validate_party_id(args.to)
+    recipient = normalise_party_id(args.to)
     async with full_node(args) as node:
         if recipient == node.config.party:
-            raise ValidationError("you cannot send a request to yourself", code="self_recipient")
+            raise InvalidInput("you cannot send a request to yourself", code="self_recipient")
         accepted = node.peers.accepted_languages(recipient)
         if accepted and is_terminal() and not args.json:
             print(f"{recipient} accepts requests in: {', '.join(accepted)}", file=sys.stderr)
@@ -133,9 +182,33 @@ async def cmd_send(args: argparse.Namespace) -> int:
     return code
 
 
+def answerable(original_kind: str, direction: str, reply_kind: str) -> InvalidInput | None:
+    """Why ``reply_kind`` cannot answer a message, or None: only a message this node
+    received can be answered, and only by a kind that answers its kind (its form lists the
+    kinds it answers, ``*`` for any)."""
+    if direction != "in":
+        return InvalidInput(
+            "this is a message you sent, not one you received: only received messages can "
+            "be answered (to add to your own request, use 'node send' with its reference)",
+            code="not_received",
+        )
+    spec = KINDS.get(reply_kind)
+    answers = spec.answers if spec is not None else ()
+    if "*" in answers or original_kind in answers:
+        return None
+    fitting = sorted(k for k, s in KINDS.items() if original_kind in s.answers or "*" in s.answers)
+    return InvalidInput(
+        f"a {reply_kind} does not answer a {original_kind}; kinds that do: {', '.join(fitting)}",
+        code="reply_kind_mismatch",
+    )
+
+
 async def cmd_respond(args: argparse.Namespace) -> int:
     async with full_node(args) as node:
         original = await node.store.get_message(args.id)
+        refusal = answerable(original.kind, original.direction, args.kind)
+        if refusal is not None:
+            raise refusal
         data = _read(args, node)
         reference = original.body.get("reference")
         if isinstance(reference, str) and not data.get("request_reference"):
@@ -147,7 +220,7 @@ async def cmd_respond(args: argparse.Namespace) -> int:
         )
         recipient = original.counterpart
         await _recipient_key_known(node, recipient)
-        if original.direction == "in" and original.acknowledged_at is None:
+        if original.acknowledged_at is None:
             await _acknowledge(node, original.msg_id, original.envelope_sha256)
         code, result, text = await _send(
             args,
@@ -158,8 +231,7 @@ async def cmd_respond(args: argparse.Namespace) -> int:
             in_reply_to=original.msg_id,
         )
         if result["ok"]:
-            if original.direction == "in":
-                await node.store.set_state(original.msg_id, "responded")
+            await node.store.set_state(original.msg_id, "responded")
             await node.store.record_access(
                 action="answer",
                 msg_id=original.msg_id,
@@ -200,7 +272,7 @@ async def cmd_ack(args: argparse.Namespace) -> int:
     async with full_node(args) as node:
         msg = await node.store.get_message(args.id)
         if msg.direction != "in":
-            raise ValidationError(
+            raise InvalidInput(
                 f"{msg.msg_id} is a message you sent; only received ones are acknowledged",
                 code="not_received",
             )

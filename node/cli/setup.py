@@ -11,7 +11,7 @@ from keys.errors import ConfigError
 from keys.host import passphrase
 from keys.host.command import emit
 from keys.host.files import BUNDLE_NAME, KEYSTORE_NAME, write_private, write_public
-from keys.identities import EncryptionPrivateKey, SigningKey, validate_party_id
+from keys.identities import EncryptionPrivateKey, SigningKey, normalise_party_id
 from keys.keystore import Keystore, StoredEncryptionKey, make_bundle, verify_bundle
 from node import config as node_config
 from node.cli.base import data_dir, now
@@ -24,7 +24,7 @@ from node.trust.directory import root_summary
 
 
 async def cmd_init(args: argparse.Namespace) -> int:
-    party = validate_party_id(args.party)
+    party = normalise_party_id(args.party)
     folder = data_dir(args)
     cfg_path = folder / node_config.CONFIG_NAME
     keys_dir = folder / "keys"

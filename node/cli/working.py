@@ -16,6 +16,8 @@ from keys.host.files import write_private
 from node import config as node_config
 from node.audit.auditor import auditor_for
 from node.cli.base import data_dir, full_node, local_node, now, os_user
+from node.cli.overview import overview
+from node.cli.overview import render as render_overview
 from node.errors import LocalNotFound
 from node.evidence.bundle import MAX_EVIDENCE_BYTES, export_bundle, verify_bundle_doc
 from node.evidence.timeline import build_timeline, render_text
@@ -110,6 +112,11 @@ async def _timeline(node: LocalNode, msg_id: str) -> Any:
 
 
 async def cmd_status(args: argparse.Namespace) -> int:
+    if args.id is None:  # the node at a glance
+        async with local_node(args) as node:
+            view = await overview(node, now())
+        emit(view, as_json=args.json, text=render_overview(view))
+        return 0
     async with local_node(args) as node:
         msg, _, timeline = await _timeline(node, args.id)
         if msg.direction == "out":

@@ -4,8 +4,10 @@ These loops share one :class:`node.runtime.Node`:
 
 - **inbox**: holds a long-poll to the relay (``GET /v1/inbox?wait=...``; no fixed-interval
   polling) and hands what arrives to :class:`node.exchange.inbox.Inbox`; when the relay does not
-  answer it reconnects with exponential, jittered backoff, and on reconnection wakes the
-  outbox;
+  answer it reconnects with exponential, jittered backoff (at most
+  ``outbox.probe_interval`` apart while an emergency or urgent envelope waits), probing
+  with an immediate (``wait=0``) request, and the moment the relay answers again wakes the
+  outbox to retry everything that failed, emergencies first;
 - **outbox**: submits queued envelopes and posts issued receipts, sleeping until the next
   attempt is due (or ``outbox.scan_interval``, to see work queued by ``node send``); an
   envelope queued by ``node send`` is due only ``outbox.send_grace_seconds`` later, so the
@@ -32,14 +34,22 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Awaitable
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from keys.encoding import parse_time
+from keys.encoding import format_time, parse_time
 from keys.errors import PocnetError
 from keys.host.files import keystore_is_encrypted
 from node.audit.auditor import auditor_for
 from node.daemon.statistics import report_due, send_report, sent_periods
-from node.daemon.watch import check_acknowledgements, check_preservations
+from node.daemon.watch import (
+    check_acknowledgements,
+    check_directory,
+    check_preservations,
+    check_reminders,
+)
+from node.exchange.alerts import Alert
+from node.exchange.escalation import back_id, unreachable_id
 from node.exchange.outbox import Backoff
 from node.relayapi.transport import is_transient
 from node.runtime import Node
@@ -90,6 +100,10 @@ class Daemon:
         relay = node.config.relay
         self.reconnect = reconnect or Backoff(relay.reconnect_base, relay.reconnect_max)
         self.outbox_wake = asyncio.Event()
+        # Set on reconnection: the next outbox pass retries what failed, ignoring backoff.
+        self.retry_now = False
+        self.down_since: datetime | None = None  # the relay's current outage began then
+        self.outage_alerted = False
         self.audit_wake = asyncio.Event()
         self.auditor = auditor_for(node)
         self.log = node.log
@@ -206,17 +220,19 @@ class Daemon:
                 held = await self._hold_inbox(stop, held)
                 if held is not None:
                     continue
+                # After a failure, probe at once (wait=0) so that the outbox is woken the
+                # moment the relay answers, not after a long-poll.
+                wait = 0 if failures else node.config.relay.long_poll_wait
                 done, items = await unless_stopped(
-                    stop,
-                    node.transport.inbox(
-                        wait=node.config.relay.long_poll_wait, limit=node.config.relay.inbox_batch
-                    ),
+                    stop, node.transport.inbox(wait=wait, limit=node.config.relay.inbox_batch)
                 )
                 if not done:
                     return
                 if failures:
                     self.log.info("relay.reconnected", after_failures=failures)
                     failures = 0
+                    await self._relay_back()
+                    self.retry_now = True
                     self.outbox_wake.set()
                 if items:
                     await node.peers.sync()  # a version stored by 'node directory refresh'
@@ -232,7 +248,8 @@ class Daemon:
                     )
             except PocnetError as e:
                 failures += 1
-                delay = self.reconnect.delay(failures)
+                await self._relay_down(e)
+                delay = await self._reconnect_delay(failures)
                 event = "relay.unreachable" if is_transient(e) else "relay.refused"
                 log = self.log.warning if failures == 1 or not is_transient(e) else self.log.info
                 log(
@@ -244,14 +261,75 @@ class Daemon:
                 )
                 await pause(stop, delay)
 
+    async def _relay_down(self, error: PocnetError) -> None:
+        """Alert ``relay_unreachable`` after ``alerts.relay_unreachable_after`` seconds of
+        failures, and again every ``relay_unreachable_repeat`` while it lasts (``error``:
+        the latest failure; a configuration error names its setting)."""
+        node, settings = self.node, self.node.config.alerts
+        now = node.clock()
+        if self.down_since is None:
+            self.down_since = now
+        aid = unreachable_id(
+            self.down_since,
+            now,
+            after=timedelta(seconds=settings.relay_unreachable_after),
+            repeat=timedelta(seconds=settings.relay_unreachable_repeat),
+        )
+        if aid is None or not await node.store.notice_once(aid, format_time(now)):
+            return
+        self.outage_alerted = True
+        queued = await node.store.due_outgoing("", limit=1000)
+        detail = {
+            "relay": node.config.relay.url,
+            "since": format_time(self.down_since),
+            "minutes": round((now - self.down_since).total_seconds() / 60, 1),
+            "queued": len(queued),
+            "queued_emergency": sum(m.priority == "emergency" for m in queued),
+            "error": error.code,
+            "setting": getattr(error, "setting", None),
+            "advice": "nothing reaches other parties while the relay is unreachable: "
+            "call the relay operator; for an emergency, call the recipient's 24/7 phone",
+        }
+        await node.alerter.raise_alert(
+            Alert.network("relay_unreachable", format_time(now), aid, detail)
+        )
+
+    async def _relay_back(self) -> None:
+        """Close an outage: ``relay_back`` if ``relay_unreachable`` was raised for it."""
+        since, alerted = self.down_since, self.outage_alerted
+        self.down_since, self.outage_alerted = None, False
+        if since is None or not alerted:
+            return
+        now = self.node.clock()
+        detail = {
+            "relay": self.node.config.relay.url,
+            "since": format_time(since),
+            "minutes": round((now - since).total_seconds() / 60, 1),
+        }
+        await self.node.alerter.raise_alert(
+            Alert.network("relay_back", format_time(now), back_id(since), detail)
+        )
+
+    async def _reconnect_delay(self, failures: int) -> float:
+        """The backoff delay, shortened to ``outbox.probe_interval`` while an emergency or
+        urgent envelope is queued."""
+        delay = self.reconnect.delay(failures)
+        probe = self.node.config.outbox.probe_interval
+        if delay > probe:
+            first = await self.node.store.due_outgoing("", limit=1)  # emergency first
+            if first and first[0].priority in ("emergency", "urgent"):
+                return probe
+        return delay
+
     async def outbox_loop(self, stop: asyncio.Event) -> None:
         node = self.node
         scan = node.config.outbox.scan_interval
         while not stop.is_set():
             self.outbox_wake.clear()
+            wake, self.retry_now = self.retry_now, False
             now = node.clock()
             try:
-                report = await node.outbox.flush(now)
+                report = await node.outbox.flush(now, wake=wake)
                 if report.accepted:
                     self.audit_wake.set()
                 if report.accepted or report.receipts_posted:
@@ -273,6 +351,8 @@ class Daemon:
                 await node.peers.sync()  # a version stored by 'node directory refresh'
                 await check_acknowledgements(node.store, node.alerter, node.peers, settings, now)
                 await check_preservations(node.store, node.alerter, settings, now)
+                await check_reminders(node.store, node.alerter, settings, now)
+                await check_directory(node.store, node.alerter, node.peers, now)
             except PocnetError as e:
                 self.log.error("watch.failed", error=e.code)
             await pause(stop, settings.watch_interval)

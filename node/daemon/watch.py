@@ -1,7 +1,9 @@
-"""Periodic checks of the daemon: unacknowledged urgent requests, preservations ending.
+"""Periodic checks of the daemon: unacknowledged urgent requests (sent and received),
+preservations ending, the directory expiring.
 
 Each warning is raised once (``notices`` table / ``ack_warned_at``), however often the
-check runs. Both checks take ``now``.
+check runs; reminders of received requests repeat on their schedule, each with its own id
+(:mod:`node.exchange.escalation`). Every check takes ``now``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from datetime import datetime, timedelta
 from keys.encoding import format_time, parse_time
 from node.config import AlertSettings
 from node.exchange.alerts import Alert, Alerter
+from node.exchange.escalation import directory_stage, expiring_id, reminder_id
 from node.reports.preservation import expiring, preservation_clocks
 from node.storage.records import StoredMessage
 from node.storage.store import Store
@@ -62,6 +65,84 @@ async def check_acknowledgements(
         )
         warned.append(msg.msg_id)
     return warned
+
+
+def reminder_interval(priority: str, settings: AlertSettings) -> timedelta | None:
+    """How often an unacknowledged received request of ``priority`` is recalled."""
+    minutes = {
+        "emergency": settings.remind_every_emergency,
+        "urgent": settings.remind_every_urgent,
+    }.get(priority)
+    return timedelta(minutes=minutes) if minutes else None
+
+
+async def check_reminders(
+    store: Store, alerter: Alerter, settings: AlertSettings, now: datetime
+) -> list[str]:
+    """Recall each received emergency or urgent request nobody has acknowledged, on its
+    priority's schedule, until someone does. Returns the ids of the reminders raised."""
+    raised = []
+    stamp = format_time(now)
+    for msg in await store.unacknowledged_incoming(("emergency", "urgent")):
+        every = reminder_interval(msg.priority, settings)
+        received = parse_time(msg.stored_at)
+        rid = None if every is None else reminder_id(msg.msg_id, received, every, now)
+        if rid is None or not await store.notice_once(rid, stamp):
+            continue
+        minutes = round((now - received).total_seconds() / 60)
+        await alerter.raise_alert(
+            Alert.about(
+                msg,
+                "reminder",
+                stamp,
+                {
+                    "received_at": msg.stored_at,
+                    "minutes_waiting": minutes,
+                    "reminder": int(rid.rsplit(":", 1)[1]),
+                    "advice": f"{msg.priority} request from {msg.counterpart} waiting "
+                    f"{minutes} min: take it in hand with 'node ack {msg.msg_id[:8]}'",
+                },
+                id=rid,
+            )
+        )
+        raised.append(rid)
+    return raised
+
+
+async def check_directory(
+    store: Store, alerter: Alerter, peers: PeerKeys, now: datetime
+) -> str | None:
+    """Warn 30, 7 and 1 days before the directory in force expires (once each per
+    version), and once when a later version ends a warned expiry. Returns the alert id."""
+    current = getattr(peers, "current", None)
+    version, expires = getattr(current, "version", None), getattr(current, "expires", None)
+    if not isinstance(version, int) or not isinstance(expires, datetime):
+        return None  # development mode: no signed directory
+    stamp = format_time(now)
+    stage = directory_stage(expires, now)
+    if stage is not None:
+        aid = expiring_id(version, stage)
+        if not await store.notice_once(aid, stamp):
+            return None
+        days = round((expires - now).total_seconds() / 86400, 1)
+        detail = {
+            "version": version,
+            "expires": format_time(expires),
+            "days_left": days,
+            "advice": "ask the secretariat for a new signed directory; when it expires "
+            "this node stops opening and sending",
+        }
+        await alerter.raise_alert(Alert.network("directory_expiring", stamp, aid, detail))
+        return aid
+    warned = await store.notice_keys("directory_expiring:")
+    if not any(int(k.split(":")[1]) < version for k in warned):
+        return None
+    aid = f"directory_renewed:{version}"
+    if not await store.notice_once(aid, stamp):
+        return None
+    detail = {"version": version, "expires": format_time(expires)}
+    await alerter.raise_alert(Alert.network("directory_renewed", stamp, aid, detail))
+    return aid
 
 
 async def check_preservations(

@@ -2,8 +2,11 @@
 
 The hook is run without a shell (``shlex.split`` of ``alerts.hook``), gets the alert as one
 JSON object on stdin, and is killed after ``alerts.hook_timeout`` seconds. The alert holds
-metadata only (type, message id, kind, priority, counterpart, times, phone to call); the
-request's content is added only with ``alerts.include_content = true``.
+metadata only (type, a stable ``id``, message id, kind, priority, counterpart, times, phone
+to call); the request's content is added only with ``alerts.include_content = true``. The
+``id`` is the same each time the same thing is said (``incoming:MSGID``,
+``reminder:MSGID:3``, ``relay_unreachable:SINCE:2``, ``directory_expiring:VERSION:7``), so a
+hook can de-duplicate; alerts that are not about a message have empty message fields.
 """
 
 from __future__ import annotations
@@ -17,7 +20,19 @@ from typing import Any
 from node.config import AlertSettings
 from node.storage.records import StoredMessage
 
-ALERT_TYPES = ("incoming", "not_acknowledged", "rejected", "preservation_expiring", "audit")
+ALERT_TYPES = (
+    "incoming",
+    "reminder",
+    "not_acknowledged",
+    "rejected",
+    "preservation_expiring",
+    "audit",
+    "relay_unreachable",
+    "relay_back",
+    "directory_expiring",
+    "directory_renewed",
+    "emergency_not_delivered",
+)
 
 
 @dataclass(frozen=True)
@@ -32,9 +47,17 @@ class Alert:
     at: str
     detail: dict[str, Any] = field(default_factory=dict)
     content: dict[str, Any] | None = None
+    id: str = ""
+
+    @property
+    def alert_id(self) -> str:
+        """The stable id (``TYPE:MSGID`` unless given)."""
+        return self.id or f"{self.type}:{self.msg_id}"
 
     @classmethod
-    def about(cls, msg: StoredMessage, type: str, at: str, detail: dict[str, Any]) -> Alert:
+    def about(
+        cls, msg: StoredMessage, type: str, at: str, detail: dict[str, Any], id: str = ""
+    ) -> Alert:
         """An alert of ``type`` about a stored message, raised at ``at``."""
         return cls(
             type=type,
@@ -44,11 +67,18 @@ class Alert:
             counterpart=msg.counterpart,
             at=at,
             detail=detail,
+            id=id,
         )
+
+    @classmethod
+    def network(cls, type: str, at: str, id: str, detail: dict[str, Any]) -> Alert:
+        """An alert about the relay or the directory, not about one message."""
+        return cls(type, "", "", "urgent", "", at, detail=detail, id=id)
 
     def to_dict(self, *, include_content: bool) -> dict[str, Any]:
         out: dict[str, Any] = {
             "alert": self.type,
+            "id": self.alert_id,
             "msg_id": self.msg_id,
             "kind": self.kind,
             "priority": self.priority,
@@ -72,6 +102,7 @@ class Alerter:
         if self.log:
             self.log.warning(
                 f"alert.{alert.type}",
+                alert_id=alert.alert_id,
                 msg_id=alert.msg_id,
                 kind=alert.kind,
                 priority=alert.priority,

@@ -20,7 +20,11 @@ that command died (or met an unreachable relay, which sets the backoff); ``node 
 ignores the grace.
 
 A transient failure (no answer, 5xx, 429) sets the next attempt after an exponential,
-jittered delay (:class:`Backoff`); a final refusal marks the message ``failed``. Receipts
+jittered delay capped per priority (:func:`node.exchange.retry.next_attempt`: an emergency
+waits at most ``[outbox] retry_max_emergency`` seconds); a final refusal marks the message
+``failed``. Queued envelopes go out emergency first, then urgent, then routine, and
+``flush(now, wake=True)`` (the daemon, when the relay answers again) retries every envelope
+that failed before without waiting for its backoff. Receipts
 this node issues (``RETRIEVED``, ``ACKNOWLEDGED``, ``REJECTED``) go through the same
 retry machinery (:meth:`Outbox.post_receipts`).
 """
@@ -40,7 +44,9 @@ from keys.envelope import seal_at
 from keys.errors import NotFound, PocnetError, Rejected
 from keys.identities import RELAY_ID
 from node.exchange.context import Exchange
+from node.exchange.retry import RetryPolicy, next_attempt
 from node.forms import ValidatedForm
+from node.relayapi.misconfig import RelayConfigError
 from node.relayapi.transport import RelayRateLimited, is_transient
 from node.storage.records import StoredMessage, StoredReceipt
 
@@ -133,7 +139,9 @@ class Outbox(Exchange):
     """Sealing, durable queueing and submission of this node's envelopes and receipts.
 
     Attributes:
-        backoff: the delays between attempts.
+        backoff: the delays between attempts to post receipts (and envelopes, when
+            ``retry`` is not given).
+        retry: the delays between attempts to submit envelopes, capped per priority.
         ttl: the lifetime of the envelopes it seals.
         rand: the jitter's randomness.
         concurrency: queued envelopes a flush submits at once (1: one after the other).
@@ -143,6 +151,7 @@ class Outbox(Exchange):
     """
 
     backoff: Backoff
+    retry: RetryPolicy | None = None
     ttl: timedelta = timedelta(days=30)
     rand: Callable[[], float] = random.random
     concurrency: int = FLUSH_CONCURRENCY
@@ -259,13 +268,19 @@ class Outbox(Exchange):
         Transient failures become ``retrying`` (next attempt after the backoff delay); a
         final refusal by the relay becomes ``failed``. Nothing is raised for either.
         """
+        return (await self.submit_explained(msg, now))[0]
+
+    async def submit_explained(
+        self, msg: StoredMessage, now: datetime
+    ) -> tuple[str, PocnetError | None]:
+        """As :meth:`submit`, with the error of a failed attempt (for the CLI's message)."""
         outcome = await self._attempt(msg, now)
         if isinstance(outcome, PocnetError):
-            return await self._failed_attempt(msg, outcome, now)
+            return await self._failed_attempt(msg, outcome, now), outcome
         signed, created = outcome
         await self.store.mark_accepted(msg.msg_id, signed, format_time(now))
         self._log_accepted(msg, created)
-        return "accepted"
+        return "accepted", None
 
     async def submit_batch(self, batch: list[StoredMessage], now: datetime) -> list[str]:
         """Submit stored envelopes concurrently; commit every verified ACCEPTED in one
@@ -292,13 +307,22 @@ class Outbox(Exchange):
 
     async def _failed_attempt(self, msg: StoredMessage, error: PocnetError, now: datetime) -> str:
         reason = getattr(error, "reason", error.code)
-        if is_transient(error) or isinstance(error, NotFound) or _bad_accepted(error):
+        # A configuration error (DNS, TLS, wrong URL, our key refused) keeps the envelope
+        # queued too: it goes out once the setting is fixed.
+        keep = isinstance(error, NotFound | RelayConfigError) or _bad_accepted(error)
+        if is_transient(error) or keep:
             attempts = msg.attempts + 1
-            delay = self.backoff.delay(attempts, self.rand)
             hint = error.retry_after if isinstance(error, RelayRateLimited) else None
-            if hint:
-                delay = max(delay, min(hint, self.backoff.cap))
-            next_at = format_time(now + timedelta(seconds=delay))
+            when = next_attempt(
+                msg.priority,
+                attempts,
+                now,
+                policy=self.retry_policy,
+                jitter=self.rand(),
+                retry_after=hint,
+            )
+            delay = (when - now).total_seconds()
+            next_at = format_time(when)
             await self.store.mark_retry(
                 msg.msg_id, attempts=attempts, next_at=next_at, error=error.code
             )
@@ -308,6 +332,7 @@ class Outbox(Exchange):
                     msg_id=msg.msg_id,
                     attempts=attempts,
                     delay_s=round(delay, 3),
+                    priority=msg.priority,
                     error=error.code,
                     reason=reason,
                 )
@@ -317,16 +342,36 @@ class Outbox(Exchange):
             self.log.error("outbox.refused", msg_id=msg.msg_id, error=error.code, reason=reason)
         return "failed"
 
-    async def flush(self, now: datetime, *, everything: bool = False) -> FlushReport:
-        """Submit every due queued envelope (all of them with ``everything``), oldest first,
-        ``concurrency`` at a time, then post pending receipts. Stops after the first batch
-        with an "unreachable" answer: the rest wait."""
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The envelopes' retry delays (``retry``, else ``backoff`` for every priority)."""
+        if self.retry is not None:
+            return self.retry
+        cap = self.backoff.cap
+        return RetryPolicy(self.backoff.base, {"emergency": cap, "urgent": cap, "routine": cap})
+
+    async def _due(self, stamp: str, wake: bool) -> list[StoredMessage]:
+        if not wake or not stamp:
+            return await self.store.due_outgoing(stamp, limit=100)
+        # Woken because the relay answers again: what failed before goes now, whatever its
+        # backoff said; a fresh envelope still in its grace is left to its 'node send'.
+        queued = await self.store.due_outgoing("", limit=1000)
+        return [m for m in queued if m.attempts > 0 or (m.next_attempt_at or "") <= stamp]
+
+    async def flush(
+        self, now: datetime, *, everything: bool = False, wake: bool = False
+    ) -> FlushReport:
+        """Submit every due queued envelope (all of them with ``everything``; with ``wake``,
+        also those that failed before and wait for their backoff), emergency first, then
+        urgent, then routine, oldest first within each, ``concurrency`` at a time, then
+        post pending receipts. Stops after the first batch with an "unreachable" answer:
+        the rest wait."""
         report = FlushReport()
         stamp = "" if everything else format_time(now)
         seen: set[str] = set()
         size = max(1, self.concurrency)
         while not report.unreachable:
-            due = await self.store.due_outgoing(stamp, limit=100)
+            due = await self._due(stamp, wake)
             due = [m for m in due if m.msg_id not in seen]
             if not due:
                 break
@@ -340,7 +385,7 @@ class Outbox(Exchange):
                     report.unreachable = True
                     break
         if not report.unreachable:
-            await self.post_receipts(now, report, everything=everything)
+            await self.post_receipts(now, report, everything=everything or wake)
         report.receipts_pending = len(await self.store.pending_receipts(""))
         return report
 

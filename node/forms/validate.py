@@ -37,7 +37,7 @@ class FormInvalid(ValidationError):
     """A form is incomplete or wrong; ``problems`` lists every problem, field by field."""
 
     code = "form_invalid"
-    fault = "local"
+    fault = "input"  # the officer's form: "caused by your input"
 
     def __init__(self, kind: str, problems: list[Problem]) -> None:
         lines = "\n".join(f"  - {p}" for p in problems)

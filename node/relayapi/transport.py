@@ -8,6 +8,9 @@ every public method wraps every failure in the project's own errors:
 - :class:`keys.host.command.Unreachable`: no answer (connection refused, reset, timeout, DNS) or a
   5xx; the work is kept and retried;
 - :class:`keys.errors.RateLimited`: 429 (``retry_after`` seconds, when the relay said);
+- :class:`node.relayapi.misconfig.RelayConfigError` (exit 8): a host that does not
+  resolve, a TLS failure, a 404 from a path every relay serves, a 401/403 for this node's
+  key: configuration to fix, not an outage;
 - otherwise the error class for the relay's stable error code (``rejected`` ->
   :class:`Rejected`, ``forbidden`` -> :class:`Forbidden`, ``msg_id_reused`` ->
   :class:`Conflict` ...), which are final for that request.
@@ -42,6 +45,7 @@ from keys.host.command import Unreachable
 from keys.httpsig_fast import sign_request
 from keys.identities import SigningKey
 from node.relayapi import auditwire
+from node.relayapi.misconfig import connection_error, refused_key, wrong_path
 
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 MAX_ACK_IDS = 100
@@ -229,7 +233,17 @@ class HttpRelayTransport:
         body: bytes = b"",
         *,
         timeout: float | None = None,
+        always_served: bool = True,
+        scoped: bool = False,
     ) -> tuple[int, dict[str, Any]]:
+        """One signed request; a relay error answer raised as its PoCNet error.
+
+        ``always_served``: every relay serves ``path`` and never answers it 404 itself, so
+        a 404 means ``relay.url`` is wrong (:class:`RelayConfigError`). A 401 always
+        concerns this node's key (or clock); a 403 too unless ``scoped`` (a submission or
+        receipt that the relay's rules may refuse as such: a suspended sender, another
+        party's name), where it stays :class:`Forbidden` and the message fails.
+        """
         url = self._base + path
         headers = sign_request(
             method, url, body, key=self._key, party=self._party, now=self._clock()
@@ -246,10 +260,15 @@ class HttpRelayTransport:
                 retry_after = resp.headers.get("Retry-After")
                 raw = await _read_capped(resp, MAX_RESPONSE_BYTES)
         except (TimeoutError, aiohttp.ClientError, OSError) as e:
+            misconfigured = connection_error(e, self._base)
+            if misconfigured is not None:
+                raise misconfigured from e
             raise Unreachable(
                 f"the relay at {self._base} did not answer ({type(e).__name__}); "
                 "check the network and relay.url in node.toml"
             ) from e
+        if status == 404 and always_served:  # whatever the body (a proxy's HTML page)
+            raise wrong_path(self._base, path)
         if raw is None:
             raise PeerError(f"the relay's answer exceeds {MAX_RESPONSE_BYTES} bytes")
         try:
@@ -258,12 +277,14 @@ class HttpRelayTransport:
             if status >= 500:
                 raise Unreachable(f"the relay answered {status}") from e
             raise PeerError(f"the relay's answer ({status}) is not valid JSON") from e
+        if status == 401 or (status == 403 and not scoped):
+            raise refused_key(status, str(doc.get("message", ""))[:200], self._party)
         if status >= 400:
             raise error_for(status, doc, retry_after)
         return status, doc
 
     async def submit(self, envelope: bytes) -> SubmitResult:
-        status, doc = await self._call("POST", "/v1/envelopes", envelope)
+        status, doc = await self._call("POST", "/v1/envelopes", envelope, scoped=True)
         receipt = doc.get("receipt")
         if not isinstance(receipt, dict):
             raise PeerError("the relay's answer to a submission carries no receipt")
@@ -287,11 +308,14 @@ class HttpRelayTransport:
         return acked
 
     async def post_receipt(self, receipt: bytes) -> bool:
-        status, _ = await self._call("POST", "/v1/receipts", receipt)
+        # 404: the relay no longer holds the envelope (not a wrong base URL).
+        status, _ = await self._call(
+            "POST", "/v1/receipts", receipt, always_served=False, scoped=True
+        )
         return status == 201
 
     async def evidence(self, msg_id: str) -> dict[str, Any]:
-        _, doc = await self._call("GET", f"/v1/envelopes/{msg_id}/evidence")
+        _, doc = await self._call("GET", f"/v1/envelopes/{msg_id}/evidence", always_served=False)
         return doc
 
     async def directory(self) -> dict[str, Any]:
@@ -304,11 +328,13 @@ class HttpRelayTransport:
 
     async def audit_consistency(self, old_size: int, new_size: int) -> tuple[bytes, ...]:
         path = f"/v1/audit/proofs/consistency?from={int(old_size)}&to={int(new_size)}"
-        _, doc = await self._call("GET", path)
+        _, doc = await self._call("GET", path, always_served=False)
         return auditwire.consistency_answer(doc, old_size, new_size)
 
     async def audit_inclusion(self, index: int, size: int) -> tuple[bytes, ...]:
         _, doc = await self._call(
-            "GET", f"/v1/audit/proofs/inclusion?index={int(index)}&size={int(size)}"
+            "GET",
+            f"/v1/audit/proofs/inclusion?index={int(index)}&size={int(size)}",
+            always_served=False,
         )
         return auditwire.inclusion_answer(doc, index, size)

@@ -91,6 +91,11 @@ class Registers(Database):
             q = q.where(access_log.c.msg_id == msg_id)
         return [AccessRecord.from_row(r) for r in await self._rows(q)]
 
+    async def notice_keys(self, prefix: str) -> list[str]:
+        """The notices noted so far whose key starts with ``prefix``."""
+        q = select(notices.c.key).where(notices.c.key.startswith(prefix, autoescape=True))
+        return [str(r.key) for r in await self._rows(q)]
+
     async def notice_once(self, key: str, now: str) -> bool:
         """True the first time ``key`` is noted, False afterwards."""
         try:

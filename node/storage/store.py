@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, case, func, insert, or_, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -138,13 +138,17 @@ class Store(AuditRecords, Registers, DirectoryRecords):
         return [StoredMessage.from_row(r) for r in await self._rows(q)]
 
     async def due_outgoing(self, now: str, *, limit: int = 100) -> list[StoredMessage]:
-        """Queued envelopes whose next attempt is due (all queued ones if ``now`` is "")."""
+        """Queued envelopes whose next attempt is due (all queued ones if ``now`` is ""),
+        emergency first, then urgent, then routine; oldest first within a priority."""
         q = select(messages).where(messages.c.direction == "out", messages.c.state == "queued")
         if now:
             q = q.where(
                 or_(messages.c.next_attempt_at.is_(None), messages.c.next_attempt_at <= now)
             )
-        q = q.order_by(messages.c.created_at).limit(limit)
+        rank = case(
+            (messages.c.priority == "emergency", 0), (messages.c.priority == "urgent", 1), else_=2
+        )
+        q = q.order_by(rank, messages.c.created_at).limit(limit)
         return [StoredMessage.from_row(r) for r in await self._rows(q)]
 
     async def next_due(self) -> str | None:
@@ -345,6 +349,17 @@ class Store(AuditRecords, Registers, DirectoryRecords):
                 messages.c.priority.in_(list(priorities)),
                 messages.c.ack_warned_at.is_(None),
                 messages.c.msg_id.not_in(acked),
+            )
+        )
+        return [StoredMessage.from_row(r) for r in await self._rows(q)]
+
+    async def unacknowledged_incoming(self, priorities: Iterable[str]) -> list[StoredMessage]:
+        """Received messages of these priorities that nobody has acknowledged yet."""
+        q = select(messages).where(
+            and_(
+                messages.c.direction == "in",
+                messages.c.priority.in_(list(priorities)),
+                messages.c.acknowledged_at.is_(None),
             )
         )
         return [StoredMessage.from_row(r) for r in await self._rows(q)]

@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK
 """The ``relay`` command: init, serve, db, members, directory, logs, audit.
 
 Every subcommand has ``--help`` and ``--json``; exit codes are :mod:`keys.host.command`'s.
@@ -19,7 +20,14 @@ from typing import Any
 
 from keys.errors import ConfigError, KeystoreError
 from keys.host import passphrase
-from keys.host.command import EXIT_CODES_HELP, add_exit_codes, emit, run
+from keys.host.command import (
+    EXIT_CODES_HELP,
+    add_exit_codes,
+    add_version,
+    emit,
+    enable_completion,
+    run,
+)
 from keys.host.files import (
     BUNDLE_NAME,
     KEYSTORE_NAME,
@@ -387,12 +395,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     audit_cli.register(sub, common=_common, database_args=_database_args, load_config=_config)
     stats_cli.register(sub, common=_common, database_args=_database_args, load_config=_config)
-    return add_exit_codes(parser)
+    return add_version(add_exit_codes(parser))
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return run(lambda: int(args.func(args)), as_json=args.json)
+    parser = build_parser()
+    enable_completion(parser)
+    args = parser.parse_args(argv)
+    return run(lambda: int(args.func(args)), as_json=args.json, remote=False)
 
 
 if __name__ == "__main__":

@@ -93,3 +93,36 @@ def test_request_acknowledged_and_answered(
     assert events.index("ACKNOWLEDGED") < events.index("reply")
     code, out = fr.call("inbox", "--sent")
     assert {m["msg_id"]: m["state"] for m in out["messages"]}[msg_id] == "replied"
+
+
+def test_only_what_was_received_can_be_answered_and_only_by_a_fitting_kind(
+    net: LocalNetwork,
+) -> None:
+    fr, de = net["FR"], net["DE"]
+    code, sent = fr.call(
+        "send", "--to", "DE", "--kind", "preservation_request",
+        "--form", str(_form(fr, "preservation_request")), "--no-input",
+    )  # fmt: skip
+    assert code == 0, sent
+    msg_id = sent["msg_id"]
+    wait_for(lambda: _has(fr, msg_id, "RETRIEVED"), 20, f"RETRIEVED for {msg_id}")
+    # FR answering its own request: refused, nothing sent, the request not marked replied.
+    before = len(fr.messages("out"))
+    code, out = fr.call(
+        "respond", msg_id, "--kind", "preservation_response",
+        "--form", str(_form(fr, "preservation_response")), "--no-input",
+    )  # fmt: skip
+    assert (code, out["error"]) == (5, "not_received"), out
+    assert len(fr.messages("out")) == before
+    # DE answering with a kind that does not answer a preservation request: refused.
+    code, out = de.call(
+        "respond", msg_id, "--kind", "emergency_determination",
+        "--form", str(_form(de, "emergency_determination")), "--no-input",
+    )  # fmt: skip
+    assert (code, out["error"]) == (5, "reply_kind_mismatch"), out
+    assert "preservation_response" in out["message"]
+    assert not [m for m in de.messages("out") if m.in_reply_to == msg_id]
+    received = next(m for m in de.messages("in") if m.msg_id == msg_id)
+    assert received.acknowledged_at is None  # a refused answer acknowledges nothing
+    result = de.cli("respond", msg_id[:10], "--kind", "withdrawal", "--no-input")
+    assert result.returncode == 5 and "caused by your input" in result.stderr

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("keys", "relay", "node")
+PACKAGES = ("keys", "relay", "node", "pocnet")
 IO_STACK = (
     "aiohttp",
     "sqlalchemy",
@@ -176,6 +176,12 @@ RULES: tuple[Rule, ...] = (
         "evidence is built from stored records, proofs and keys",
     ),
     Rule("node.exchange", ("node.audit", "node.evidence"), "sending and receiving come first"),
+    # the umbrella command
+    Rule(
+        "pocnet",
+        ("keys", "relay", "node", *IO_STACK),
+        "the umbrella dispatches to each tool's entry point by name, importing none of them",
+    ),
 )
 
 
@@ -273,6 +279,9 @@ def test_the_top_of_each_package_holds_composition_roots_only() -> None:
         "node/errors.py",
         "node/logs.py",
         "node/runtime.py",
+        "pocnet/__init__.py",
+        "pocnet/__main__.py",
+        "pocnet/cli.py",
         "relay/__init__.py",
         "relay/__main__.py",
         "relay/app.py",

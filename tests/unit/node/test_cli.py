@@ -293,7 +293,9 @@ def test_stats_and_access_on_a_new_node(fr: Path, capsys: pytest.CaptureFixture[
     )
     assert code == 0 and out.startswith("period,kind,counterpart,metric,value\n")
     code, _, err = run(capsys, "stats", "--data", str(fr), "--since", "yesterday")
-    assert code == EXIT_INVALID and "--since" in err
+    assert code == 0
+    code, _, err = run(capsys, "stats", "--data", str(fr), "--since", "last tuesday")
+    assert code == EXIT_INVALID and "--since" in err and "7d" in err and "your input" in err
     code, out, _ = run(capsys, "stats", "--data", str(fr), "--until", "2025-01-31", "--json")
     assert code == 0 and json.loads(out)["until"] == "2025-01-31"
     code, _, err = run(

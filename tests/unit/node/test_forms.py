@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from keys.errors import DecodeError, NotFound, TooLarge, ValidationError
+from keys.errors import InvalidInput, NotFound, ValidationError
 from node.cli.formfile import parse_form, read_form
 from node.cli.interactive import complete_interactively
 from node.forms import KINDS, FormDefaults, FormInvalid, validate_form
@@ -211,7 +211,7 @@ def test_message_names_each_field_and_the_fix() -> None:
     assert "  - requesting_authority: missing" in text
     assert "  - question: missing" in text
     assert "node forms assistance_request" in text
-    assert info.value.fault == "local"
+    assert info.value.fault == "input" and "caused by your input" in info.value.diagnostics()
 
 
 def test_priority_from_flag_form_or_kind() -> None:
@@ -333,20 +333,23 @@ window = { start = 2025-02-27T21:14:00, end = 2025-02-27T21:20:00+01:00 }
 
 
 @pytest.mark.parametrize(
-    ("name", "content", "error"),
+    ("name", "content", "code", "where"),
     [
-        ("dup.json", b'{"a": 1, "a": 2}', DecodeError),
-        ("bad.json", b"{not json", DecodeError),
-        ("list.json", b"[1, 2]", DecodeError),
-        ("bad.toml", b"a = = 1", DecodeError),
-        ("big.json", b'{"a": "' + b"x" * 300_000 + b'"}', TooLarge),
+        ("dup.json", b'{"a": 1, "a": 2}', "duplicate_key", "duplicate key"),
+        ("bad.json", b'{\n  "a": 1,\n  not json', "malformed", "line 3, column 3"),
+        ("list.json", b"[1, 2]", "malformed", "expected a JSON object"),
+        ("bad.toml", b"x = 1\na = = 1", "malformed", "line 2, column 5"),
+        ("latin1.json", b'{"a": "\xe9"}', "malformed", "not UTF-8"),
+        ("big.json", b'{"a": "' + b"x" * 300_000 + b'"}', "too_large", "limit"),
     ],
 )
-def test_bad_form_files(tmp_path: Path, name: str, content: bytes, error: type[Exception]) -> None:
+def test_bad_form_files(tmp_path: Path, name: str, content: bytes, code: str, where: str) -> None:
     (tmp_path / name).write_bytes(content)
-    with pytest.raises(error) as info:
+    with pytest.raises(InvalidInput) as info:
         read_form(tmp_path / name)
-    assert name in str(info.value)
+    assert name in str(info.value) and where in info.value.message, info.value.message
+    assert info.value.code == code and info.value.fault == "input"
+    assert info.value.diagnostics().endswith("caused by your input)")
 
 
 def test_missing_form_file(tmp_path: Path) -> None:

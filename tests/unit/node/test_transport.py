@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
+import aiohttp
 import pytest
 
 from keys.errors import (
@@ -17,11 +20,11 @@ from keys.errors import (
     RateLimited,
     Rejected,
     TooLarge,
-    Unauthenticated,
     ValidationError,
 )
-from keys.host.command import Unreachable
+from keys.host.command import EXIT_CONFIG, Unreachable, exit_code_for
 from keys.identities import SigningKey
+from node.relayapi.misconfig import RelayConfigError, connection_error
 from node.relayapi.transport import (
     HttpRelayTransport,
     InboxItem,
@@ -95,9 +98,10 @@ async def test_requests_are_signed_and_follow_the_contract(
 ERRORS = [
     (400, {"error": "rejected", "message": "rejected"}, Rejected, False),
     (400, {"error": "invalid_field", "message": "bad"}, ValidationError, False),
-    (401, {"error": "unauthenticated", "message": "no"}, Unauthenticated, False),
-    (403, {"error": "forbidden", "message": "suspended"}, Forbidden, False),
-    (404, {"error": "not_found", "message": "none"}, NotFound, False),
+    # Our own key refused, a path every relay serves missing: configuration, not outages.
+    (401, {"error": "unauthenticated", "message": "no"}, RelayConfigError, False),
+    (403, {"error": "forbidden", "message": "suspended"}, Forbidden, False),  # this message
+    (404, {"error": "not_found", "message": "none"}, RelayConfigError, False),
     (409, {"error": "msg_id_reused", "message": "used"}, Conflict, False),
     (413, {"error": "too_large", "message": "big"}, TooLarge, False),
     (429, {"error": "rate_limited", "message": "slow down"}, RateLimited, True),
@@ -204,3 +208,60 @@ async def test_an_answer_beyond_the_limit_is_refused(
     with pytest.raises(PeerError, match="exceeds 1000 bytes"):
         await t.inbox(wait=0, limit=1)
     await t.close()
+
+
+async def test_a_404_is_not_found_where_the_relay_answers_404_itself(
+    relay: tuple[ScriptedRelay, str],
+) -> None:
+    scripted, url = relay
+    scripted.answer = (404, {"error": "not_found", "message": "no such message"}, {})
+    t = transport(url)
+    with pytest.raises(NotFound) as info:
+        await t.evidence("a" * 32)
+    assert not isinstance(info.value, RelayConfigError)
+    with pytest.raises(NotFound):
+        await t.post_receipt(b"{}")
+    await t.close()
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "setting"),
+    [
+        (404, "relay_path", "relay.url"),
+        (401, "relay_refused_key", "party / keystore.path"),
+        (403, "relay_refused_key", "party / keystore.path"),
+    ],
+)
+async def test_configuration_answers_name_the_setting(
+    relay: tuple[ScriptedRelay, str], status: int, code: str, setting: str
+) -> None:
+    scripted, url = relay
+    scripted.answer = (status, {"error": "x", "message": "y"}, {})
+    t = transport(url + "/wrong-path")
+    with pytest.raises(RelayConfigError) as info:
+        await t.inbox(wait=0, limit=1)
+    assert (info.value.code, info.value.setting) == (code, setting)
+    assert exit_code_for(info.value) == EXIT_CONFIG and not is_transient(info.value)
+    await t.close()
+
+
+async def test_tls_to_a_plain_http_relay_is_a_configuration_error(
+    relay: tuple[ScriptedRelay, str],
+) -> None:
+    _, url = relay
+    t = transport(url.replace("http://", "https://"))
+    with pytest.raises(RelayConfigError) as info:
+        await t.directory()
+    assert info.value.code == "relay_tls" and "relay.ca_file" in info.value.message
+    await t.close()
+
+
+def test_a_host_that_does_not_resolve_is_a_configuration_error() -> None:
+    # Built, not looked up: tests send no DNS query.
+    key = SimpleNamespace(host="relay.example.invalid", port=443, ssl=True)
+    error = aiohttp.ClientConnectorDNSError(key, socket.gaierror(-2, "Name or service not known"))  # type: ignore[arg-type]
+    found = connection_error(error, "https://relay.example.invalid")
+    assert found is not None and found.code == "relay_dns" and found.setting == "relay.url"
+    assert "relay.example.invalid" in found.message
+    refused = aiohttp.ClientConnectorError(key, ConnectionRefusedError(111, "refused"))  # type: ignore[arg-type]
+    assert connection_error(refused, "https://relay.example.invalid") is None  # an outage

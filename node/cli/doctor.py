@@ -1,0 +1,174 @@
+"""``node doctor``: is this node ready for duty? A pass/warn/fail list, each naming the fix.
+
+Checks, in order: key files and their permissions, the keystore opens for this party,
+the relay answers (unsigned ``/healthz``), the relay accepts this node's key (a signed
+request), the clock against the relay's, the relay's key known from the directory, the
+directory (trusted, not expired, days to expiry), the alert hook command. A check that
+cannot run because an earlier one failed says so. Exit 0 when nothing failed, 8 when
+something did (warnings do not fail). Nothing secret is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import shutil
+import stat
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from keys.errors import PocnetError
+from keys.host.command import EXIT_CONFIG, emit
+from keys.identities import RELAY_ID
+from node.cli.base import load_config, now
+from node.config import NodeConfig
+from node.logs import get_logger
+from node.relayapi.probe import probe_health
+from node.runtime import Node, open_node, resolve_passphrase, unlock
+
+CLOCK_WARN_S = 5.0
+CLOCK_FAIL_S = 60.0
+EXPIRY_WARN_DAYS = 30
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the report: ``status`` is ``pass``, ``warn`` or ``fail``."""
+
+    name: str
+    status: str
+    detail: str
+
+
+def _private_file(name: str, path: Path) -> Check:
+    try:
+        mode = path.stat().st_mode
+    except OSError as e:
+        return Check(name, "fail", f"{path}: {e.strerror or type(e).__name__}")
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return Check(
+            name, "fail", f"{path} is readable by others (mode {oct(mode & 0o777)}): chmod 600"
+        )
+    return Check(name, "pass", f"{path} (mode {oct(mode & 0o777)})")
+
+
+def key_checks(cfg: NodeConfig) -> list[Check]:
+    """The keystore (and a passphrase file, if configured) exist and only the owner may
+    read them."""
+    checks = [_private_file("keystore file", cfg.keystore_path)]
+    if cfg.keystore.passphrase_file:
+        checks.append(_private_file("passphrase file", cfg.data_dir / cfg.keystore.passphrase_file))
+    return checks
+
+
+def hook_check(cfg: NodeConfig) -> Check:
+    """The alert hook's program exists and is executable (it is not run)."""
+    if not cfg.alerts.hook:
+        return Check("alert hook", "warn", "alerts.hook is empty: alerts go to the log only")
+    try:
+        program = shlex.split(cfg.alerts.hook)[0]
+    except (ValueError, IndexError):
+        return Check("alert hook", "fail", "alerts.hook cannot be parsed as a command line")
+    found = shutil.which(program, path=os.environ.get("PATH")) or (
+        program if os.access(program, os.X_OK) else None
+    )
+    if found is None:
+        return Check("alert hook", "fail", f"alerts.hook: {program!r} is not an executable")
+    return Check("alert hook", "pass", f"{found}")
+
+
+def clock_check(offset: float | None) -> Check:
+    """The relay's clock minus ours (from its ``Date`` header, whole seconds)."""
+    if offset is None:
+        return Check("clock", "warn", "the relay sent no Date header: offset unknown")
+    text = f"this machine is {abs(offset):.1f} s {'behind' if offset > 0 else 'ahead of'} the relay"
+    if abs(offset) > CLOCK_FAIL_S:
+        return Check("clock", "fail", f"{text}: fix this machine's time (NTP)")
+    return Check("clock", "warn" if abs(offset) > CLOCK_WARN_S else "pass", text)
+
+
+async def directory_check(node: Node) -> Check:
+    """The trusted directory: usable now, and how long before it expires."""
+    await node.peers.sync()
+    moment = now()
+    if node.peers.mode != "directory":
+        return Check(
+            "directory",
+            "warn",
+            "development mode: no secretariat root pinned ('node directory pin ROOT.json')",
+        )
+    reason = node.peers.unusable(moment)
+    if reason is not None:
+        return Check("directory", "fail", f"{reason}: run 'node directory refresh'")
+    current = getattr(node.peers, "current", None)
+    expires = getattr(current, "expires", None)
+    if expires is None:
+        return Check("directory", "pass", "trusted")
+    days = (expires - moment).total_seconds() / 86400
+    status = "warn" if days < EXPIRY_WARN_DAYS else "pass"
+    return Check("directory", status, f"valid, expires in {days:.1f} days ({expires:%Y-%m-%d})")
+
+
+async def relay_checks(cfg: NodeConfig, node: Node | None) -> list[Check]:
+    """Reachability, clock, identity (ours accepted, the relay's known)."""
+    checks: list[Check] = []
+    try:
+        health = await probe_health(
+            cfg.relay.url,
+            clock=now,
+            timeout=min(cfg.relay.request_timeout, 10.0),
+            ca_file=cfg.relay.ca_file or None,
+        )
+    except PocnetError as e:
+        return [Check("relay reachable", "fail", e.message)]
+    ok = "pass" if health.status == 200 else "fail"
+    ms = round(health.round_trip_s * 1000)
+    checks.append(
+        Check("relay reachable", ok, f"{cfg.relay.url}/healthz: {health.status}, {ms} ms")
+    )
+    checks.append(clock_check(health.offset_s))
+    if node is None:
+        checks.append(Check("relay accepts this node", "fail", "not checked: keystore not open"))
+        return checks
+    try:
+        await node.transport.inbox(wait=0, limit=1)  # signed; nothing is acknowledged
+        checks.append(Check("relay accepts this node", "pass", f"signed request as {cfg.party}"))
+    except PocnetError as e:
+        checks.append(Check("relay accepts this node", "fail", e.message))
+    await node.peers.sync()
+    known = node.peers.knows(RELAY_ID)
+    checks.append(
+        Check("relay identity", "pass" if known else "fail", "the relay's key is known")
+        if known
+        else Check("relay identity", "fail", "the relay's key is unknown: 'node directory refresh'")
+    )
+    return checks
+
+
+async def cmd_doctor(args: argparse.Namespace) -> int:
+    cfg = load_config(args)  # ConfigError: exit 8, the setting named
+    checks = key_checks(cfg)
+    node: Node | None = None
+    try:
+        secret = resolve_passphrase(cfg, passphrase_file=args.passphrase_file)
+        node = await open_node(cfg, unlock(cfg, secret), log=get_logger(party=cfg.party))
+        checks.append(Check("keystore opens", "pass", f"keys of {cfg.party}"))
+    except PocnetError as e:
+        checks.append(Check("keystore opens", "fail", e.message))
+    try:
+        checks += await relay_checks(cfg, node)
+        if node is not None:
+            checks.append(await directory_check(node))
+    finally:
+        if node is not None:
+            await node.close()
+    checks.append(hook_check(cfg))
+    failed = [c for c in checks if c.status == "fail"]
+    result: dict[str, Any] = {"ok": not failed, "checks": [asdict(c) for c in checks]}
+    width = max(len(c.name) for c in checks)
+    lines = [f"{c.status.upper():<4}  {c.name:<{width}}  {c.detail}" for c in checks]
+    lines.append(f"{len(failed)} failed" if failed else "all checks passed")
+    emit(result, as_json=args.json, text="\n".join(lines))
+    return EXIT_CONFIG if failed else 0

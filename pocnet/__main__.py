@@ -1,0 +1,7 @@
+"""``python -m pocnet``: the umbrella command."""
+
+import sys
+
+from pocnet.cli import main
+
+sys.exit(main())
