@@ -197,6 +197,10 @@ def verify_report(
         message = signed_bytes(body)
     except (KeyError, ValueError, PocnetError) as e:
         raise ReportRefused("malformed", getattr(e, "code", type(e).__name__)) from None
+    if made.strftime("%Y-%m") < str(body["period"]):
+        # The key is the one valid when the report says it was made: figures of a month
+        # made before it began would let a key retired before then sign them.
+        raise ReportRefused("malformed", "made before the month it reports")
     problem = _code_problem(body)
     if problem:
         raise ReportRefused("content", problem)

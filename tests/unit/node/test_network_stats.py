@@ -153,7 +153,7 @@ def test_signed_report_is_a_valid_form_and_still_verifies_after_validation() -> 
 
 def test_an_empty_month_verifies_after_validation_drops_the_empty_lists() -> None:
     messages, receipts = dataset()
-    figures = build_report("FR", "2030-01", messages, receipts, now=NOW)
+    figures = build_report("FR", "2020-01", messages, receipts, now=NOW)
     body = validate_form("statistics_report", sign_report(figures, KEY), now=NOW).body
     assert "counts" not in body
     verify_report(body, sender="FR", key_at=_key_at(KEY.public), inactive_now=False)
@@ -168,6 +168,15 @@ def _resigned(rows: str, name: str, value: str) -> Any:
 
     def change(b: dict[str, Any]) -> None:
         b[rows][0][name] = value
+        b.pop("signature")
+        b.update(sign_report(b, KEY))
+
+    return change
+
+
+def _resigned_at(generated_at: str) -> Any:
+    def change(b: dict[str, Any]) -> None:
+        b["generated_at"] = generated_at
         b.pop("signature")
         b.update(sign_report(b, KEY))
 
@@ -203,6 +212,9 @@ REFUSALS = [
     ("counterpart_text", _resigned("counts", "counterpart", "-2+3+cmd|'/Cx'"), {}, "content"),
     ("counterpart_markdown", _resigned("counts", "counterpart", "[x](http://e)"), {}, "content"),
     ("outcome_text", _resigned("outcomes", "outcome", "suspect John Doe"), {}, "content"),
+    # Figures of February cannot be made in January: such a date would pick a key
+    # retired before the month began.
+    ("made_before_the_month", _resigned_at("2025-01-31T23:59:59.000Z"), {}, "malformed"),
     ("suspended_now", lambda b: None, {"inactive_now": True}, "suspended"),
     ("suspended_then", lambda b: None, {"key_at": _raise_inactive}, "suspended"),
     ("unknown_party", lambda b: None, {"key_at": _raise_unknown}, "unknown_key"),
