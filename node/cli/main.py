@@ -205,14 +205,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--period",
         metavar="YYYY-MM",
         action="append",
-        help="send/collect: the month (default: the previous one); collect takes several",
+        help="send/collect: the month, in UTC (default: the previous one); collect takes several",
     )
     p.add_argument("--to", metavar="PARTY", help="send: the secretariat's party")
     p.add_argument(
         "--out", metavar="DIR", help="collect: folder for the report (default network-report)"
     )
-    p.add_argument("--since", metavar="DATE", help="only messages created since YYYY-MM-DD")
-    p.add_argument("--until", metavar="DATE", help="only messages created until YYYY-MM-DD")
+    p.add_argument(
+        "--since", metavar="DATE", help="only messages created from YYYY-MM-DD (UTC day)"
+    )
+    p.add_argument(
+        "--until", metavar="DATE", help="only messages created until YYYY-MM-DD (UTC day, included)"
+    )
     p.add_argument(
         "--format", choices=("table", "csv", "json"), default="table", help="output format"
     )
