@@ -44,6 +44,8 @@ def split_ip_port(value: str) -> tuple[str, int | None] | None:
     """``(address, port)`` from "203.0.113.7:51234", "[2001:db8::1]:443", "203.0.113.7 port
     80" or a bare address (port None); None when it is not an address."""
     text = value.strip()
+    if "%" in text:
+        return None  # an IPv6 zone: no address the form accepts
     try:
         return str(ipaddress.ip_address(text.strip("[]"))), None
     except ValueError:

@@ -320,6 +320,11 @@ def test_split_ip_port_round_trip(address: Any, port: int) -> None:
     assert split_ip_port(str(address)) == (str(address), None)
 
 
+def test_split_ip_port_leaves_an_address_with_a_zone_whole() -> None:
+    assert split_ip_port("fe80::1%eth0") is None
+    assert split_ip_port("[fe80::1%a\nb]:443") is None
+
+
 @given(st.text(max_size=40))
 def test_split_ip_port_never_crashes_and_returns_real_addresses(text: str) -> None:
     got = split_ip_port(text)
@@ -339,6 +344,9 @@ IDENTIFIER_CASES = [
     ("port_too_big", {"ip_address": "203.0.113.7", "port": 65536}, ["port"]),
     ("port_bool", {"ip_address": "203.0.113.7", "port": True}, ["port"]),
     ("no_address", {"port": 80}, ["ip_address"]),
+    # A zone (scope) names an interface of the officer's own machine, and takes any text.
+    ("ipv6_with_zone", {"ip_address": "fe80::1%eth0"}, ["ip_address"]),
+    ("zone_with_a_newline", {"ip_address": "fe80::1%a\nforged line"}, ["ip_address"]),
 ]
 
 
