@@ -227,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--period",
         metavar="YYYY-MM",
         action="append",
-        help="send/collect: the month (default: the previous one); collect takes several",
+        help="send/collect: the month, in UTC (default: the previous one); collect takes several",
     )
     p.add_argument("--to", metavar="PARTY", help="send: the secretariat's party")
     p.add_argument(
@@ -236,9 +236,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--since",
         metavar="WHEN",
-        help="only messages created since WHEN: YYYY-MM-DD, today, yesterday, 7d, 24h, 2w",
+        help="only messages created from WHEN: YYYY-MM-DD (UTC day), today, yesterday, 7d, 24h, 2w",
     )
-    p.add_argument("--until", metavar="DATE", help="only messages created until YYYY-MM-DD")
+    p.add_argument(
+        "--until", metavar="DATE", help="only messages created until YYYY-MM-DD (UTC day, included)"
+    )
     p.add_argument(
         "--format", choices=("table", "csv", "json"), default="table", help="output format"
     )

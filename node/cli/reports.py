@@ -6,6 +6,7 @@ import argparse
 import csv
 import io
 import sys
+from datetime import date
 
 from keys.errors import InvalidInput
 from keys.host.command import emit
@@ -24,6 +25,18 @@ def _since(value: str | None, flag: str = "--since") -> str | None:
     return None if value is None else parse_since(value, now(), option=flag)
 
 
+def _until(value: str | None) -> str | None:
+    """``--until``: a UTC day, included (a relative time would blur what "until" means)."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError as e:
+        raise InvalidInput(
+            f"--until must be a day YYYY-MM-DD (UTC), not {value[:32]!r}", code="bad_time"
+        ) from e
+
+
 def _format(args: argparse.Namespace) -> str:
     return "json" if args.json else args.format
 
@@ -35,7 +48,7 @@ async def cmd_stats(args: argparse.Namespace) -> int:
     if action == "collect":
         return await cmd_stats_collect(args)
     since = _since(args.since)
-    until = _since(args.until, "--until")
+    until = _until(args.until)
     if since and until and until < since:
         raise InvalidInput(f"--until {until} is before --since {since}", code="bad_period")
     async with local_node(args) as node:

@@ -99,17 +99,18 @@ def printable(kind: str, body: Mapping[str, Any], lang: str) -> str:
 
 
 def language_warning(chosen: str, accepted: Iterable[str], party: str) -> str | None:
-    """A warning when ``chosen`` is not among the languages ``party`` accepts (Protocol
-    Art. 4: requests in, or translated into, a language the requested Party accepts);
-    None when it is, or when the directory lists none."""
+    """A warning, shown once the request is sent, when ``chosen`` is not among the
+    languages ``party`` accepts (Protocol Art. 4: requests in, or translated into, a
+    language the requested Party accepts); None when it is, or when the directory lists
+    none."""
     listed = list(accepted)
     if not listed:
         return None
     if base_language(chosen) in {base_language(a) for a in listed}:
         return None
     return (
-        f"{party} accepts requests in {', '.join(listed)}; this one is in {chosen} "
-        "(Protocol Art. 4): send it translated, or agree the language with them first"
+        f"{party} accepts requests in {', '.join(listed)}; this one was sent in {chosen} "
+        "(Protocol Art. 4): send them a translation, or agree the language with them"
     )
 
 

@@ -44,6 +44,8 @@ def split_ip_port(value: str) -> tuple[str, int | None] | None:
     """``(address, port)`` from "203.0.113.7:51234", "[2001:db8::1]:443", "203.0.113.7 port
     80" or a bare address (port None); None when it is not an address."""
     text = value.strip()
+    if "%" in text:
+        return None  # an IPv6 zone: no address the form accepts
     try:
         return str(ipaddress.ip_address(text.strip("[]"))), None
     except ValueError:
@@ -70,8 +72,8 @@ def _identifiers(entries: Any) -> None:
         if not isinstance(entry, dict) or entry.get("type") != "ip_port":
             continue
         value = entry.get("value")
-        if "ip_address" in entry or not isinstance(value, str):
-            continue
+        if "ip_address" in entry or "port" in entry or not isinstance(value, str):
+            continue  # already split (partly): the validator reports what is left
         parsed = split_ip_port(value)
         if parsed is None:
             continue
@@ -94,7 +96,8 @@ def _v1_to_v2(kind: str, body: dict[str, Any]) -> None:
         if office:
             body["prosecution"] = {"office": office}
     _identifiers(body.get("identifiers"))
-    for item in body.get("data_to_preserve") or ():
+    preserve = body.get("data_to_preserve")
+    for item in preserve if isinstance(preserve, list) else ():
         if isinstance(item, dict):
             _identifiers(item.get("identifiers"))
     if kind == "subscriber_info_request":
@@ -106,9 +109,10 @@ def _v1_to_v2(kind: str, body: dict[str, Any]) -> None:
             del body["data_sought"]
             if sought:
                 body["data_sought_details"] = sought
+    notes_is_text = body.get("notes") is None or isinstance(body.get("notes"), str)
     for name in ("previous_mla", "previous_preservation"):
         prior = body.get(name)
-        if isinstance(prior, dict) and isinstance(prior.get("contacts"), str):
+        if notes_is_text and isinstance(prior, dict) and isinstance(prior.get("contacts"), str):
             contacts = prior.pop("contacts")
             if contacts:
                 _add_note(body, f"{name} contacts", contacts)

@@ -108,7 +108,8 @@ def check_language(value: Any) -> str | None:
 
 
 def check_ip_address(value: Any) -> str | None:
-    if isinstance(value, str) and len(value) <= 64:
+    # No IPv6 zone ("fe80::1%eth0"): it names an interface of one machine, takes any text.
+    if isinstance(value, str) and len(value) <= 64 and "%" not in value:
         try:
             ipaddress.ip_address(value)
             return None

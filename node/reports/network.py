@@ -18,6 +18,7 @@ the directory's status come in as functions.
 from __future__ import annotations
 
 import calendar
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from typing import Any
 
 from keys.encoding import b64u_decode, b64u_encode, canonical, format_time, pae, parse_time
 from keys.errors import PeerError, PocnetError, Rejected
-from keys.identities import SigningKey, VerifyKey
+from keys.identities import PARTY_RE, RELAY_ID, SigningKey, VerifyKey
 from node.forms import KINDS, validate_form
 from node.forms.kinds_reports import TIME_BUCKETS
 from node.reports.stats import observations
@@ -43,6 +44,26 @@ OUTCOME_FIELDS = {
     "traffic_data_disclosure": "outcome",
     "emergency_determination": "determination",
 }
+
+
+# A kind or an outcome is a code (``preservation_request``, ``other``), a counterpart a
+# party id: nothing a spreadsheet, a Markdown renderer or a browser would act on.
+_CODE_RE = re.compile(r"^[a-z][a-z0-9_]{0,47}\Z")
+
+
+def _code_problem(body: Mapping[str, Any]) -> str | None:
+    """The first row value of a (form-valid) report that is text rather than a code."""
+    for rows, name, ok in (
+        ("counts", "kind", _CODE_RE.match),
+        ("counts", "counterpart", lambda v: v == RELAY_ID or PARTY_RE.match(v)),
+        ("outcomes", "kind", _CODE_RE.match),
+        ("outcomes", "outcome", _CODE_RE.match),
+        ("times", "kind", _CODE_RE.match),
+    ):
+        for i, row in enumerate(body.get(rows) or ()):
+            if not ok(row[name]):
+                return f"{rows}[{i}].{name} is not a code"
+    return None
 
 
 def month_bounds(period: str) -> tuple[str, str]:
@@ -154,7 +175,8 @@ def verify_report(
         inactive_now: the sender is suspended or revoked in the directory in force.
 
     Raises:
-        ReportRefused: ``content`` (fields beyond the figures), ``party_mismatch``,
+        ReportRefused: ``content`` (fields beyond the figures, or text where a kind, an
+            outcome or a counterpart belongs), ``party_mismatch``,
             ``malformed``, ``suspended``, ``unknown_key`` or ``bad_signature``.
     """
     extra = sorted(set(body) - ALLOWED_FIELDS)
@@ -175,6 +197,13 @@ def verify_report(
         message = signed_bytes(body)
     except (KeyError, ValueError, PocnetError) as e:
         raise ReportRefused("malformed", getattr(e, "code", type(e).__name__)) from None
+    if made.strftime("%Y-%m") < str(body["period"]):
+        # The key is the one valid when the report says it was made: figures of a month
+        # made before it began would let a key retired before then sign them.
+        raise ReportRefused("malformed", "made before the month it reports")
+    problem = _code_problem(body)
+    if problem:
+        raise ReportRefused("content", problem)
     try:
         key = key_at(made)
     except Rejected as e:

@@ -10,6 +10,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Subquery
 
+from keys.errors import LocalError
 from relay.storage.schema import envelopes, receipts
 
 MAX_ROWS = 5_000_000
@@ -41,7 +42,11 @@ def _first(type_: str) -> Subquery:
 async def envelope_metadata(
     conn: AsyncConnection, *, start: datetime | None, end: datetime | None
 ) -> list[EnvelopeMeta]:
-    """Envelopes created in ``[start, end)`` (None: no bound), oldest first."""
+    """Envelopes created in ``[start, end)`` (None: no bound), oldest first.
+
+    Raises:
+        LocalError: more than :data:`MAX_ROWS` of them.
+    """
     delivered, acked = _first("DELIVERED"), _first("ACKNOWLEDGED")
     q = (
         select(
@@ -60,7 +65,7 @@ async def envelope_metadata(
             )
         )
         .order_by(envelopes.c.created_at)
-        .limit(MAX_ROWS)
+        .limit(MAX_ROWS + 1)
     )
     bounds = []
     if start is not None:
@@ -70,4 +75,9 @@ async def envelope_metadata(
     if bounds:
         q = q.where(and_(*bounds))
     rows = (await conn.execute(q)).all()
+    if len(rows) > MAX_ROWS:  # counts cut short would look like real ones
+        raise LocalError(
+            f"more than {MAX_ROWS:,} envelopes in the period: narrow it with --since/--until",
+            code="too_many_rows",
+        )
     return [EnvelopeMeta(**row._mapping) for row in rows]

@@ -285,6 +285,15 @@ def test_help_documents_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     assert "exit codes:" in out and "6  relay unreachable" in out and "--json" in out
 
 
+def test_stats_help_says_days_and_months_are_utc(capsys: pytest.CaptureFixture[str]) -> None:
+    # An officer in Paris at 01:00 would otherwise read --until as a local day.
+    with pytest.raises(SystemExit):
+        main(["stats", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "YYYY-MM-DD (UTC day)" in out and "YYYY-MM-DD (UTC day, included)" in out
+    assert "the month, in UTC" in out
+
+
 def test_stats_and_access_on_a_new_node(fr: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "stats", "--data", str(fr), "--json")
     assert code == 0 and json.loads(out)["sent"]["total"] == 0

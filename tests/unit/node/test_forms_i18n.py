@@ -115,3 +115,5 @@ def test_language_warning(chosen: str, accepted: tuple[str, ...], warns: bool) -
     assert (warning is not None) == warns
     if warning:
         assert "Protocol Art. 4" in warning and "de, en" in warning
+        # Shown after the request went out: it must not read as if it had been held back.
+        assert "was sent in fr" in warning

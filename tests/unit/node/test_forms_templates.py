@@ -191,6 +191,24 @@ MIGRATION_CASES = [
             "previous_mla": {"date": "2024-01-02", "reference": "M-1"},
         },
     ),
+    (
+        "contacts_stay_when_notes_is_not_text",
+        "subscriber_info_request",
+        {"notes": ["call first"], "previous_mla": {"contacts": "A; B"}},
+        {"notes": ["call first"], "previous_mla": {"contacts": "A; B"}},
+    ),
+    (
+        "a_port_already_given_is_not_overwritten",
+        "subscriber_info_request",
+        {"identifiers": [{"type": "ip_port", "value": "203.0.113.7:80", "port": 443}]},
+        {"identifiers": [{"type": "ip_port", "value": "203.0.113.7:80", "port": 443}]},
+    ),
+    (
+        "data_to_preserve_not_a_list",
+        "preservation_request",
+        {"data_to_preserve": 1},
+        {"data_to_preserve": 1},
+    ),
 ]
 
 
@@ -229,6 +247,69 @@ def test_current_bodies_are_left_alone_and_newer_ones_refused() -> None:
         assert [p.path for p in info.value.problems] == ["form_version"]
 
 
+# Old (version 1) bodies as a hostile or careless file may hold them: the names the
+# migration looks at, with any JSON value in any of them.
+_OLD_NAMES = (
+    "prosecution_office",
+    "prosecution",
+    "identifiers",
+    "data_to_preserve",
+    "provider",
+    "data_sought",
+    "data_sought_details",
+    "previous_mla",
+    "previous_preservation",
+    "contacts",
+    "notes",
+    "type",
+    "value",
+    "ip_address",
+    "port",
+)
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 70000)
+    | st.sampled_from(["ip_port", ""])
+    | st.text(max_size=12)
+    | st.sampled_from(["203.0.113.7:80", "[2001:db8::1]:443", "198.51.100.1"]),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(_OLD_NAMES), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def _leaves(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [leaf for v in value.values() for leaf in _leaves(v)]
+    if isinstance(value, list):
+        return [leaf for v in value for leaf in _leaves(v)]
+    return [value]
+
+
+def _kept(leaf: Any, new: list[Any]) -> bool:
+    if leaf is None or leaf == "":
+        return True
+    if isinstance(leaf, str):
+        split = split_ip_port(leaf)
+        if split is not None and split[0] in new and (split[1] is None or split[1] in new):
+            return True
+        return any(isinstance(n, str) and leaf in n for n in new)
+    return any(type(n) is type(leaf) and n == leaf for n in new)
+
+
+@given(
+    st.sampled_from(["preservation_request", "subscriber_info_request"]),
+    st.dictionaries(st.sampled_from(_OLD_NAMES), _JSON, max_size=6),
+)
+def test_migration_never_crashes_nor_loses_a_value(kind: str, old: dict[str, Any]) -> None:
+    new = _leaves(migrate(kind, old))
+    lost = [leaf for leaf in _leaves(old) if not _kept(leaf, new)]
+    assert not lost, f"migration lost {lost!r}"
+
+
 @given(
     st.one_of(st.ip_addresses(v=4), st.ip_addresses(v=6)),
     st.integers(min_value=1, max_value=65535),
@@ -237,6 +318,11 @@ def test_split_ip_port_round_trip(address: Any, port: int) -> None:
     text = f"[{address}]:{port}" if address.version == 6 else f"{address}:{port}"
     assert split_ip_port(text) == (str(address), port)
     assert split_ip_port(str(address)) == (str(address), None)
+
+
+def test_split_ip_port_leaves_an_address_with_a_zone_whole() -> None:
+    assert split_ip_port("fe80::1%eth0") is None
+    assert split_ip_port("[fe80::1%a\nb]:443") is None
 
 
 @given(st.text(max_size=40))
@@ -258,6 +344,9 @@ IDENTIFIER_CASES = [
     ("port_too_big", {"ip_address": "203.0.113.7", "port": 65536}, ["port"]),
     ("port_bool", {"ip_address": "203.0.113.7", "port": True}, ["port"]),
     ("no_address", {"port": 80}, ["ip_address"]),
+    # A zone (scope) names an interface of the officer's own machine, and takes any text.
+    ("ipv6_with_zone", {"ip_address": "fe80::1%eth0"}, ["ip_address"]),
+    ("zone_with_a_newline", {"ip_address": "fe80::1%a\nforged line"}, ["ip_address"]),
 ]
 
 

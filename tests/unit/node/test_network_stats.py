@@ -153,7 +153,7 @@ def test_signed_report_is_a_valid_form_and_still_verifies_after_validation() -> 
 
 def test_an_empty_month_verifies_after_validation_drops_the_empty_lists() -> None:
     messages, receipts = dataset()
-    figures = build_report("FR", "2030-01", messages, receipts, now=NOW)
+    figures = build_report("FR", "2020-01", messages, receipts, now=NOW)
     body = validate_form("statistics_report", sign_report(figures, KEY), now=NOW).body
     assert "counts" not in body
     verify_report(body, sender="FR", key_at=_key_at(KEY.public), inactive_now=False)
@@ -161,6 +161,26 @@ def test_an_empty_month_verifies_after_validation_drops_the_empty_lists() -> Non
 
 def _tamper_count(b: dict[str, Any]) -> None:
     b["counts"][0]["count"] += 1
+
+
+def _resigned(rows: str, name: str, value: str) -> Any:
+    """A change of one row's code, signed again by the party's own key."""
+
+    def change(b: dict[str, Any]) -> None:
+        b[rows][0][name] = value
+        b.pop("signature")
+        b.update(sign_report(b, KEY))
+
+    return change
+
+
+def _resigned_at(generated_at: str) -> Any:
+    def change(b: dict[str, Any]) -> None:
+        b["generated_at"] = generated_at
+        b.pop("signature")
+        b.update(sign_report(b, KEY))
+
+    return change
 
 
 def _raise_inactive(_at: datetime) -> VerifyKey:
@@ -185,6 +205,16 @@ REFUSALS = [
     ("a_reference", lambda b: b.update(reference="FR-1"), {}, "content"),
     ("notes", lambda b: b.update(notes="the suspect is..."), {}, "content"),
     ("another_party", lambda b: b.update(party="DE"), {}, "party_mismatch"),
+    # Signed by the party itself, yet text where codes belong: it would reach the CSV
+    # (a spreadsheet formula), the Markdown (raw HTML, links) and the charts.
+    ("kind_formula", _resigned("counts", "kind", '=HYPERLINK("http://x.example")'), {}, "content"),
+    ("kind_html", _resigned("times", "kind", "<img src=x onerror=alert(1)>"), {}, "content"),
+    ("counterpart_text", _resigned("counts", "counterpart", "-2+3+cmd|'/Cx'"), {}, "content"),
+    ("counterpart_markdown", _resigned("counts", "counterpart", "[x](http://e)"), {}, "content"),
+    ("outcome_text", _resigned("outcomes", "outcome", "suspect John Doe"), {}, "content"),
+    # Figures of February cannot be made in January: such a date would pick a key
+    # retired before the month began.
+    ("made_before_the_month", _resigned_at("2025-01-31T23:59:59.000Z"), {}, "malformed"),
     ("suspended_now", lambda b: None, {"inactive_now": True}, "suspended"),
     ("suspended_then", lambda b: None, {"key_at": _raise_inactive}, "suspended"),
     ("unknown_party", lambda b: None, {"key_at": _raise_unknown}, "unknown_key"),
@@ -298,15 +328,15 @@ def test_combine_counts_checks_and_lists_who_did_not_report() -> None:
 def test_rendered_files_are_well_formed_and_escape_what_reports_say() -> None:
     key = SigningKey.generate()
     item = _party_report("AA", key, 3)
-    body = copy.deepcopy(dict(item.body))
-    body["times"][0]["kind"] = "<script>alert(1)</script>"  # rendered in the time table
     combined = combine(
-        [Received("AA", sign_report(body, key), "m1")],
+        [item],
         periods=["2025-02"],
         expected=["AA", "BB"],
         key_at=lambda _p, _at: key.public,
         inactive_now=lambda _p: False,
     )
+    # verify_report refuses such a kind; the rendering escapes it all the same.
+    combined.times.append({**combined.times[0], "kind": "<script>alert(1)</script>"})
     files = render(combined, generated_at="2025-03-05T10:00:00.000Z")
     assert set(CHARTS) <= set(files)
     for name in CHARTS:

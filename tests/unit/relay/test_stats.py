@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import insert
 
+from keys.errors import LocalError
 from relay.cli.main import main
 from relay.core.stats import relay_stats, to_csv, to_table
 from relay.storage.database import make_engine
@@ -153,6 +154,28 @@ async def test_metadata_query_reads_first_receipts_and_bounds(kind: str, tmp_pat
     assert first.delivered_at == T + timedelta(seconds=3)
     assert first.acknowledged_at == T + timedelta(seconds=90)
     assert feb[1].delivered_at is None
+
+
+async def test_too_many_envelopes_is_an_error_not_a_silent_undercount(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("relay.storage.metadata.MAX_ROWS", 2)
+    async with database("sqlite", tmp_path) as url:
+        await _seed(url)  # three envelopes
+        engine = make_engine(url)
+        try:
+            async with engine.connect() as conn:
+                feb = await envelope_metadata(
+                    conn,
+                    start=datetime(2025, 2, 1, tzinfo=UTC),
+                    end=datetime(2025, 3, 1, tzinfo=UTC),
+                )
+                with pytest.raises(LocalError) as info:
+                    await envelope_metadata(conn, start=None, end=None)
+        finally:
+            await engine.dispose()
+    assert len(feb) == 2
+    assert "--since" in info.value.message
 
 
 async def test_the_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
