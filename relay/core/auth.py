@@ -24,7 +24,9 @@ from relay.storage.database import Unavailable
 class NonceCache:
     """Nonces seen within the replay window, bounded in size.
 
-    Entries leave once older than the window. When the cache is full of live entries it
+    An entry stays while its signature could still pass the ``created`` check: until
+    ``created + window`` (a signer's clock may run ahead of ours), and at least
+    ``window`` after it was first seen. When the cache is full of live entries it
     refuses new requests (fail closed) rather than forget a nonce that could be replayed.
     """
 
@@ -36,8 +38,14 @@ class NonceCache:
     def __len__(self) -> int:
         return len(self._seen)
 
-    def check_and_add(self, party: str, nonce: str, now: datetime) -> None:
+    def check_and_add(
+        self, party: str, nonce: str, now: datetime, *, created: datetime | None = None
+    ) -> None:
         """Record a nonce.
+
+        Args:
+            created: the signature's ``created`` time (the entry is kept until
+                ``max(now, created) + window``).
 
         Raises:
             AuthRejected: ``replayed`` (seen within the window).
@@ -46,7 +54,7 @@ class NonceCache:
         horizon = now - self._window
         while self._seen:
             key, seen_at = next(iter(self._seen.items()))
-            if seen_at > horizon:
+            if seen_at >= horizon:  # at the horizon itself the signature still passes
                 break
             self._seen.popitem(last=False)
         key = (party, nonce)
@@ -54,7 +62,7 @@ class NonceCache:
             raise AuthRejected("replayed")
         if len(self._seen) >= self._max:
             raise Unavailable("too many requests in the replay window; try again shortly")
-        self._seen[key] = now
+        self._seen[key] = now if created is None else max(now, created)
 
 
 class Throttled(RateLimited):
@@ -152,6 +160,6 @@ class Authenticator:
             raise
         if not members.is_active(verified.party, now):
             raise Forbidden("this member is suspended or revoked", code="forbidden")
-        self._nonces.check_and_add(verified.party, verified.nonce, now)
+        self._nonces.check_and_add(verified.party, verified.nonce, now, created=verified.created)
         self._limiter.take(verified.party, monotonic)
         return verified

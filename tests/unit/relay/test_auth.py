@@ -88,3 +88,32 @@ def test_authenticator_names_the_caller_and_refuses_unknown_and_suspended() -> N
     headers = sign_request("GET", url, b"", key=su.key, party="SU", now=T)
     with pytest.raises(Forbidden):
         auth.authenticate("GET", url, headers, b"", now=T, monotonic=0)
+
+
+def test_a_request_from_a_clock_ahead_is_not_replayable_once_its_nonce_would_expire() -> None:
+    # A node whose clock runs 4 minutes ahead: its signature stays valid until created +
+    # window, a minute longer than "first seen + window". The nonce must be kept as long.
+    fr = make_member("FR")
+    _, relay_bundle = make_relay_keystore()
+    auth = _auth(StaticMembers({"FR": fr.bundle}, relay_bundle, frozenset()))
+    url = "http://relay.invalid/v1/envelopes"
+    ahead = T + timedelta(minutes=4)
+    headers = sign_request("POST", url, b"{}", key=fr.key, party="FR", now=ahead)
+    auth.authenticate("POST", url, headers, b"{}", now=T, monotonic=0)
+    for later in (T + WINDOW + timedelta(seconds=1), ahead + WINDOW):
+        with pytest.raises(AuthRejected) as e:
+            auth.authenticate("POST", url, headers, b"{}", now=later, monotonic=1)
+        assert e.value.reason == "replayed"
+    with pytest.raises(AuthRejected) as e:  # past created + window: stale, and forgotten
+        auth.authenticate(
+            "POST", url, headers, b"{}", now=ahead + WINDOW + timedelta(seconds=1), monotonic=2
+        )
+    assert e.value.reason == "stale"
+
+
+def test_nonce_is_kept_until_created_plus_window_not_only_first_sight_plus_window() -> None:
+    cache = NonceCache(WINDOW, 10)
+    cache.check_and_add("FR", "abc", T, created=T + timedelta(minutes=4))
+    with pytest.raises(AuthRejected):
+        cache.check_and_add("FR", "abc", T + timedelta(minutes=9))
+    cache.check_and_add("FR", "abc", T + timedelta(minutes=9, seconds=1))
