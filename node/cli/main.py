@@ -17,7 +17,7 @@ from keys.host import passphrase
 from keys.host.command import EXIT_CODES_HELP, EXIT_INVALID, add_exit_codes, emit, run
 from keys.keystore import KDF_PROFILES
 from keys.suites import DEFAULT_SUITE, SUITES
-from node.cli import audit, directory, reports, rotation, sending, setup, working
+from node.cli import audit, console_cli, directory, reports, rotation, sending, setup, working
 from node.forms import KIND_NAMES, FormInvalid
 
 Command = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
@@ -120,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add(sub, "flush", sending.cmd_flush, "deliver everything queued now", keys=True)
     _add(sub, "run", reports.cmd_run, "run the daemon (until SIGTERM / Ctrl-C)", keys=True)
+
+    console_cli.add_parsers(sub, _add)
 
     p = _add(sub, "inbox", working.cmd_inbox, "list received messages (newest first)")
     p.add_argument("--open", action="store_true", help="only those not yet answered")

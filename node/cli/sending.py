@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 from datetime import datetime
 from typing import Any
 
-from keys import receipts
 from keys.encoding import format_time, parse_time
-from keys.errors import PocnetError, ValidationError
+from keys.errors import ValidationError
 from keys.host.command import EXIT_UNREACHABLE, emit
 from keys.identities import validate_party_id
 from node.cli.base import form_defaults, full_node, is_terminal, now, os_user
 from node.cli.formfile import read_form
 from node.cli.interactive import complete_interactively
+from node.exchange.acknowledge import acknowledge
 from node.forms import KINDS, ValidatedForm, validate_form
 from node.forms.validate import PRIORITIES
 from node.runtime import Node
@@ -166,22 +165,17 @@ def _stamp() -> str:
 async def _acknowledge(node: Node, msg_id: str, envelope_sha256: str) -> bool:
     """Queue an ACKNOWLEDGED receipt for a received message and try to post it."""
     moment = now()
-    signed = receipts.issue_at(
-        moment,
+    return await acknowledge(
+        node.store,
+        node.outbox,
         node.keystore.signing_key,
-        type="ACKNOWLEDGED",
-        msg_id=msg_id,
-        envelope_sha256=envelope_sha256,
-        issuer=node.config.party,
+        node.config.party,
+        msg_id,
+        envelope_sha256,
+        who=os_user(),
+        now=moment,
+        later=now(),  # due now: queued after the receipt's own time
     )
-    if not await node.store.acknowledge(msg_id, signed, _stamp()):
-        return False
-    await node.store.record_access(
-        action="acknowledge", msg_id=msg_id, os_user=os_user(), now=_stamp()
-    )
-    with contextlib.suppress(PocnetError):  # kept, and posted later by the daemon
-        await node.outbox.post_receipts(now())  # due now: queued at _stamp(), after moment
-    return True
 
 
 async def cmd_ack(args: argparse.Namespace) -> int:

@@ -176,6 +176,17 @@ access_log = Table(
 )
 Index("ix_access_msg", access_log.c.msg_id)
 
+# Officers of the web console (node/console): Argon2id hashes (PyNaCl pwhash), never passwords.
+officers = Table(
+    "officers",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", String(256), nullable=False),
+    _time("created_at"),
+    Column("disabled", Integer, nullable=False, default=0),
+)
+
 # Warnings already raised (so a periodic check raises each once).
 notices = Table(
     "notices",
