@@ -14,7 +14,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from keys.encoding import parse_time
 from node.storage.consolequeries import BoardItem
 
 OPEN_IN = ("new", "acknowledged")
@@ -52,9 +51,21 @@ class Row:
         return self.rank < 2
 
 
+def _time(value: str) -> datetime:
+    """A stored time (RFC 3339 UTC, as written by :func:`keys.encoding.format_time`); the
+    C parser, as the board reads two per message."""
+    return datetime.fromisoformat(value)
+
+
+def is_open(msg: BoardItem) -> bool:
+    """Whether someone still has to act on it (received: not yet answered; sent: not yet
+    refused or given up)."""
+    return msg.state in (OPEN_IN if msg.direction == "in" else OPEN_OUT)
+
+
 def _row(msg: BoardItem, acked: frozenset[str], ack: AckDeadlines, now: datetime) -> Row:
-    created = parse_time(msg.created_at)
-    expires = parse_time(msg.expires_at)
+    created = _time(msg.created_at)
+    expires = _time(msg.expires_at)
     incoming = msg.direction == "in"
     is_open = msg.state in (OPEN_IN if incoming else OPEN_OUT)
     waiting_ack = (
@@ -93,6 +104,29 @@ def board(
     return urgent_first + rest
 
 
+def board_page(
+    newest_first: list[BoardItem],
+    acked: frozenset[str],
+    ack: AckDeadlines,
+    now: datetime,
+    limit: int,
+) -> list[Row]:
+    """The first ``limit`` rows of :func:`board`. The closed messages must come newest
+    first among themselves (as the store returns them): a closed message is always rank 2
+    and rank 2 is newest first, so only the open ones are sorted and only the closed ones
+    shown get a :class:`Row`."""
+    open_rows = [_row(m, acked, ack, now) for m in newest_first if is_open(m)]
+    open_rows.sort(key=lambda r: (r.rank, -r.age))
+    room = max(0, limit - len(open_rows))
+    closed: list[Row] = []
+    for m in newest_first:
+        if len(closed) >= room:
+            break
+        if not is_open(m):
+            closed.append(_row(m, acked, ack, now))
+    return (open_rows + closed)[:limit]
+
+
 @dataclass(frozen=True)
 class Filters:
     """What the officer narrowed the board to (every value already bounded)."""
@@ -114,9 +148,10 @@ class Filters:
             get("since", 10), get("q", 200),
         )  # fmt: skip
 
-    def keep(self, row: Row) -> bool:
-        m = row.msg
-        if self.state == "open" and not row.is_open:
+    def keep(self, m: BoardItem) -> bool:
+        """The filter's meaning, as a function (the store applies the same in SQL:
+        ``ConsoleQueries.board_slice``; a test holds the two together), text aside."""
+        if self.state == "open" and not is_open(m):
             return False
         if self.state and self.state != "open" and m.state != self.state:
             return False

@@ -32,7 +32,7 @@ class ConsoleSettings:
     login_window_minutes: int = 5
     secure_cookies: bool = False  # set when served over TLS
     poll_interval: float = 0.2  # seconds between looks at the store for live updates
-    board_rows: int = 500  # rows rendered at once; the rest are counted
+    board_rows: int = 200  # rows rendered at once (open work first); the rest are counted
 
 
 @dataclass

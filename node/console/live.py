@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from node.console.board import OPEN_IN, OPEN_OUT, alarms, board
+from node.console.board import ALARM_PRIORITIES, OPEN_IN, OPEN_OUT, alarms, board
 from node.console.context import CONSOLE_KEY, COOKIE, Console
 from node.console.present import in_zone
 from node.console.security import session_of
@@ -41,7 +41,10 @@ def contact_of(console: Console, party: str) -> dict[str, Any]:
 
 async def alarm_items(console: Console) -> list[dict[str, Any]]:
     now = console.clock()
-    items = await console.store.board_items(states=(*OPEN_IN, *OPEN_OUT))
+    # only what can sound: open and urgent or emergency (board() decides the rest)
+    items = await console.store.board_items(
+        states=(*OPEN_IN, *OPEN_OUT), priorities=ALARM_PRIORITIES
+    )
     acked = await console.store.acknowledged_ids()
     out = []
     for row in alarms(board(items, acked, console.ack, now)):

@@ -3,6 +3,7 @@ through the store, calls the shared exchange function, and writes the access log
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import aiohttp_jinja2
@@ -10,7 +11,7 @@ from aiohttp import web
 
 from keys.encoding import parse_time
 from keys.errors import PocnetError
-from node.console.board import Filters, board
+from node.console.board import OPEN_IN, OPEN_OUT, Filters, board_page
 from node.console.context import CONSOLE_KEY
 from node.console.live import alarm_items, contact_of
 from node.console.present import duration, form_rows, in_zone
@@ -42,18 +43,22 @@ async def inbox(request: web.Request) -> web.Response:
     console = request.app[CONSOLE_KEY]
     filters = Filters.from_query(dict(request.query))
     now = console.clock()
-    items = await console.store.board_items(text=filters.text)
+    limit = console.settings.board_rows
+    opened, closed, total = await console.store.board_slice(
+        {"in": OPEN_IN, "out": OPEN_OUT},
+        closed_limit=limit,
+        **{k: v for k, v in dataclasses.asdict(filters).items()},
+    )
     acked = await console.store.acknowledged_ids()
-    rows = [r for r in board(items, acked, console.ack, now) if filters.keep(r)]
-    shown = rows[: console.settings.board_rows]
+    shown = board_page([*opened, *closed], acked, console.ack, now, limit)
     await console.record(session_of(request), "view", detail="inbox")
     context = await _page(
         request,
         {
             "title": "Inbox",
             "rows": shown,
-            "hidden": len(rows) - len(shown),
-            "total": len(rows),
+            "hidden": total - len(shown),
+            "total": total,
             "filters": filters,
             "states": STATES,
             "priorities": PRIORITIES,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import Text, cast, func, select
+from sqlalchemy import Text, and_, cast, func, or_, select
 
 from node.storage.database import Database
 from node.storage.schema import messages, receipts
@@ -30,23 +30,31 @@ class BoardItem:
     state: str
     acknowledged_at: str | None
 
-    @classmethod
-    def from_row(cls, row: Any) -> BoardItem:
-        return cls(**{f.name: row[f.name] for f in fields(cls)})
 
-
+# in BoardItem's field order: a row becomes BoardItem(*row), the cheapest way for 10,000 rows
 _COLUMNS = [getattr(messages.c, f.name) for f in fields(BoardItem)]
+
+
+def _item(row: Any) -> BoardItem:
+    return BoardItem(*row)
 
 
 class ConsoleQueries(Database):
     async def board_items(
-        self, *, text: str = "", states: tuple[str, ...] = (), limit: int = BOARD_MAX
+        self,
+        *,
+        text: str = "",
+        states: tuple[str, ...] = (),
+        priorities: tuple[str, ...] = (),
+        limit: int = BOARD_MAX,
     ) -> list[BoardItem]:
-        """Every message (or those in ``states``, or whose content contains ``text``,
-        case-insensitively), without their envelopes."""
+        """Every message (or those in ``states``, of ``priorities``, whose content contains
+        ``text`` case-insensitively), without their envelopes, newest first."""
         q = select(*_COLUMNS)
         if states:
             q = q.where(messages.c.state.in_(list(states)))
+        if priorities:
+            q = q.where(messages.c.priority.in_(list(priorities)))
         if text:
             needle = text.lower()
             q = q.where(
@@ -54,7 +62,59 @@ class ConsoleQueries(Database):
                 | (messages.c.msg_id.startswith(needle))
             )
         q = q.order_by(messages.c.created_at.desc()).limit(limit)
-        return [BoardItem.from_row(r) for r in await self._rows(q)]
+        async with self._reader.connect() as conn:
+            rows = (await conn.execute(q)).all()
+        return [_item(r) for r in rows]
+
+    async def board_slice(
+        self,
+        open_states: dict[str, tuple[str, ...]],
+        *,
+        closed_limit: int,
+        state: str = "",
+        kind: str = "",
+        counterpart: str = "",
+        priority: str = "",
+        since: str = "",
+        text: str = "",
+    ) -> tuple[list[BoardItem], list[BoardItem], int]:
+        """What the board shows, filtered here: every open message (``open_states`` by
+        direction), the newest ``closed_limit`` closed ones, and how many match in all.
+        ``state`` is a stored state, or ``"open"``."""
+        is_open = or_(
+            *(
+                and_(messages.c.direction == d, messages.c.state.in_(list(states)))
+                for d, states in open_states.items()
+            )
+        )
+        where: list[Any] = []
+        if state == "open":
+            where.append(is_open)
+        elif state:
+            where.append(messages.c.state == state)
+        if kind:
+            where.append(messages.c.kind == kind)
+        if counterpart:
+            where.append(func.lower(messages.c.counterpart) == counterpart.lower())
+        if priority:
+            where.append(messages.c.priority == priority)
+        if since:
+            where.append(messages.c.created_at >= since)
+        if text:
+            needle = text.lower()
+            where.append(
+                (func.instr(func.lower(cast(messages.c.message, Text)), needle) > 0)
+                | (messages.c.msg_id.startswith(needle))
+            )
+        newest = messages.c.created_at.desc()
+        q_open = select(*_COLUMNS).where(is_open, *where)  # the board orders them
+        q_closed = select(*_COLUMNS).where(~is_open, *where).order_by(newest).limit(closed_limit)
+        q_count = select(func.count()).select_from(messages).where(*where)
+        async with self._reader.connect() as conn:
+            opened = [_item(r) for r in (await conn.execute(q_open)).all()]
+            closed = [_item(r) for r in (await conn.execute(q_closed)).all()]
+            total = int((await conn.execute(q_count)).scalar() or 0)
+        return opened, closed, total
 
     async def acknowledged_ids(self) -> frozenset[str]:
         """Messages for which an ACKNOWLEDGED receipt is held (from the peer, or by us)."""

@@ -247,6 +247,14 @@ meta = Table(
     UniqueConstraint("key"),
 )
 
+# Added to existing databases too (create_all makes indexes only with a new table).
+# The console's board reads every message's metadata: this covering index lets SQLite read
+# the index alone, never the envelopes and contents (node/storage/consolequeries).
+LATER_INDEXES = (
+    """CREATE INDEX IF NOT EXISTS ix_messages_board ON messages (direction, state,
+    created_at, priority, msg_id, counterpart, kind, expires_at, reference, acknowledged_at)""",
+)
+
 APPEND_ONLY_TRIGGERS = (
     """CREATE TRIGGER IF NOT EXISTS access_log_no_update BEFORE UPDATE ON access_log
     BEGIN SELECT RAISE(ABORT, 'access_log is append-only'); END""",

@@ -4,6 +4,7 @@ the live feed, and the access log."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
 from node.console.app import build_app
+from node.console.board import OPEN_IN, OPEN_OUT, Filters
 from node.console.context import COOKIE
 from node.forms import validate_form
 from node.forms.examples import example
@@ -224,3 +226,28 @@ async def test_unknown_message_and_bad_ids(client: TestClient) -> None:
     await login(client)
     assert (await client.get("/messages/" + "0" * 32)).status == 404
     assert (await client.get("/messages/../etc")).status == 404
+
+
+@pytest.mark.parametrize(
+    "query",
+    [{}, {"state": "open"}, {"state": "acknowledged"}, {"priority": "urgent"},
+     {"kind": "ping"}, {"counterpart": "fr"}, {"since": "2026-03-01"}, {"since": "2099-01-01"},
+     {"priority": "routine", "state": "open"}],
+)  # fmt: skip
+async def test_the_stores_filters_mean_what_the_board_says(
+    pair: tuple[Node, Node], clock: FakeClock, query: dict[str, str]
+) -> None:
+    fr, de = pair
+    for kind, priority in [("ping", "routine"), ("ping", "urgent"), ("preservation_request",
+                           "emergency"), ("ping", "routine")]:  # fmt: skip
+        await send(fr, de, kind, clock, priority)
+    first = (await de.store.list_messages())[-1]
+    await de.store.set_fields(first.msg_id, state="acknowledged")
+    filters = Filters.from_query(query)
+    every = await de.store.board_items()
+    expected = sorted(m.msg_id for m in every if filters.keep(m))
+    opened, closed, total = await de.store.board_slice(
+        {"in": OPEN_IN, "out": OPEN_OUT}, closed_limit=100, **dataclasses.asdict(filters)
+    )
+    assert sorted(m.msg_id for m in [*opened, *closed]) == expected
+    assert total == len(expected)

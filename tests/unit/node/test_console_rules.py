@@ -12,7 +12,7 @@ from keys.encoding import format_time
 from keys.errors import ValidationError
 from node.console.accounts import check_name, hash_password, verify_password
 from node.console.bind import check_bind
-from node.console.board import AckDeadlines, Filters, alarms, board
+from node.console.board import AckDeadlines, Filters, alarms, board, board_page
 from node.console.present import duration, form_rows, in_zone
 from node.console.sessions import SessionBook, csrf_ok
 from node.console.throttle import LoginThrottle
@@ -232,6 +232,20 @@ def test_board_order_emergencies_and_overdue_first_then_by_age() -> None:
     ]  # fmt: skip
 
 
+def test_board_page_is_the_top_of_the_board() -> None:
+    items = [
+        item(f"m{i:02d}", priority=("routine", "urgent", "emergency")[i % 3],
+             state=("new", "responded", "acknowledged", "responded")[i % 4], age_min=i * 7,
+             direction="in" if i % 5 else "out")
+        for i in range(40)
+    ]  # fmt: skip
+    newest_first = sorted(items, key=lambda m: m.created_at, reverse=True)
+    full = [r.msg.msg_id for r in board(items, frozenset(), AckDeadlines(), T0)]
+    for limit in (0, 1, 5, 17, 40, 100):
+        page = board_page(newest_first, frozenset(), AckDeadlines(), T0, limit)
+        assert [r.msg.msg_id for r in page] == full[:limit], limit
+
+
 @pytest.mark.parametrize(
     ("name", "msg", "label", "minutes_left", "overdue"),
     [
@@ -265,7 +279,7 @@ def test_filters() -> None:
         AckDeadlines(),
         T0,
     )
-    pick = lambda q: [r.msg.msg_id for r in rows if Filters.from_query(q).keep(r)]  # noqa: E731
+    pick = lambda q: [r.msg.msg_id for r in rows if Filters.from_query(q).keep(r.msg)]  # noqa: E731
     assert pick({"priority": "emergency"}) == ["a"]
     assert pick({"state": "open"}) == ["a", "c"]
     assert pick({"state": "responded"}) == ["b"]
