@@ -13,7 +13,7 @@ from pathlib import Path
 from keys.encoding import format_time
 from keys.errors import ValidationError
 from keys.host.command import emit
-from node.cli.base import load_config, local_node, now
+from node.cli.base import form_defaults, load_config, local_node, now
 from node.console.accounts import check_name, check_role, hash_password
 from node.console.app import serve, tls_context
 from node.console.bind import check_bind
@@ -88,6 +88,7 @@ async def cmd_console(args: argparse.Namespace) -> int:
         settings=ConsoleSettings(secure_cookies=tls),
         log=log,
         clock=system_clock,
+        defaults=form_defaults(cfg),
     )
     ssl_context = tls_context(Path(args.tls_cert), Path(args.tls_key)) if tls else None
     runner = await serve(console, args.host, args.port, ssl_context)

@@ -14,8 +14,8 @@ from node.cli.base import form_defaults, full_node, is_terminal, now, os_user
 from node.cli.formfile import read_form
 from node.cli.interactive import complete_interactively
 from node.exchange.acknowledge import acknowledge
-from node.forms import KINDS, ValidatedForm, validate_form
-from node.forms.validate import PRIORITIES
+from node.forms import ValidatedForm, validate_form
+from node.forms.replies import reply_priority
 from node.runtime import Node
 
 
@@ -43,14 +43,6 @@ def _validate(
     if is_terminal() and not args.no_input and not args.json:
         return complete_interactively(args.kind, data, input, **kw)
     return validate_form(args.kind, data, **kw)
-
-
-def _reply_priority(kind: str, request_priority: str) -> str:
-    """The request's priority, or the reply kind's default when that is higher."""
-    spec = KINDS.get(kind)
-    default = spec.default_priority if spec is not None else PRIORITIES[0]
-    ranked = [p for p in PRIORITIES if p in (request_priority, default)]
-    return ranked[-1] if ranked else default
 
 
 async def _recipient_key_known(node: Node, party: str) -> None:
@@ -128,7 +120,7 @@ async def cmd_respond(args: argparse.Namespace) -> int:
         if isinstance(reference, str) and not data.get("request_reference"):
             data["request_reference"] = reference
         # A reply inherits the request's priority unless --priority or the form says.
-        inherited = None if data.get("urgency") else _reply_priority(args.kind, original.priority)
+        inherited = None if data.get("urgency") else reply_priority(args.kind, original.priority)
         form = _validate(
             args, node, data, request_time=parse_time(original.created_at), priority=inherited
         )

@@ -9,7 +9,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from node.console import auth_views, live, views
+from node.console import auth_views, live, respond_views, views
 from node.console.context import CONSOLE_KEY, Console
 from node.console.security import gate, headers
 
@@ -31,6 +31,8 @@ def build_app(console: Console) -> web.Application:
     app.router.add_get("/", views.inbox)
     app.router.add_get("/messages/{msg_id:[0-9a-f]{1,32}}", views.message)
     app.router.add_post("/messages/{msg_id:[0-9a-f]{1,32}}/ack", views.ack)
+    app.router.add_get("/messages/{msg_id:[0-9a-f]{1,32}}/respond", respond_views.respond_form)
+    app.router.add_post("/messages/{msg_id:[0-9a-f]{1,32}}/respond", respond_views.respond)
     app.router.add_get("/events", live.events)
     app.router.add_static("/static/", HERE / "static", follow_symlinks=False)
     return app

@@ -15,6 +15,7 @@ from node.console.board import AckDeadlines
 from node.console.sessions import Session, SessionBook
 from node.console.throttle import LoginThrottle
 from node.exchange.outbox import Outbox
+from node.forms import FormDefaults
 from node.storage.store import Store
 from node.trust.peers import PeerKeys
 
@@ -48,6 +49,7 @@ class Console:
     settings: ConsoleSettings
     log: Any
     clock: Callable[[], datetime]
+    defaults: FormDefaults = field(default_factory=FormDefaults)
     random: Callable[[int], bytes] = secrets.token_bytes
     sessions: SessionBook = field(init=False)
     throttle: LoginThrottle = field(init=False)

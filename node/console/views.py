@@ -26,7 +26,7 @@ STATES = ("open", "new", "acknowledged", "responded", "queued", "accepted", "fai
 PRIORITIES = ("emergency", "urgent", "routine")
 
 
-async def _page(request: web.Request, extra: dict[str, Any]) -> dict[str, Any]:
+async def page_context(request: web.Request, extra: dict[str, Any]) -> dict[str, Any]:
     console = request.app[CONSOLE_KEY]
     session = session_of(request)
     return {
@@ -52,7 +52,7 @@ async def inbox(request: web.Request) -> web.Response:
     acked = await console.store.acknowledged_ids()
     shown = board_page([*opened, *closed], acked, console.ack, now, limit)
     await console.record(session_of(request), "view", detail="inbox")
-    context = await _page(
+    context = await page_context(
         request,
         {
             "title": "Inbox",
@@ -89,7 +89,7 @@ async def message(request: web.Request) -> web.Response:
     contact = contact_of(console, msg.counterpart)
     sender_zone = body.get("time_zone") if isinstance(body.get("time_zone"), str) else None
     sender_zone = sender_zone or (contact.get("timezone") if msg.direction == "in" else None)
-    context = await _page(
+    context = await page_context(
         request,
         {
             "title": f"{spec.title if spec else msg.kind} {msg.msg_id[:8]}",
@@ -100,6 +100,7 @@ async def message(request: web.Request) -> web.Response:
             "replies": replies,
             "created_sender": in_zone(created, sender_zone),
             "contact": contact,
+            "can_answer": msg.direction == "in" and console.outbox is not None,
             "can_ack": msg.direction == "in"
             and msg.acknowledged_at is None
             and console.outbox is not None,

@@ -5,6 +5,7 @@ the live feed, and the access log."""
 from __future__ import annotations
 
 import dataclasses
+import html
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -15,12 +16,15 @@ import pytest
 import structlog
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
+from multidict import MultiDict
 
 from node.console.app import build_app
 from node.console.board import OPEN_IN, OPEN_OUT, Filters
 from node.console.context import COOKIE
-from node.forms import validate_form
+from node.console.formgen import inputs
+from node.forms import KINDS, validate_form
 from node.forms.examples import example
+from node.forms.registry import fields_for
 from node.runtime import Node
 from tests.support.console import PASSWORD, console_for
 from tests.support.fake_relay import FakeClock, FakeRelayNetwork, fake_node
@@ -251,3 +255,51 @@ async def test_the_stores_filters_mean_what_the_board_says(
     )
     assert sorted(m.msg_id for m in [*opened, *closed]) == expected
     assert total == len(expected)
+
+
+async def test_answer_with_a_generated_form_inline_errors_then_confirm_and_send(
+    pair: tuple[Node, Node], clock: FakeClock, client: TestClient
+) -> None:
+    fr, de = pair
+    msg_id = await send(fr, de, "preservation_request", clock, "urgent")
+    await login(client)
+    page = await client.get(f"/messages/{msg_id}/respond")
+    body = await page.text()
+    assert page.status == 200 and "preservation_response" in body
+    token = await csrf_of(page)
+    base = {"csrf": token, "kind": "preservation_response", "step": "check"}
+    bad = await client.post(f"/messages/{msg_id}/respond", data=base)
+    assert bad.status == 422
+    text = await bad.text()
+    assert 'aria-invalid="true"' in text and "field-error" in text
+    assert (await de.store.replies_to(msg_id)) == []
+    filled = inputs(
+        fields_for(KINDS["preservation_response"]), example("preservation_response", clock())
+    )
+    data = MultiDict(base)
+    for i in filled:
+        if i.widget == "checkboxes":
+            for v in i.value:
+                data.add(i.name, v)
+        elif i.widget != "heading":
+            data.add(i.name, str(i.value))
+    confirm = await client.post(f"/messages/{msg_id}/respond", data=data)
+    assert confirm.status == 200
+    ctext = await confirm.text()
+    assert "Check before sending" in ctext and 'id="send"' in ctext
+    hidden = re.search(r'name="data" value="([^"]*)"', ctext)
+    assert hidden
+    sent = await client.post(
+        f"/messages/{msg_id}/respond",
+        data={"csrf": token, "kind": "preservation_response", "step": "send",
+              "data": html.unescape(hidden.group(1))},
+        allow_redirects=False,
+    )  # fmt: skip
+    assert sent.status == 303
+    [reply] = await de.store.replies_to(msg_id)
+    assert reply.kind == "preservation_response" and reply.state == "accepted"
+    assert reply.priority == "urgent"  # inherited from the request
+    original = await de.store.get_message(msg_id)
+    assert original.state == "responded" and original.acknowledged_at is not None
+    actions = [(r.os_user, r.action) for r in await de.store.access_records(msg_id=msg_id)]
+    assert ("officer:anna", "answer") in actions

@@ -7,16 +7,19 @@ from datetime import UTC, datetime, timedelta
 
 import nacl.pwhash
 import pytest
+from multidict import MultiDict
 
 from keys.encoding import format_time
 from keys.errors import ValidationError
 from node.console.accounts import check_name, hash_password, verify_password
 from node.console.bind import check_bind
 from node.console.board import AckDeadlines, Filters, alarms, board, board_page
+from node.console.formgen import Input, inputs, parse
 from node.console.present import duration, form_rows, in_zone
 from node.console.sessions import SessionBook, csrf_ok
 from node.console.throttle import LoginThrottle
-from node.forms import KINDS
+from node.forms import KINDS, FormInvalid, validate_form
+from node.forms.examples import example
 from node.forms.registry import fields_for
 from node.storage.consolequeries import BoardItem
 
@@ -310,3 +313,44 @@ def test_times_and_durations() -> None:
     assert [duration(timedelta(seconds=s)) for s in (40, 420, 7500, 3 * 86400 + 7200)] == [
         "40s", "7m", "2h 05m", "3d 2h",
     ]  # fmt: skip
+
+
+# -- generated forms -------------------------------------------------------------------------
+
+
+def posted_from(inputs_: list[Input]) -> MultiDict[str]:
+    """What a browser posts for these inputs as they are filled in."""
+    out: MultiDict[str] = MultiDict()
+    for i in inputs_:
+        if i.widget == "heading":
+            continue
+        if i.widget == "checkboxes":
+            for v in i.value:
+                out.add(i.name, v)
+        else:
+            out.add(i.name, str(i.value))
+    return out
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_every_kinds_example_survives_the_generated_form(kind: str) -> None:
+    spec = KINDS[kind]
+    body = example(kind, T0)
+    fields = fields_for(spec)
+    generated = inputs(fields, body)
+    assert all(i.label for i in generated)
+    back = parse(fields, posted_from(generated))
+    assert validate_form(kind, back, now=T0).body == validate_form(kind, body, now=T0).body
+
+
+def test_problems_land_beside_their_inputs() -> None:
+    spec = KINDS["preservation_request"]
+    fields = fields_for(spec)
+    with pytest.raises(FormInvalid) as e:
+        validate_form("preservation_request", {"summary_of_facts": "x"}, now=T0)
+    generated = inputs(fields, {}, e.value.problems)
+    marked = {i.name for i in generated if i.errors}
+    paths = {p.path for p in e.value.problems}
+    assert marked and marked <= paths
+    named = {i.name for i in generated}
+    assert paths - named <= {"(form)"}, "a problem with no input to show it"
