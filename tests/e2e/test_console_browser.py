@@ -17,7 +17,10 @@ from typing import Any
 
 import pytest
 
+from node.console.formgen import inputs
+from node.forms import KINDS
 from node.forms.examples import example
+from node.forms.registry import fields_for
 from tests.e2e.consoleproc import ConsoleProcess, add_officer
 from tests.e2e.nodeproc import LocalNetwork
 
@@ -142,6 +145,7 @@ def test_an_emergency_arrives_live_is_acknowledged_and_the_sender_sees_it(
     de.get_by_role("button", name="Acknowledge").click()
     expect(de.locator("#state")).to_contain_text("acknowledged")
     expect(de.locator("#alarm")).to_be_hidden(timeout=WAIT_MS)
+    answer(de)
     # the sender's console shows the peer's signed ACKNOWLEDGED receipt
     fr_ctx, fr = login(browser, consoles.fr, "marie")
     fr.goto(f"{consoles.fr.url}/messages/{msg_id}")
@@ -153,9 +157,49 @@ def test_an_emergency_arrives_live_is_acknowledged_and_the_sender_sees_it(
         fr.reload()
     expect(timeline).to_contain_text("ACKNOWLEDGED")
     expect(fr.locator("text=all valid")).to_be_visible()
+    for _ in range(40):  # and DE's answer, in the same conversation
+        if fr.locator("#h-replies").count():
+            break
+        fr.wait_for_timeout(500)
+        fr.reload()
+    expect(fr.locator("section", has=fr.locator("#h-replies"))).to_contain_text(
+        "preservation_response from DE"
+    )
     shot(fr, "sender-timeline")
     de_ctx.close()
     fr_ctx.close()
+
+
+def answer(page: Any) -> None:
+    """Answer the open request with the generated form: first empty (inline problems), then
+    filled in field by field from the kind's example, checked, confirmed and sent."""
+    page.get_by_role("link", name="Answer").click()
+    expect(page.get_by_label("Kind of answer")).to_have_value("preservation_response")
+    page.get_by_role("button", name="Check the answer").click()
+    expect(page.locator("#problems")).to_be_visible()
+    assert page.locator("[aria-invalid=true]").count() > 0
+    expect(page.locator(".field-error").first).to_be_visible()
+    shot(page, "answer-problems")
+    assert unlabelled_inputs(page) == []
+    spec = KINDS["preservation_response"]
+    for i in inputs(fields_for(spec), example("preservation_response", datetime.now(UTC))):
+        if i.widget == "heading" or i.value in ("", None, ()):
+            continue
+        field = page.locator(f"[name='{i.name}']")
+        if i.widget == "checkboxes":
+            for v in i.value:
+                page.locator(f"[name='{i.name}'][value='{v}']").check()
+        elif i.widget == "select":
+            field.select_option(str(i.value))
+        else:
+            field.fill(str(i.value))
+    page.get_by_role("button", name="Check the answer").click()
+    expect(page.get_by_role("heading", name="Check before sending")).to_be_visible()
+    shot(page, "answer-confirm")
+    page.get_by_role("button", name="Send the answer").click()
+    # the answer's own page: accepted by the relay, its receipts' timeline
+    expect(page.locator("#state")).to_contain_text("accepted")
+    expect(page.locator("#timeline")).to_contain_text("ACCEPTED")
 
 
 def test_unauthenticated_requests_get_the_login_page_never_data(
