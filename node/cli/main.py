@@ -133,6 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _add(sub, "show", working.cmd_show, "display a message (recorded in the access log)")
     p.add_argument("id", metavar="ID", help="message id (or a unique prefix)")
+    p.add_argument(
+        "--format",
+        choices=("text", "html", "raw"),
+        default="text",
+        help="text: the form's fields in order with labels and the receipts (default); "
+        "html: a page to print or file; raw: the stored JSON",
+    )
 
     p = _add(
         sub, "ack", sending.cmd_ack, "acknowledge a received message (ACKNOWLEDGED)", keys=True

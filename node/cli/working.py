@@ -16,6 +16,8 @@ from keys.host.files import write_private
 from node import config as node_config
 from node.audit.auditor import auditor_for
 from node.cli.base import data_dir, full_node, local_node, now, os_user
+from node.console.board import AckDeadlines
+from node.console.printable import as_html, as_text, inbox_sections, inbox_text, readable
 from node.errors import LocalNotFound
 from node.evidence.bundle import MAX_EVIDENCE_BYTES, export_bundle, verify_bundle_doc
 from node.evidence.timeline import build_timeline, render_text
@@ -52,13 +54,14 @@ async def cmd_inbox(args: argparse.Namespace) -> int:
         if args.sent:
             for row in rows:
                 row["state"] = await _sent_progress(node, row["msg_id"], row["state"])
-    lines = [
-        f"{r['msg_id'][:12]}  {r['created_at'][:16]}  {r['counterpart']:<6} {r['priority']:<9} "
-        f"{r['kind']:<28} {r['state']:<12} {r['reference'] or ''}"
-        for r in rows
-    ]
+        # the text: the console's order under headings (emergencies and overdue first)
+        ack = AckDeadlines(
+            node.config.alerts.ack_deadline_urgent, node.config.alerts.ack_deadline_emergency
+        )
+        shown = [dataclasses.replace(m, state=r["state"]) for m, r in zip(msgs, rows, strict=True)]
+        sections = inbox_sections(shown, await node.store.acknowledged_ids(), ack, now())
     what = "sent" if args.sent else "received"
-    text = "\n".join(lines) if lines else f"no {what} messages" + (" open" if args.open else "")
+    text = inbox_text(sections, now(), what + (" open" if args.open else ""))
     emit({"messages": rows}, as_json=args.json, text=text)
     return 0
 
@@ -69,6 +72,13 @@ async def cmd_show(args: argparse.Namespace) -> int:
         await node.store.record_access(
             action="display", msg_id=msg.msg_id, os_user=os_user(), now=format_time(now())
         )
+        if args.format in ("text", "html") and not args.json:
+            _, _, timeline = await _timeline(node, msg.msg_id)
+            zone = _contact_zone(node, msg.counterpart) if msg.direction == "in" else None
+            view = readable(msg, timeline, zone)
+            page = as_text(view) if args.format == "text" else as_html(view, now(), os_user())
+            emit({}, as_json=False, text=page)
+            return 0
     content = msg.content
     result = {**msg.summary(), "message": content}
     header = (
@@ -80,6 +90,14 @@ async def cmd_show(args: argparse.Namespace) -> int:
     text = header + "\n" + json.dumps(content["body"], indent=2, ensure_ascii=False)
     emit(result, as_json=args.json, text=text)
     return 0
+
+
+def _contact_zone(node: LocalNode, party: str) -> str | None:
+    """The party's time zone from the signed directory, if there is one."""
+    current = getattr(node.peers, "current", None)
+    if current is not None and party in current:
+        return str(current.contact(party).timezone)
+    return None
 
 
 async def _audit_view(node: LocalNode, msg_id: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
