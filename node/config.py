@@ -113,6 +113,20 @@ class AuditSettings:
     batch: int = _s(50, "most messages whose receipts are checked in one pass")
 
 
+@dataclass(frozen=True)
+class ConsoleSettings:
+    """The duty officers' web console ('node console', or 'node run' when enabled)."""
+
+    enabled: bool = _s(False, "serve the web console from 'node run' as well")
+    host: str = _s("127.0.0.1", "address it listens on (another than loopback needs TLS)")
+    port: int = _s(8471, "port it listens on")
+    tls_cert: str = _s("", "TLS certificate (PEM), relative to the data folder")
+    tls_key: str = _s("", "TLS private key (PEM), relative to the data folder")
+    insecure_bind: bool = _s(False, "allow a non-loopback address without TLS (proxy in front)")
+    idle_minutes: int = _s(15, "minutes without a request before a session ends")
+    login_failures: int = _s(5, "failed logins per name or address before a 5-minute wait")
+
+
 SECTIONS: dict[str, type] = {
     "keystore": KeystoreSettings,
     "relay": RelaySettings,
@@ -122,6 +136,7 @@ SECTIONS: dict[str, type] = {
     "log": LogSettings,
     "peers": PeerSettings,
     "audit": AuditSettings,
+    "console": ConsoleSettings,
 }
 
 
@@ -140,6 +155,7 @@ class NodeConfig:
     log: LogSettings = field(default_factory=LogSettings)
     peers: PeerSettings = field(default_factory=PeerSettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
     authority: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     contacts: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -229,6 +245,10 @@ def parse(
         raise ConfigError(f"audit.network: {e.message}") from e
     if sections["audit"].batch < 1 or sections["audit"].check_interval <= 0:
         raise ConfigError("audit.batch must be at least 1 and audit.check_interval positive")
+    if not 1 <= sections["console"].port <= 65535 or sections["console"].idle_minutes < 1:
+        raise ConfigError("console.port must be 1-65535 and console.idle_minutes at least 1")
+    if bool(sections["console"].tls_cert) != bool(sections["console"].tls_key):
+        raise ConfigError("console.tls_cert and console.tls_key go together")
     contacts = _string_table("contacts", doc.get("contacts", {}))
     for key in contacts:
         validate_party_id(key)

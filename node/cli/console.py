@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import getpass
 import os
 import secrets
 import sys
 from pathlib import Path
+from typing import Any
 
 from keys.encoding import format_time
 from keys.errors import ValidationError
 from keys.host.command import emit
 from node.cli.base import form_defaults, load_config, local_node, now
+from node.config import NodeConfig
 from node.console.accounts import check_name, check_role, hash_password
 from node.console.app import serve, tls_context
 from node.console.bind import check_bind
 from node.console.board import AckDeadlines
-from node.console.context import Console, ConsoleSettings
+from node.console.context import Console, ConsoleOptions
 from node.logs import configure_logging, get_logger
-from node.runtime import open_node, resolve_passphrase, system_clock, unlock
+from node.runtime import Node, open_node, resolve_passphrase, system_clock, unlock
 
 ENV_PASSWORD = "POCNET_OFFICER_PASSWORD"  # noqa: S105 (a variable name)
 
@@ -68,16 +71,20 @@ async def cmd_officers_list(args: argparse.Namespace) -> int:
     return 0
 
 
-async def cmd_console(args: argparse.Namespace) -> int:
-    cfg = load_config(args)
-    configure_logging(level=cfg.log.level, fmt=cfg.log.format, stream=sys.stdout)
-    tls = bool(args.tls_cert and args.tls_key)
-    warning = check_bind(args.host, tls=tls, insecure=args.insecure_bind)
+async def start_console(node: Node, cfg: NodeConfig, log: Any, **overrides: Any) -> Any:
+    """Serve the console of ``node`` with the ``[console]`` settings (``overrides``: the
+    command line's); returns the runner to clean up.
+
+    Raises:
+        ValidationError: a non-loopback address without TLS or ``insecure_bind``.
+    """
+    settings = dataclasses.replace(
+        cfg.console, **{k: v for k, v in overrides.items() if v not in (None, False, "")}
+    )
+    tls = bool(settings.tls_cert and settings.tls_key)
+    warning = check_bind(settings.host, tls=tls, insecure=settings.insecure_bind)
     if warning:
-        print(warning, file=sys.stderr)
-    log = get_logger(party=cfg.party, part="console")
-    secret = resolve_passphrase(cfg, passphrase_file=args.passphrase_file)
-    node = await open_node(cfg, unlock(cfg, secret), log=log)
+        print(warning, file=sys.stderr, flush=True)
     console = Console(
         party=cfg.party,
         store=node.store,
@@ -85,19 +92,42 @@ async def cmd_console(args: argparse.Namespace) -> int:
         outbox=node.outbox,
         signing_key=node.keystore.signing_key,
         ack=AckDeadlines(cfg.alerts.ack_deadline_urgent, cfg.alerts.ack_deadline_emergency),
-        settings=ConsoleSettings(secure_cookies=tls),
+        settings=ConsoleOptions(
+            idle_minutes=settings.idle_minutes,
+            login_failures=settings.login_failures,
+            secure_cookies=tls,
+        ),
         log=log,
         clock=system_clock,
         defaults=form_defaults(cfg),
     )
-    ssl_context = tls_context(Path(args.tls_cert), Path(args.tls_key)) if tls else None
-    runner = await serve(console, args.host, args.port, ssl_context)
+    ssl_context = (
+        tls_context(cfg.data_dir / settings.tls_cert, cfg.data_dir / settings.tls_key)
+        if tls
+        else None
+    )
+    runner = await serve(console, settings.host, settings.port, ssl_context)
     scheme = "https" if tls else "http"
-    print(f"console of {cfg.party} at {scheme}://{args.host}:{args.port}/", flush=True)
-    log.info("console.started", host=args.host, port=args.port, tls=tls)
+    print(f"console of {cfg.party} at {scheme}://{settings.host}:{settings.port}/", flush=True)
+    log.info("console.started", host=settings.host, port=settings.port, tls=tls)
+    return runner
+
+
+async def cmd_console(args: argparse.Namespace) -> int:
+    cfg = load_config(args)
+    configure_logging(level=cfg.log.level, fmt=cfg.log.format, stream=sys.stdout)
+    log = get_logger(party=cfg.party, part="console")
+    secret = resolve_passphrase(cfg, passphrase_file=args.passphrase_file)
+    node = await open_node(cfg, unlock(cfg, secret), log=log)
     try:
-        await asyncio.Event().wait()
+        runner = await start_console(
+            node, cfg, log, host=args.host, port=args.port, tls_cert=args.tls_cert,
+            tls_key=args.tls_key, insecure_bind=args.insecure_bind,
+        )  # fmt: skip
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
     finally:
-        await runner.cleanup()
         await node.close()
     return 0

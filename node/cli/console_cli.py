@@ -10,8 +10,8 @@ from node.console.accounts import ROLES
 
 def add_parsers(sub: Any, add: Any) -> None:
     p = add(sub, "console", console.cmd_console, "serve the duty officer's web console", keys=True)
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
-    p.add_argument("--port", type=int, default=8471, help="port (default 8471)")
+    p.add_argument("--host", help="address to listen on (default [console] host: 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default [console] port: 8471)")
     p.add_argument("--tls-cert", metavar="PEM", help="TLS certificate (needed off loopback)")
     p.add_argument("--tls-key", metavar="PEM", help="TLS private key")
     p.add_argument(

@@ -49,7 +49,8 @@ async def serve(
     console: Console, host: str, port: int, ssl_context: ssl.SSLContext | None = None
 ) -> web.AppRunner:
     """Start serving; the caller stops it with ``await runner.cleanup()``."""
-    runner = web.AppRunner(build_app(console), access_log=None)
+    # open live feeds are cut after 2 s at shutdown (browsers reconnect by themselves)
+    runner = web.AppRunner(build_app(console), access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
     return runner

@@ -24,7 +24,7 @@ LOGIN_COOKIE = "pocnet_login"
 
 
 @dataclass(frozen=True)
-class ConsoleSettings:
+class ConsoleOptions:
     """The ``[console]`` limits (see :mod:`node.console.settings` for the TOML section)."""
 
     idle_minutes: int = 15
@@ -46,7 +46,7 @@ class Console:
     outbox: Outbox | None  # None: read-only (no keys unlocked)
     signing_key: Any
     ack: AckDeadlines
-    settings: ConsoleSettings
+    settings: ConsoleOptions
     log: Any
     clock: Callable[[], datetime]
     defaults: FormDefaults = field(default_factory=FormDefaults)

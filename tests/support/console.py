@@ -12,7 +12,7 @@ import structlog
 from keys.encoding import format_time
 from node.console.accounts import hash_password
 from node.console.board import AckDeadlines
-from node.console.context import Console, ConsoleSettings
+from node.console.context import Console, ConsoleOptions
 from node.runtime import Node
 
 FAST = {
@@ -36,7 +36,7 @@ async def console_for(
         outbox=node.outbox,
         signing_key=node.keystore.signing_key,
         ack=AckDeadlines(),
-        settings=ConsoleSettings(**kw),
+        settings=ConsoleOptions(**kw),
         log=structlog.get_logger(),
         clock=clock,
     )
