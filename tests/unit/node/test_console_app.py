@@ -303,3 +303,22 @@ async def test_answer_with_a_generated_form_inline_errors_then_confirm_and_send(
     assert original.state == "responded" and original.acknowledged_at is not None
     actions = [(r.os_user, r.action) for r in await de.store.access_records(msg_id=msg_id)]
     assert ("officer:anna", "answer") in actions
+
+
+async def test_directory_and_statistics_pages(
+    pair: tuple[Node, Node], clock: FakeClock, client: TestClient
+) -> None:
+    fr, de = pair
+    await send(fr, de, "preservation_request", clock, "urgent")
+    for path in ("/directory", "/statistics", "/statistics.csv"):
+        assert (await client.get(path)).status == 401
+    await login(client)
+    page = await (await client.get("/directory")).text()
+    assert "development mode" in page and "FR" in page
+    stats = await client.get("/statistics")
+    assert stats.status == 200 and "preservation_request" in await stats.text()
+    csv = await client.get("/statistics.csv")
+    assert csv.status == 200 and csv.headers["Content-Type"].startswith("text/csv")
+    assert "attachment" in csv.headers["Content-Disposition"]
+    actions = [(r.action, r.detail) for r in await de.store.access_records()]
+    assert ("export", "statistics.csv") in actions and ("view", "directory") in actions
