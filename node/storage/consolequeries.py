@@ -35,6 +35,17 @@ class BoardItem:
 _COLUMNS = [getattr(messages.c, f.name) for f in fields(BoardItem)]
 
 
+# repeats the partial index's condition (schema.BOARD_INDEX_CONDITION): only then may
+# SQLite use it
+_ON_BOARD_INDEX = messages.c.stored_at.is_not(None)
+
+
+def _board(q: Any) -> Any:
+    """Read through the covering index only (SQLite would otherwise pick
+    ix_messages_dir_state for the open messages and read every row's envelope)."""
+    return q.with_hint(messages, "INDEXED BY ix_messages_board", "sqlite")
+
+
 def _item(row: Any) -> BoardItem:
     return BoardItem(*row)
 
@@ -50,7 +61,7 @@ class ConsoleQueries(Database):
     ) -> list[BoardItem]:
         """Every message (or those in ``states``, of ``priorities``, whose content contains
         ``text`` case-insensitively), without their envelopes, newest first."""
-        q = select(*_COLUMNS)
+        q = _board(select(*_COLUMNS).where(_ON_BOARD_INDEX))
         if states:
             q = q.where(messages.c.state.in_(list(states)))
         if priorities:
@@ -87,7 +98,7 @@ class ConsoleQueries(Database):
                 for d, states in open_states.items()
             )
         )
-        where: list[Any] = []
+        where: list[Any] = [_ON_BOARD_INDEX]
         if state == "open":
             where.append(is_open)
         elif state:
@@ -107,9 +118,10 @@ class ConsoleQueries(Database):
                 | (messages.c.msg_id.startswith(needle))
             )
         newest = messages.c.created_at.desc()
-        q_open = select(*_COLUMNS).where(is_open, *where)  # the board orders them
-        q_closed = select(*_COLUMNS).where(~is_open, *where).order_by(newest).limit(closed_limit)
-        q_count = select(func.count()).select_from(messages).where(*where)
+        q_open = _board(select(*_COLUMNS).where(is_open, *where))  # the board orders them
+        q_closed = _board(select(*_COLUMNS).where(~is_open, *where))
+        q_closed = q_closed.order_by(newest).limit(closed_limit)
+        q_count = _board(select(func.count()).select_from(messages).where(*where))
         async with self._reader.connect() as conn:
             opened = [_item(r) for r in (await conn.execute(q_open)).all()]
             closed = [_item(r) for r in (await conn.execute(q_closed)).all()]

@@ -249,10 +249,16 @@ meta = Table(
 
 # Added to existing databases too (create_all makes indexes only with a new table).
 # The console's board reads every message's metadata: this covering index lets SQLite read
-# the index alone, never the envelopes and contents (node/storage/consolequeries).
+# the index alone, never the envelopes and contents (node/storage/consolequeries). It is
+# partial on a condition that holds for every row, so that only queries repeating that
+# condition (the console's) can use it: the plans, and so the order of ties, of every
+# other query stay as they were.
+BOARD_INDEX_CONDITION = "stored_at IS NOT NULL"
 LATER_INDEXES = (
-    """CREATE INDEX IF NOT EXISTS ix_messages_board ON messages (direction, state,
-    created_at, priority, msg_id, counterpart, kind, expires_at, reference, acknowledged_at)""",
+    f"""CREATE INDEX IF NOT EXISTS ix_messages_board ON messages (direction, state,
+    created_at, priority, msg_id, counterpart, kind, expires_at, reference, acknowledged_at,
+    stored_at)
+    WHERE {BOARD_INDEX_CONDITION}""",
 )
 
 APPEND_ONLY_TRIGGERS = (
