@@ -19,8 +19,9 @@ from node.cli.base import data_dir, full_node, local_node, now, os_user
 from node.console.board import AckDeadlines
 from node.console.printable import as_html, as_text, inbox_sections, inbox_text, readable
 from node.errors import LocalNotFound
+from node.evidence.auditview import proven_timeline
 from node.evidence.bundle import MAX_EVIDENCE_BYTES, export_bundle, verify_bundle_doc
-from node.evidence.timeline import build_timeline, render_text
+from node.evidence.timeline import render_text
 from node.runtime import LocalNode, open_local
 from node.trust.keyhistory import KeyHistory
 
@@ -100,24 +101,10 @@ def _contact_zone(node: LocalNode, party: str) -> str | None:
     return None
 
 
-async def _audit_view(node: LocalNode, msg_id: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
-    """Where the relay's log holds each receipt of ``msg_id``, and the alarms to show
-    (those about the message and those about the whole log)."""
-    where = {p.receipt_sha256: f"leaf {p.leaf_index}" for p in await node.store.proofs_for(msg_id)}
-    about = await node.store.alarms(msg_id=msg_id)
-    for a in about:
-        if a.receipt_sha256:
-            where[a.receipt_sha256] = f"ALARM {a.reason}"
-    log_wide = [a for a in await node.store.alarms() if a.msg_id is None]
-    return where, [a.to_dict() for a in (*about, *log_wide)]
-
-
 async def _timeline(node: LocalNode, msg_id: str) -> Any:
     msg = await node.store.get_message(msg_id)
     stored = await node.store.receipts_for(msg.msg_id)
-    replies = await node.store.replies_to(msg.msg_id)
-    where, alarms = await _audit_view(node, msg.msg_id)
-    return msg, stored, build_timeline(msg, stored, replies, node.peers.key_at, where, alarms)
+    return msg, stored, await proven_timeline(node.store, node.peers, msg)
 
 
 async def cmd_status(args: argparse.Namespace) -> int:

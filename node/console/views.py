@@ -17,7 +17,7 @@ from node.console.live import alarm_items, contact_of
 from node.console.present import duration, form_rows, in_zone
 from node.console.security import session_of
 from node.errors import LocalNotFound
-from node.evidence.timeline import build_timeline
+from node.evidence.auditview import proven_timeline
 from node.exchange.acknowledge import acknowledge
 from node.forms import KINDS
 from node.forms.registry import fields_for
@@ -82,9 +82,8 @@ async def message(request: web.Request) -> web.Response:
     spec = KINDS.get(msg.kind)
     body = msg.body
     rows = form_rows(fields_for(spec), body) if spec is not None else form_rows((), body)
-    stored = await console.store.receipts_for(msg.msg_id)
     replies = await console.store.replies_to(msg.msg_id)
-    timeline = build_timeline(msg, stored, replies, console.peers.key_at)
+    timeline = await proven_timeline(console.store, console.peers, msg)
     created = parse_time(msg.created_at)
     contact = contact_of(console, msg.counterpart)
     sender_zone = body.get("time_zone") if isinstance(body.get("time_zone"), str) else None
