@@ -136,10 +136,10 @@ def console_step(de: NodeProcess, keep_running: bool) -> str:
         where = f"console of DE at {console.url}/ ({login})"
         show(where)
         show(f"one-time login for DE: name duty, password {out['password']}")
-        last = f"{where}\n   one-time login for DE: name duty, password {out['password']}"
+        last = f"{where}\none-time login for DE: name duty, password {out['password']}"
         if not keep_running:
             show("'make console-demo' keeps the network and this console running")
-            return last + "\n   (stopped with the demo: 'make console-demo' keeps it running)"
+            return last + "\n(stopped with the demo: 'make console-demo' keeps it running)"
         show("the network and the console stay up: press Ctrl-C to stop them")
         with contextlib.suppress(KeyboardInterrupt):
             while console.proc is not None and console.proc.poll() is None:
