@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck pytest demo bench vectors clean
+.PHONY: test lint typecheck pytest demo console-demo bench vectors clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is required"; exit 1; }
@@ -29,6 +29,9 @@ test: lint typecheck pytest
 
 demo: $(STAMP)
 	$(BIN)/python -m tests.demo_network
+
+console-demo: $(STAMP)
+	$(BIN)/python -m tests.demo_network --keep-running
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench

@@ -138,6 +138,20 @@ class StatisticsSettings:
     send_day: int = _s(1, "day of the month (1-28) from which last month's report is sent")
 
 
+@dataclass(frozen=True)
+class ConsoleSettings:
+    """The duty officers' web console ('node console', or 'node run' when enabled)."""
+
+    enabled: bool = _s(False, "serve the web console from 'node run' as well")
+    host: str = _s("127.0.0.1", "address it listens on (another than loopback needs TLS)")
+    port: int = _s(8471, "port it listens on")
+    tls_cert: str = _s("", "TLS certificate (PEM), relative to the data folder")
+    tls_key: str = _s("", "TLS private key (PEM), relative to the data folder")
+    insecure_bind: bool = _s(False, "allow a non-loopback address without TLS (proxy in front)")
+    idle_minutes: int = _s(15, "minutes without a request before a session ends")
+    login_failures: int = _s(5, "failed logins per name or address before a 5-minute wait")
+
+
 SECTIONS: dict[str, type] = {
     "keystore": KeystoreSettings,
     "relay": RelaySettings,
@@ -148,6 +162,7 @@ SECTIONS: dict[str, type] = {
     "peers": PeerSettings,
     "audit": AuditSettings,
     "statistics": StatisticsSettings,
+    "console": ConsoleSettings,
 }
 
 
@@ -167,6 +182,7 @@ class NodeConfig:
     peers: PeerSettings = field(default_factory=PeerSettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
     statistics: StatisticsSettings = field(default_factory=StatisticsSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
     authority: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     contacts: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -270,6 +286,10 @@ def parse(
             validate_party_id(stats.secretariat)
         except ValidationError as e:
             raise ConfigError(f"statistics.secretariat: {e.message}") from e
+    if not 1 <= sections["console"].port <= 65535 or sections["console"].idle_minutes < 1:
+        raise ConfigError("console.port must be 1-65535 and console.idle_minutes at least 1")
+    if bool(sections["console"].tls_cert) != bool(sections["console"].tls_key):
+        raise ConfigError("console.tls_cert and console.tls_key go together")
     contacts = _string_table("contacts", doc.get("contacts", {}))
     for key in contacts:
         validate_party_id(key)

@@ -25,19 +25,29 @@ In a fresh folder under ``var/``:
    reports for the month (``node stats send``) and CE writes the network report
    (``node stats collect``: HTML, Markdown, CSV, SVG charts). It stops every process it
    started and exits 0.
+7. Before stopping, DE's web console (``node console``) starts with a one-time login for
+   an officer ``duty``; the demo logs in once over HTTP and prints the address and the
+   login. ``make console-demo`` (``--keep-running``) leaves the network and the console
+   running until Ctrl-C, for a person to look at.
 
-Run: ``make demo`` or ``python -m tests.demo_network``.
+Run: ``make demo`` or ``python -m tests.demo_network [--keep-running]``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import re
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import aiohttp
+
 from node.forms.examples import example
+from tests.e2e.consoleproc import ConsoleProcess
 from tests.e2e.nodeproc import LocalNetwork, NodeProcess
 from tests.e2e.secretariat import Secretariat
 from tests.support.processes import ROOT, run_module, wait_for
@@ -116,7 +126,51 @@ def trusted_versions(net: LocalNetwork) -> str:
     )
 
 
-def main() -> int:
+def console_step(de: NodeProcess, keep_running: bool) -> str:
+    """DE's web console (``node console``) with a one-time login for a duty officer; with
+    ``keep_running`` (``make console-demo``) everything stays up until Ctrl-C."""
+    step("DE's duty officer console")
+    code, out = de.call("officers", "add", "duty", "--one-time", "--replace")
+    if code != 0:
+        raise RuntimeError(f"node officers add failed ({code}): {out}")
+    console = ConsoleProcess.of(de)
+    console.start()
+    try:
+        login = console_login(console.url, "duty", str(out["password"]))
+        where = f"console of DE at {console.url}/ ({login})"
+        show(where)
+        show(f"one-time login for DE: name duty, password {out['password']}")
+        last = f"{where}\none-time login for DE: name duty, password {out['password']}"
+        if not keep_running:
+            show("'make console-demo' keeps the network and this console running")
+            return last + "\n(stopped with the demo: 'make console-demo' keeps it running)"
+        show("the network and the console stay up: press Ctrl-C to stop them")
+        with contextlib.suppress(KeyboardInterrupt):
+            while console.proc is not None and console.proc.poll() is None:
+                time.sleep(1)
+        return last
+    finally:
+        console.stop()
+
+
+def console_login(url: str, name: str, password: str) -> str:
+    """Log in once over HTTP, as a browser would, to show the console answers."""
+
+    async def go() -> str:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            page = await (await http.get(url + "/login")).text()
+            token = re.search(r'name="csrf" value="([^"]+)"', page)
+            assert token, "no login form"
+            form = {"name": name, "password": password, "csrf": token.group(1)}
+            inbox = await http.post(url + "/login", data=form)
+            body = await inbox.text()
+            return "answers; the login works" if "<h1>Inbox</h1>" in body else "LOGIN FAILED"
+
+    return asyncio.run(go())
+
+
+def main(argv: list[str] | None = None) -> int:
+    keep_running = "--keep-running" in (argv or [])
     started = time.monotonic()
     root = ROOT / "var" / f"demo-network-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
     step(
@@ -173,12 +227,14 @@ def main() -> int:
         step("DE's statistics")
         show(de.cli("stats").stdout)
         network_report_step(net, root)
+        console = console_step(de, keep_running)
     step("the relay's own check of its audit log (relay audit verify)")
     verify = run_module("relay", "audit", "verify", "--data", str(net.relay.data))
     show(verify.stdout or verify.stderr)
     if verify.returncode != 0:
         raise RuntimeError(f"relay audit verify exited {verify.returncode}")
     step(f"all processes stopped; demo done in {time.monotonic() - started:.1f} s")
+    show(console)
     return 0
 
 
@@ -244,4 +300,4 @@ def audit_step(net: LocalNetwork, sent: tuple[tuple[NodeProcess, str], ...]) -> 
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -26,7 +26,17 @@ from keys.host.command import (
 )
 from keys.keystore import KDF_PROFILES
 from keys.suites import DEFAULT_SUITE, SUITES
-from node.cli import audit, directory, doctor, reports, rotation, sending, setup, working
+from node.cli import (
+    audit,
+    console_cli,
+    directory,
+    doctor,
+    reports,
+    rotation,
+    sending,
+    setup,
+    working,
+)
 from node.forms import KIND_NAMES, FormInvalid
 
 Command = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
@@ -140,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add(sub, "run", reports.cmd_run, "run the daemon (until SIGTERM / Ctrl-C)", keys=True)
 
+    console_cli.add_parsers(sub, _add)
+
     p = _add(sub, "inbox", working.cmd_inbox, "list received messages (newest first)")
     p.add_argument("--open", action="store_true", help="only those not yet answered")
     p.add_argument("--priority", choices=PRIORITIES, help="only messages of this priority")
@@ -153,7 +165,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--lang",
         metavar="LANG",
-        help="print the form's fields labelled in this language (en, fr) instead of JSON",
+        help="print only the form's fields, labelled in this language (en, fr)",
+    )
+    p.add_argument(
+        "--format",
+        choices=("text", "html", "raw"),
+        default="text",
+        help="text: the form's fields in order with labels and the receipts (default); "
+        "html: a page to print or file; raw: the stored JSON",
     )
 
     p = _add(

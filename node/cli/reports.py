@@ -11,6 +11,7 @@ from datetime import date
 from keys.errors import InvalidInput
 from keys.host.command import emit
 from node.cli.base import full_node, load_config, local_node, now
+from node.cli.console import start_console
 from node.cli.netstats import cmd_stats_collect, cmd_stats_send
 from node.cli.when import parse_since
 from node.daemon.lock import daemon_lock
@@ -102,7 +103,15 @@ async def cmd_run(args: argparse.Namespace) -> int:
         configure_logging(level=cfg.log.level, fmt=cfg.log.format, stream=sys.stdout)
         secret = resolve_passphrase(cfg, passphrase_file=args.passphrase_file)
         node = await open_node(cfg, unlock(cfg, secret), log=get_logger(party=cfg.party))
-        await run_daemon(node)
+        if not cfg.console.enabled:
+            await run_daemon(node)
+            return 0
+        # [console] enabled: the web console is served by this process, on the daemon's node
+        runner = await start_console(node, cfg, get_logger(party=cfg.party, part="console"))
+        try:
+            await run_daemon(node)
+        finally:
+            await runner.cleanup()
     return 0
 
 

@@ -9,18 +9,18 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from keys import receipts
 from keys.encoding import format_time, parse_time
-from keys.errors import InvalidInput, PocnetError
+from keys.errors import InvalidInput
 from keys.host.command import EXIT_CONFIG, EXIT_UNREACHABLE, emit
 from keys.identities import normalise_party_id
 from node.cli.base import form_defaults, full_node, is_terminal, now, os_user
 from node.cli.formfile import read_form
 from node.cli.interactive import complete_interactively
+from node.exchange.acknowledge import acknowledge
 from node.exchange.alerts import Alert
 from node.forms import KINDS, ValidatedForm, validate_form
 from node.forms.i18n import language_warning
-from node.forms.validate import PRIORITIES
+from node.forms.replies import reply_priority
 from node.relayapi.misconfig import RelayConfigError
 from node.runtime import Node
 
@@ -49,14 +49,6 @@ def _validate(
     if is_terminal() and not args.no_input and not args.json:
         return complete_interactively(args.kind, data, input, **kw)
     return validate_form(args.kind, data, **kw)
-
-
-def _reply_priority(kind: str, request_priority: str) -> str:
-    """The request's priority, or the reply kind's default when that is higher."""
-    spec = KINDS.get(kind)
-    default = spec.default_priority if spec is not None else PRIORITIES[0]
-    ranked = [p for p in PRIORITIES if p in (request_priority, default)]
-    return ranked[-1] if ranked else default
 
 
 async def _recipient_key_known(node: Node, party: str) -> None:
@@ -214,7 +206,7 @@ async def cmd_respond(args: argparse.Namespace) -> int:
         if isinstance(reference, str) and not data.get("request_reference"):
             data["request_reference"] = reference
         # A reply inherits the request's priority unless --priority or the form says.
-        inherited = None if data.get("urgency") else _reply_priority(args.kind, original.priority)
+        inherited = None if data.get("urgency") else reply_priority(args.kind, original.priority)
         form = _validate(
             args, node, data, request_time=parse_time(original.created_at), priority=inherited
         )
@@ -250,22 +242,17 @@ def _stamp() -> str:
 async def _acknowledge(node: Node, msg_id: str, envelope_sha256: str) -> bool:
     """Queue an ACKNOWLEDGED receipt for a received message and try to post it."""
     moment = now()
-    signed = receipts.issue_at(
-        moment,
+    return await acknowledge(
+        node.store,
+        node.outbox,
         node.keystore.signing_key,
-        type="ACKNOWLEDGED",
-        msg_id=msg_id,
-        envelope_sha256=envelope_sha256,
-        issuer=node.config.party,
+        node.config.party,
+        msg_id,
+        envelope_sha256,
+        who=os_user(),
+        now=moment,
+        later=now(),  # due now: queued after the receipt's own time
     )
-    if not await node.store.acknowledge(msg_id, signed, _stamp()):
-        return False
-    await node.store.record_access(
-        action="acknowledge", msg_id=msg_id, os_user=os_user(), now=_stamp()
-    )
-    with contextlib.suppress(PocnetError):  # kept, and posted later by the daemon
-        await node.outbox.post_receipts(now())  # due now: queued at _stamp(), after moment
-    return True
 
 
 async def cmd_ack(args: argparse.Namespace) -> int:

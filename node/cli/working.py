@@ -18,9 +18,12 @@ from node.audit.auditor import auditor_for
 from node.cli.base import data_dir, full_node, local_node, now, os_user
 from node.cli.overview import overview
 from node.cli.overview import render as render_overview
+from node.console.board import AckDeadlines
+from node.console.printable import as_html, as_text, inbox_sections, inbox_text, readable
 from node.errors import LocalNotFound
+from node.evidence.auditview import proven_timeline
 from node.evidence.bundle import MAX_EVIDENCE_BYTES, export_bundle, verify_bundle_doc
-from node.evidence.timeline import build_timeline, render_text
+from node.evidence.timeline import render_text
 from node.forms import KINDS
 from node.forms.i18n import printable
 from node.forms.migrate import migrate
@@ -57,13 +60,14 @@ async def cmd_inbox(args: argparse.Namespace) -> int:
         if args.sent:
             for row in rows:
                 row["state"] = await _sent_progress(node, row["msg_id"], row["state"])
-    lines = [
-        f"{r['msg_id'][:12]}  {r['created_at'][:16]}  {r['counterpart']:<6} {r['priority']:<9} "
-        f"{r['kind']:<28} {r['state']:<12} {r['reference'] or ''}"
-        for r in rows
-    ]
+        # the text: the console's order under headings (emergencies and overdue first)
+        ack = AckDeadlines(
+            node.config.alerts.ack_deadline_urgent, node.config.alerts.ack_deadline_emergency
+        )
+        shown = [dataclasses.replace(m, state=r["state"]) for m, r in zip(msgs, rows, strict=True)]
+        sections = inbox_sections(shown, await node.store.acknowledged_ids(), ack, now())
     what = "sent" if args.sent else "received"
-    text = "\n".join(lines) if lines else f"no {what} messages" + (" open" if args.open else "")
+    text = inbox_text(sections, now(), what + (" open" if args.open else ""))
     emit({"messages": rows}, as_json=args.json, text=text)
     return 0
 
@@ -74,6 +78,13 @@ async def cmd_show(args: argparse.Namespace) -> int:
         await node.store.record_access(
             action="display", msg_id=msg.msg_id, os_user=os_user(), now=format_time(now())
         )
+        if args.format in ("text", "html") and not args.json and not args.lang:
+            _, _, timeline = await _timeline(node, msg.msg_id)
+            zone = _contact_zone(node, msg.counterpart) if msg.direction == "in" else None
+            view = readable(msg, timeline, zone)
+            page = as_text(view) if args.format == "text" else as_html(view, now(), os_user())
+            emit({}, as_json=False, text=page)
+            return 0
     content = msg.content
     result = {**msg.summary(), "message": content}
     header = (
@@ -91,24 +102,18 @@ async def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _audit_view(node: LocalNode, msg_id: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
-    """Where the relay's log holds each receipt of ``msg_id``, and the alarms to show
-    (those about the message and those about the whole log)."""
-    where = {p.receipt_sha256: f"leaf {p.leaf_index}" for p in await node.store.proofs_for(msg_id)}
-    about = await node.store.alarms(msg_id=msg_id)
-    for a in about:
-        if a.receipt_sha256:
-            where[a.receipt_sha256] = f"ALARM {a.reason}"
-    log_wide = [a for a in await node.store.alarms() if a.msg_id is None]
-    return where, [a.to_dict() for a in (*about, *log_wide)]
+def _contact_zone(node: LocalNode, party: str) -> str | None:
+    """The party's time zone from the signed directory, if there is one."""
+    current = getattr(node.peers, "current", None)
+    if current is not None and party in current:
+        return str(current.contact(party).timezone)
+    return None
 
 
 async def _timeline(node: LocalNode, msg_id: str) -> Any:
     msg = await node.store.get_message(msg_id)
     stored = await node.store.receipts_for(msg.msg_id)
-    replies = await node.store.replies_to(msg.msg_id)
-    where, alarms = await _audit_view(node, msg.msg_id)
-    return msg, stored, build_timeline(msg, stored, replies, node.peers.key_at, where, alarms)
+    return msg, stored, await proven_timeline(node.store, node.peers, msg)
 
 
 async def cmd_status(args: argparse.Namespace) -> int:

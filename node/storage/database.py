@@ -86,7 +86,7 @@ class Database:
             store = cls(_engine(path, writer=True), _engine(path, writer=False))
             async with store._writer.begin() as conn:
                 await conn.run_sync(schema.metadata.create_all)
-                for ddl in schema.APPEND_ONLY_TRIGGERS:
+                for ddl in (*schema.APPEND_ONLY_TRIGGERS, *schema.LATER_INDEXES):
                     await conn.execute(text(ddl))
                 version = (
                     await conn.execute(select(meta.c.value).where(meta.c.key == "schema_version"))

@@ -176,6 +176,17 @@ access_log = Table(
 )
 Index("ix_access_msg", access_log.c.msg_id)
 
+# Officers of the web console (node/console): Argon2id hashes (PyNaCl pwhash), never passwords.
+officers = Table(
+    "officers",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", String(256), nullable=False),
+    _time("created_at"),
+    Column("disabled", Integer, nullable=False, default=0),
+)
+
 # Warnings already raised (so a periodic check raises each once).
 notices = Table(
     "notices",
@@ -234,6 +245,20 @@ meta = Table(
     Column("key", String(64), primary_key=True),
     Column("value", String(400), nullable=False),
     UniqueConstraint("key"),
+)
+
+# Added to existing databases too (create_all makes indexes only with a new table).
+# The console's board reads every message's metadata: this covering index lets SQLite read
+# the index alone, never the envelopes and contents (node/storage/consolequeries). It is
+# partial on a condition that holds for every row, so that only queries repeating that
+# condition (the console's) can use it: the plans, and so the order of ties, of every
+# other query stay as they were.
+BOARD_INDEX_CONDITION = "stored_at IS NOT NULL"
+LATER_INDEXES = (
+    f"""CREATE INDEX IF NOT EXISTS ix_messages_board ON messages (direction, state,
+    created_at, priority, msg_id, counterpart, kind, expires_at, reference, acknowledged_at,
+    stored_at)
+    WHERE {BOARD_INDEX_CONDITION}""",
 )
 
 APPEND_ONLY_TRIGGERS = (

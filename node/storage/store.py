@@ -19,8 +19,10 @@ from keys.receipts import SignedReceipt
 from node.errors import LocalNotFound
 from node.storage import schema
 from node.storage.auditstore import AuditRecords
+from node.storage.consolequeries import ConsoleQueries
 from node.storage.database import StoreError
 from node.storage.directorystore import DirectoryRecords
+from node.storage.officerstore import OfficerRecords
 from node.storage.records import Rejection, StoredMessage, StoredReceipt
 from node.storage.registers import Registers
 from node.storage.schema import messages, receipts
@@ -49,7 +51,7 @@ def _receipt_values(
     }
 
 
-class Store(AuditRecords, Registers, DirectoryRecords):
+class Store(AuditRecords, Registers, DirectoryRecords, OfficerRecords, ConsoleQueries):
     """All reads and writes of the node's database (audit records: node/storage/auditstore.py)."""
 
     # -- messages -------------------------------------------------------------------

@@ -68,6 +68,7 @@ NODE_SUBPACKAGES = (
     "node.forms",
     "node.daemon",
     "node.cli",
+    "node.console",
 )
 RELAY_TOP = ("relay.app", "relay.cli")
 
@@ -122,8 +123,9 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "node",
         ("aiohttp",),
-        "only the relay API client speaks HTTP",
-        exempt=("node.relayapi",),
+        "only the relay API client speaks HTTP (and the console serves its pages: "
+        "node.console is the officers' web interface, aiohttp.web on loopback by default)",
+        exempt=("node.relayapi", "node.console"),
     ),
     Rule(
         "node",
@@ -181,6 +183,12 @@ RULES: tuple[Rule, ...] = (
         "pocnet",
         ("keys", "relay", "node", *IO_STACK),
         "the umbrella dispatches to each tool's entry point by name, importing none of them",
+    ),
+    Rule(
+        "node.console",
+        ("node.relayapi", "node.audit", "node.runtime", "node.config", "aiohttp.client"),
+        "the console calls the same store and exchange functions as the CLI; the command "
+        "line builds it, and it speaks HTTP only as a server",
     ),
 )
 

@@ -55,6 +55,9 @@ def test_rendered_config_lists_every_setting_with_its_default(tmp_path: Path) ->
         ('party = "FR"\n[contacts]\nDE = 49', "[contacts] must be a table of strings"),
         ('party = "FR"\nrelay = 3', "[relay] must be a table"),
         ("party = ", "cannot read"),
+        ('party = "FR"\n[console]\nport = 70000', "console.port must be 1-65535"),
+        ('party = "FR"\n[console]\ntls_cert = "c.pem"', "go together"),
+        ('party = "FR"\n[console]\nenabled = "yes"', "console.enabled must be a bool"),
     ],
 )
 def test_bad_config_is_refused_naming_the_setting(tmp_path: Path, text: str, message: str) -> None:

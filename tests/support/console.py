@@ -1,0 +1,42 @@
+"""A console over a test node (fake relay), for the console's unit tests and benchmarks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import nacl.pwhash
+import structlog
+
+from keys.encoding import format_time
+from node.console.accounts import hash_password
+from node.console.board import AckDeadlines
+from node.console.context import Console, ConsoleOptions
+from node.runtime import Node
+
+FAST = {
+    "opslimit": nacl.pwhash.argon2id.OPSLIMIT_MIN,
+    "memlimit": nacl.pwhash.argon2id.MEMLIMIT_MIN,
+}
+PASSWORD = "night-shift-password"
+
+
+async def console_for(
+    node: Node, clock: Callable[[], datetime], *, officers: tuple[str, ...] = ("anna",), **kw: Any
+) -> Console:
+    for name in officers:
+        await node.store.add_officer(
+            name, "officer", hash_password(PASSWORD, **FAST), format_time(clock())
+        )
+    return Console(
+        party=node.config.party,
+        store=node.store,
+        peers=node.peers,
+        outbox=node.outbox,
+        signing_key=node.keystore.signing_key,
+        ack=AckDeadlines(),
+        settings=ConsoleOptions(**kw),
+        log=structlog.get_logger(),
+        clock=clock,
+    )
