@@ -22,6 +22,9 @@ LIST_SLOTS = 2
 WINDOW_PARTS = ("start", "end", "time_zone")
 
 
+INTEGER_TYPES = frozenset({"port", "count"})  # form fields whose values are JSON integers
+
+
 @dataclass(frozen=True)
 class Input:
     name: str  # the validator's path of the field
@@ -126,6 +129,8 @@ def _field(
         add("textarea", value or "")
     elif f.type == "date":
         add("date", value or "")
+    elif f.type in INTEGER_TYPES:
+        add("text", "" if value is None else str(value))
     else:
         add("text", value or "")
 
@@ -173,4 +178,7 @@ def _parse_field(f: Field, posted: Any, path: str) -> Any:
     if f.type == "bool":
         raw = _one(posted, path)
         return {"true": True, "false": False}.get(raw)
+    if f.type in INTEGER_TYPES:  # a number typed in a text box; anything else: the validator's
+        raw = _one(posted, path).strip()
+        return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 10 else raw
     return _one(posted, path)
