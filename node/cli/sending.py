@@ -147,7 +147,7 @@ async def cmd_respond(args: argparse.Namespace) -> int:
         )
         if result["ok"]:
             if original.direction == "in":
-                await node.store.set_state(original.msg_id, "responded")
+                await node.store.mark_responded(original.msg_id)
             await node.store.record_access(
                 action="answer",
                 msg_id=original.msg_id,

@@ -20,9 +20,9 @@ from node.errors import LocalNotFound
 from node.evidence.bundle import MAX_EVIDENCE_BYTES, export_bundle, verify_bundle_doc
 from node.evidence.timeline import build_timeline, render_text
 from node.runtime import LocalNode, open_local
+from node.storage.states import OPEN_INCOMING
 from node.trust.keyhistory import KeyHistory
 
-OPEN_STATES = ("new", "acknowledged")
 # How far a sent message got, lowest first; a reply outranks every receipt.
 _PROGRESS = ("ACCEPTED", "DELIVERED", "OVERDUE", "EXPIRED", "RETRIEVED", "ACKNOWLEDGED")
 _FINAL = ("REJECTED",)
@@ -43,7 +43,7 @@ async def _sent_progress(node: LocalNode, msg_id: str, state: str) -> str:
 
 async def cmd_inbox(args: argparse.Namespace) -> int:
     async with local_node(args) as node:
-        states = OPEN_STATES if args.open else None
+        states = OPEN_INCOMING if args.open else None
         direction = "out" if args.sent else "in"
         msgs = await node.store.list_messages(
             direction=direction, states=states, priority=args.priority, limit=args.limit

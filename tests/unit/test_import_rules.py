@@ -265,6 +265,7 @@ def test_the_top_of_each_package_holds_composition_roots_only() -> None:
         "keys/limits.py",
         "keys/receipts.py",
         "keys/redaction.py",
+        "keys/states.py",
         "keys/suites.py",
         "node/__init__.py",
         "node/__main__.py",
