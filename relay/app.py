@@ -18,22 +18,25 @@ from aiohttp import web
 from sqlalchemy.engine import make_url
 
 from keys.identities import SigningKey
-from relay.audit.checkpoints import CheckpointTask, Signer
+from relay.audit.checkpoints import Signer
 from relay.audit.proofs import AuditLog
 from relay.config import RelayConfig
 from relay.core.auth import Authenticator, NonceCache, RateLimiter
 from relay.core.members import Members
 from relay.core.service import RelayService
-from relay.directory.installed import DirectoryWatcher, MembersSource
+from relay.directory.installed import MembersSource
 from relay.http.audit_routes import add_audit_routes
 from relay.http.routes import AUDIT, RUNTIME, Runtime, add_routes, middleware
 from relay.monitoring.logging import get_logger
 from relay.monitoring.metrics import RelayMetrics
 from relay.storage.database import check_schema, is_postgres, make_engine
-from relay.storage.notify import DeadlinePublisher, Notifier, PgListener
+from relay.storage.notify import DeadlinePublisher, Notifier
 from relay.storage.store import Store
 from relay.storage.writer import Writer
+from relay.tasks.checkpoints import CheckpointTask
 from relay.tasks.deadlines import DeadlineTask
+from relay.tasks.directory import DirectoryWatcher
+from relay.tasks.pglistener import PgListener
 
 log = get_logger("relay.app")
 
@@ -114,7 +117,6 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
             refresh=timedelta(seconds=cfg.checkpoint_refresh_seconds),
         )
         app[AUDIT] = audit_log
-        watcher = DirectoryWatcher(cfg.directory_check_seconds)
 
         # The signed directory once installed, else the members folder (development).
         source = MembersSource(engine, parts.load_members, parts.signing_key.public)
@@ -128,7 +130,10 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
             metrics=metrics,
         )
         await service.install_members(service.members, parts.clock())
-        watcher.start(lambda: source.refresh(service, parts.clock()))
+        watcher = DirectoryWatcher(
+            lambda: source.refresh(service, parts.clock()), cfg.directory_check_seconds
+        )
+        watcher.start()
         stack.push_async_callback(watcher.close)
         app[SOURCE] = source
         auth = Authenticator(

@@ -223,7 +223,8 @@ async def cmd_respond(args: argparse.Namespace) -> int:
             in_reply_to=original.msg_id,
         )
         if result["ok"]:
-            await node.store.set_state(original.msg_id, "responded")
+            if original.direction == "in":
+                await node.store.mark_responded(original.msg_id)
             await node.store.record_access(
                 action="answer",
                 msg_id=original.msg_id,

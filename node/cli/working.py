@@ -28,9 +28,9 @@ from node.forms import KINDS
 from node.forms.i18n import printable
 from node.forms.migrate import migrate
 from node.runtime import LocalNode, open_local
+from node.storage.states import OPEN_INCOMING
 from node.trust.keyhistory import KeyHistory
 
-OPEN_STATES = ("new", "acknowledged")
 # How far a sent message got, lowest first; a reply outranks every receipt.
 _PROGRESS = ("ACCEPTED", "DELIVERED", "OVERDUE", "EXPIRED", "RETRIEVED", "ACKNOWLEDGED")
 _FINAL = ("REJECTED",)
@@ -51,7 +51,7 @@ async def _sent_progress(node: LocalNode, msg_id: str, state: str) -> str:
 
 async def cmd_inbox(args: argparse.Namespace) -> int:
     async with local_node(args) as node:
-        states = OPEN_STATES if args.open else None
+        states = OPEN_INCOMING if args.open else None
         direction = "out" if args.sent else "in"
         msgs = await node.store.list_messages(
             direction=direction, states=states, priority=args.priority, limit=args.limit

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from node.storage.consolequeries import BoardItem
+from node.storage.states import LIVE_OUTGOING, OPEN_INCOMING, InboxState
 
-OPEN_IN = ("new", "acknowledged")
-OPEN_OUT = ("queued", "accepted")
+OPEN_IN = OPEN_INCOMING
+OPEN_OUT = LIVE_OUTGOING
 ALARM_PRIORITIES = ("urgent", "emergency")
 
 
@@ -69,7 +70,7 @@ def _row(msg: BoardItem, acked: frozenset[str], ack: AckDeadlines, now: datetime
     incoming = msg.direction == "in"
     is_open = msg.state in (OPEN_IN if incoming else OPEN_OUT)
     waiting_ack = (
-        (msg.acknowledged_at is None and msg.state == "new")
+        (msg.acknowledged_at is None and msg.state == InboxState.NEW)
         if incoming
         else (is_open and msg.msg_id not in acked)
     )

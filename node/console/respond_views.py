@@ -152,7 +152,7 @@ async def _send(
         console.log.warning("console.submit_failed", msg_id=msg.msg_id, error=str(e))
         outcome = "retrying"
     if outcome != "failed" and original.direction == "in":
-        await console.store.set_state(original.msg_id, "responded")
+        await console.store.mark_responded(original.msg_id)
     await console.record(officer, "answer", original.msg_id, f"{form.kind} {msg.msg_id}")
     console.log.info("console.answered", msg_id=original.msg_id, reply=msg.msg_id, outcome=outcome)
     return msg.msg_id

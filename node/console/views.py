@@ -21,8 +21,9 @@ from node.evidence.auditview import proven_timeline
 from node.exchange.acknowledge import acknowledge
 from node.forms import KINDS
 from node.forms.registry import fields_for
+from node.storage.states import InboxState, OutboxState
 
-STATES = ("open", "new", "acknowledged", "responded", "queued", "accepted", "failed")
+STATES = ("open", *InboxState, *OutboxState)  # "open": new or acknowledged
 PRIORITIES = ("emergency", "urgent", "routine")
 
 

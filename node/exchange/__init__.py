@@ -1,8 +1,8 @@
 """Sending and receiving: the outbox, the inbox and the duty officer's alerts.
 
 Owns sealing and submitting with retries (``outbox``), opening, verifying and storing what
-arrives and the receipts it triggers (``inbox``), the parts both share (``context``) and
-alerts (``alerts``). May import :mod:`keys`, :mod:`node.storage`, :mod:`node.trust`,
-:mod:`node.relayapi`, :mod:`node.forms` and :mod:`node.evidence`; never aiohttp directly,
-never :mod:`node.cli` or :mod:`node.daemon`.
+arrives and the receipts it triggers (``inbox``, with its pure triage in ``triage``), the
+parts both share (``context``) and alerts (``alerts``). May import :mod:`keys`,
+:mod:`node.storage`, :mod:`node.trust`, :mod:`node.relayapi`, :mod:`node.forms` and
+:mod:`node.evidence`; never aiohttp directly, never :mod:`node.cli` or :mod:`node.daemon`.
 """

@@ -31,7 +31,9 @@ from keys.limits import ProtocolLimits
 from node.exchange.alerts import Alert, Alerter
 from node.exchange.context import Exchange
 from node.exchange.outbox import Outbox, message_row
+from node.exchange.triage import Triage, rejection_reason, triage
 from node.relayapi.transport import InboxItem
+from node.storage.states import INBOX
 
 ALERT_PRIORITIES = ("urgent", "emergency")
 # What the sender learns about a failed opening: crypto failures look the same.
@@ -128,18 +130,20 @@ class Inbox(Exchange):
             )
             return refreshed
         header = env.header
-        if await self.store.has_message(header.msg_id):
+        stored = await self.store.has_message(header.msg_id)
+        decision = triage(
+            stored=stored,
+            rejected_before=not stored and await self.store.was_rejected(env.sha256),
+            sender_known=self.peers.knows(header.sender),
+            key_usable=header.enc_key_id in self._decryption_keys(now),  # a newer directory?
+            refreshed=refreshed,
+        )
+        if decision in (Triage.STORED, Triage.REJECTED_BEFORE):
             report.duplicates += 1
-            if self.log:
+            if decision is Triage.STORED and self.log:
                 self.log.info("inbox.duplicate", msg_id=header.msg_id, sender=header.sender)
             return refreshed
-        if await self.store.was_rejected(env.sha256):
-            report.duplicates += 1
-            return refreshed
-        if not refreshed and (
-            not self.peers.knows(header.sender)
-            or header.enc_key_id not in self._decryption_keys(now)  # a newer directory?
-        ):
+        if decision is Triage.REFRESH_THEN_OPEN:
             refreshed = True
             try:
                 await self.peers.refresh(self.transport, now)
@@ -157,12 +161,14 @@ class Inbox(Exchange):
                 limits=self.limits,
             )
         except Rejected as e:
-            if e.reason == "replay":
+            reason = rejection_reason(
+                e.reason,
+                enc_key_id=header.enc_key_id,
+                own_key_ids=self.keystore.decryption_keys().keys(),
+            )
+            if reason is None:
                 report.duplicates += 1
                 return refreshed
-            reason = e.reason
-            if reason == "unknown_enc_key" and header.enc_key_id in self.keystore.decryption_keys():
-                reason = "enc_key_retired"  # ours, but its overlap window is over
             await self._reject(env, reason, now, report)
             return refreshed
         await self._store_received(env, message, now, report)
@@ -195,7 +201,7 @@ class Inbox(Exchange):
             message=message,
             message_bytes=canonical(message.to_dict()),
             expires_at=env.header.expires_at,
-            state="new",
+            state=INBOX.initial,
             now=stamp,
         )
         if not await self.store.add_incoming(row, retrieved, stamp):

@@ -49,6 +49,7 @@ from node.forms import ValidatedForm
 from node.relayapi.misconfig import RelayConfigError
 from node.relayapi.transport import RelayRateLimited, is_transient
 from node.storage.records import StoredMessage, StoredReceipt
+from node.storage.states import OUTBOX, InboxState, OutboxState
 
 RECEIPT_CONCURRENCY = 8
 # Queued envelopes submitted at once by a flush; their ACCEPTED receipts are committed in
@@ -104,7 +105,7 @@ def message_row(
     message: Any,
     message_bytes: bytes,
     expires_at: str,
-    state: str,
+    state: OutboxState | InboxState,
     now: str,
     next_attempt_at: str | None = None,
 ) -> dict[str, Any]:
@@ -127,9 +128,9 @@ def message_row(
         "envelope": envelope_bytes,
         "envelope_sha256": envelope_sha256,
         "message": message_bytes,
-        "state": state,
+        "state": state.value,
         "attempts": 0,
-        "next_attempt_at": (next_attempt_at or now) if state == "queued" else None,
+        "next_attempt_at": (next_attempt_at or now) if state == OutboxState.QUEUED else None,
         "stored_at": now,
     }
 
@@ -201,7 +202,7 @@ class Outbox(Exchange):
             message=sealed.message,
             message_bytes=canonical(sealed.message.to_dict()),
             expires_at=env.header.expires_at,
-            state="queued",
+            state=OUTBOX.initial,
             now=stamp,
             next_attempt_at=format_time(now + (self.send_grace if grace is None else grace)),
         )

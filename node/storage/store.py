@@ -8,14 +8,16 @@ notices). Times are RFC 3339 UTC strings with milliseconds, which sort as text.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import and_, case, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, func, insert, or_, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from keys.receipts import SignedReceipt
+from keys.states import Machine
 from node.errors import LocalNotFound
 from node.storage import schema
 from node.storage.auditstore import AuditRecords
@@ -26,6 +28,13 @@ from node.storage.officerstore import OfficerRecords
 from node.storage.records import Rejection, StoredMessage, StoredReceipt
 from node.storage.registers import Registers
 from node.storage.schema import messages, receipts
+from node.storage.states import (
+    INBOX,
+    LIVE_OUTGOING,
+    OUTBOX,
+    InboxState,
+    OutboxState,
+)
 
 MIN_PREFIX = 6
 
@@ -142,7 +151,9 @@ class Store(AuditRecords, Registers, DirectoryRecords, OfficerRecords, ConsoleQu
     async def due_outgoing(self, now: str, *, limit: int = 100) -> list[StoredMessage]:
         """Queued envelopes whose next attempt is due (all queued ones if ``now`` is ""),
         emergency first, then urgent, then routine; oldest first within a priority."""
-        q = select(messages).where(messages.c.direction == "out", messages.c.state == "queued")
+        q = select(messages).where(
+            messages.c.direction == "out", messages.c.state == OutboxState.QUEUED
+        )
         if now:
             q = q.where(
                 or_(messages.c.next_attempt_at.is_(None), messages.c.next_attempt_at <= now)
@@ -159,7 +170,7 @@ class Store(AuditRecords, Registers, DirectoryRecords, OfficerRecords, ConsoleQu
             a = (
                 await conn.execute(
                     select(func.min(messages.c.next_attempt_at)).where(
-                        messages.c.direction == "out", messages.c.state == "queued"
+                        messages.c.direction == "out", messages.c.state == OutboxState.QUEUED
                     )
                 )
             ).scalar()
@@ -177,8 +188,8 @@ class Store(AuditRecords, Registers, DirectoryRecords, OfficerRecords, ConsoleQu
             await self._insert_receipt(conn, accepted, origin="relay", now=now)
             await conn.execute(
                 update(messages)
-                .where(messages.c.msg_id == msg_id)
-                .values(state="accepted", last_error=None, next_attempt_at=None)
+                .where(messages.c.msg_id == msg_id, _from(OUTBOX, OutboxState.ACCEPTED))
+                .values(state=OutboxState.ACCEPTED, last_error=None, next_attempt_at=None)
             )
 
     async def mark_accepted_many(
@@ -190,15 +201,15 @@ class Store(AuditRecords, Registers, DirectoryRecords, OfficerRecords, ConsoleQu
                 await self._insert_receipt(conn, signed, origin="relay", now=now)
                 await conn.execute(
                     update(messages)
-                    .where(messages.c.msg_id == msg_id)
-                    .values(state="accepted", last_error=None, next_attempt_at=None)
+                    .where(messages.c.msg_id == msg_id, _from(OUTBOX, OutboxState.ACCEPTED))
+                    .values(state=OutboxState.ACCEPTED, last_error=None, next_attempt_at=None)
                 )
 
     async def mark_retry(self, msg_id: str, *, attempts: int, next_at: str, error: str) -> None:
         async with self._write() as conn:
             await conn.execute(
                 update(messages)
-                .where(messages.c.msg_id == msg_id, messages.c.state == "queued")
+                .where(messages.c.msg_id == msg_id, _from(OUTBOX, OutboxState.QUEUED))
                 .values(attempts=attempts, next_attempt_at=next_at, last_error=error[:200])
             )
 
@@ -206,15 +217,24 @@ class Store(AuditRecords, Registers, DirectoryRecords, OfficerRecords, ConsoleQu
         async with self._write() as conn:
             await conn.execute(
                 update(messages)
-                .where(messages.c.msg_id == msg_id)
-                .values(state="failed", last_error=error[:200], next_attempt_at=None)
+                .where(messages.c.msg_id == msg_id, _from(OUTBOX, OutboxState.FAILED))
+                .values(state=OutboxState.FAILED, last_error=error[:200], next_attempt_at=None)
             )
 
-    async def set_state(self, msg_id: str, state: str, **values: Any) -> None:
+    async def mark_responded(self, msg_id: str) -> bool:
+        """Mark a received message answered; False if it was not in a state that allows it
+        (not yet acknowledged, or already ``responded``)."""
         async with self._write() as conn:
-            await conn.execute(
-                update(messages).where(messages.c.msg_id == msg_id).values(state=state, **values)
+            result = await conn.execute(
+                update(messages)
+                .where(
+                    messages.c.msg_id == msg_id,
+                    messages.c.direction == "in",
+                    _from(INBOX, InboxState.RESPONDED),
+                )
+                .values(state=InboxState.RESPONDED)
             )
+        return bool(result.rowcount)
 
     async def set_fields(self, msg_id: str, **values: Any) -> None:
         async with self._write() as conn:
@@ -232,8 +252,9 @@ class Store(AuditRecords, Registers, DirectoryRecords, OfficerRecords, ConsoleQu
                     messages.c.msg_id == msg_id,
                     messages.c.direction == "in",
                     messages.c.acknowledged_at.is_(None),
+                    _from(INBOX, InboxState.ACKNOWLEDGED),
                 )
-                .values(acknowledged_at=now, state="acknowledged")
+                .values(acknowledged_at=now, state=InboxState.ACKNOWLEDGED)
             )
             if result.rowcount != 1:
                 return False
@@ -347,7 +368,7 @@ class Store(AuditRecords, Registers, DirectoryRecords, OfficerRecords, ConsoleQu
         q = select(messages).where(
             and_(
                 messages.c.direction == "out",
-                messages.c.state.in_(["queued", "accepted"]),
+                messages.c.state.in_(LIVE_OUTGOING),
                 messages.c.priority.in_(list(priorities)),
                 messages.c.ack_warned_at.is_(None),
                 messages.c.msg_id.not_in(acked),
@@ -375,6 +396,17 @@ class Store(AuditRecords, Registers, DirectoryRecords, OfficerRecords, ConsoleQu
     async def replies_to(self, msg_id: str) -> list[StoredMessage]:
         q = select(messages).where(messages.c.in_reply_to == msg_id).order_by(messages.c.created_at)
         return [StoredMessage.from_row(r) for r in await self._rows(q)]
+
+
+def _from(machine: Machine[Any], target: StrEnum) -> ColumnElement[bool]:
+    """The ``WHERE`` guard of a move to ``target``: the row is in a state the machine's
+    table lets reach it (:meth:`keys.states.Machine.sources`). A row in any other state is
+    left alone and the update reports no row.
+
+    Raises:
+        keys.states.IllegalTransition: nothing may move to ``target``.
+    """
+    return messages.c.state.in_([s.value for s in machine.sources(target)])
 
 
 __all__ = ["Store", "StoreError"]

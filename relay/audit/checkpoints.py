@@ -7,8 +7,8 @@ of the committed tree plus this transaction's own appends, and the stored row co
 them. Every signed checkpoint is kept (table ``checkpoints``) so ``relay audit verify`` can
 check them all against the tree.
 
-When: :class:`CheckpointTask` wakes when a commit grew the log and signs at most once per
-``checkpoint_interval_seconds``; it also re-signs an unchanged log after
+When: :class:`relay.tasks.checkpoints.CheckpointTask` wakes when a commit grew the log and
+signs at most once per ``checkpoint_interval_seconds``; it also re-signs an unchanged log after
 ``checkpoint_refresh_seconds`` so nodes can tell a live relay from a frozen one. Callers
 that need a checkpoint covering a given entry sign one on demand
 (:meth:`relay.audit.proofs.AuditLog.checkpoint`). Checkpoint times never go backwards, even
@@ -17,14 +17,11 @@ across relay processes with different clocks: a node would read that as a rollba
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import structlog
 from sqlalchemy import select
 
 from keys.auditlog import checkpoint as signed_checkpoint
@@ -36,7 +33,6 @@ from relay.storage.schema import checkpoints
 from relay.storage.writer import Tx
 
 log = get_logger("relay.audit.checkpoints")
-RETRY_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -113,65 +109,3 @@ async def sign_in(tx: Tx, signer: Signer, now: datetime, *, refresh: timedelta) 
 
 
 SignNow = Callable[[datetime], Awaitable[StoredCheckpoint]]
-
-
-class CheckpointTask:
-    """Signs a checkpoint after commits that grew the log, at most once per interval.
-
-    :meth:`grown` is the writer's ``on_append`` hook. Between wake-ups it sleeps at most
-    ``refresh`` seconds, then signs again if the last checkpoint has aged (any relay
-    process may have signed one meanwhile: :func:`needs_new` decides under the lock).
-    """
-
-    def __init__(
-        self,
-        sign: SignNow,
-        clock: Callable[[], datetime],
-        *,
-        interval: float,
-        refresh: float,
-    ) -> None:
-        self._sign = sign
-        self._clock = clock
-        self._interval = interval
-        self._refresh = refresh
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self.signed_size = -1
-        self.rounds = 0
-
-    def grown(self, tree_size: int) -> None:
-        """A commit made the log ``tree_size`` entries long."""
-        if tree_size != self.signed_size:
-            self._wake.set()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="relay-checkpoints")
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        structlog.contextvars.bind_contextvars(request_id="task:checkpoints")
-        loop = asyncio.get_running_loop()
-        while True:
-            started = loop.time()
-            try:
-                self._wake.clear()
-                stored = await self._sign(self._clock())
-                self.signed_size = stored.tree_size
-                self.rounds += 1
-                # Rate limit, then wait for growth (or for the checkpoint to age).
-                await asyncio.sleep(max(0.0, started + self._interval - loop.time()))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._refresh)
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # keep the task alive; the database may come back
-                log.error("audit.checkpoint_failed", error=type(e).__name__, retry_in=RETRY_SECONDS)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), RETRY_SECONDS)

@@ -19,17 +19,19 @@ from typing import Any
 
 from keys.encoding import loads_strict
 from keys.envelope import Envelope, check_times, validate_id
-from keys.errors import Conflict, Forbidden, NotFound, Rejected, ValidationError
+from keys.errors import Conflict, Forbidden, NotFound
 from keys.identities import RELAY_ID, SigningKey
 from keys.receipts import NODE_TYPES, SignedReceipt, issue_at, peek_issuer
 from keys.receipts import verify as verify_receipt
 from relay.audit.append import Event, append_event
 from relay.config import RelayConfig
-from relay.core import integrity
+from relay.core import integrity, longpoll
 from relay.core.members import Members
+from relay.core.node_receipts import check_node_receipt
 from relay.monitoring.logging import get_logger
 from relay.monitoring.metrics import RelayMetrics
 from relay.storage.notify import Notifier
+from relay.storage.states import EnvelopeState
 from relay.storage.store import Store, StoredEnvelope
 from relay.storage.writer import Tx, Writer
 
@@ -233,14 +235,19 @@ class RelayService:
 
     async def inbox(self, caller: str, *, limit: int, wait: float) -> list[dict[str, Any]]:
         """``caller``'s oldest items; if there are none, wait up to ``wait`` seconds for one."""
-        limit = max(1, min(limit, self.config.inbox_max_items))
+        limit = longpoll.item_limit(limit, self.config.inbox_max_items)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + max(0.0, min(wait, self.config.longpoll_max_seconds))
+        deadline = longpoll.poll_deadline(loop.time(), wait, self.config.longpoll_max_seconds)
         while True:
             woken = self.notifier.event(caller)
             items = await self.store.inbox_items(caller, limit, self.config.inbox_max_bytes)
-            remaining = deadline - loop.time()
-            if items or remaining <= 0 or self.notifier.closed:
+            remaining = longpoll.wait_or_answer(
+                has_items=bool(items),
+                deadline=deadline,
+                now=loop.time(),
+                closing=self.notifier.closed,
+            )
+            if remaining is None:
                 for i in items:
                     self.tripwire.served(caller, i)
                 return [_item_wire(i.id, i.kind, i.msg_id, i.data) for i in items]
@@ -258,7 +265,8 @@ class RelayService:
                 if kind != "envelope":
                     continue
                 env = await self.store.find_envelope(tx, msg_id)
-                if env is not None and await self.store.finish(tx, msg_id, "delivered", now):
+                delivered = EnvelopeState.DELIVERED
+                if env is not None and await self.store.finish(tx, msg_id, delivered, now):
                     await self._relay_receipt(tx, env, "DELIVERED", now)
                     tx.after_commit.append(partial(self._delivered, env, now))
             return AckResult(len(taken), len(ids) - len(taken))
@@ -307,18 +315,11 @@ class RelayService:
         r = signed.receipt
         # The key valid at issued_at must still be the caller's key now (no backdating).
         self.members.submission_key(caller, r.issued, now)
-        if r.type not in NODE_TYPES:
-            raise ValidationError(
-                "a node may issue only RETRIEVED, ACKNOWLEDGED or REJECTED", code="bad_receipt_type"
-            )
-        if r.issued - now > self.limits.clock_skew:
-            raise Rejected("future")
-        env = await self.store.envelope(r.msg_id)
-        if env is None or env.recipient != caller:
-            raise NotFound("no such message")
-        differs = r.envelope_sha256 != env.envelope_sha256
-        if differs and r.type != "REJECTED":
-            raise Rejected("envelope_mismatch")
+        found = await self.store.envelope(r.msg_id) if r.type in NODE_TYPES else None
+        verdict = check_node_receipt(
+            r, caller=caller, envelope=found, now=now, clock_skew=self.limits.clock_skew
+        )
+        env, differs = verdict.envelope, verdict.digest_differs
         served = await self.store.envelope_bytes(env.msg_id) if differs else None
 
         async def op(tx: Tx) -> bool:
@@ -406,7 +407,7 @@ class RelayService:
     async def _deadlines_once(self, tx: Tx, now: datetime, batch: int) -> DeadlineResult:
         expired = await self.store.due_expired(tx, now, batch)
         for env in expired:
-            await self.store.finish(tx, env.msg_id, "expired", now)
+            await self.store.finish(tx, env.msg_id, EnvelopeState.EXPIRED, now)
             await self.store.remove_envelope_items(tx, env.msg_id)
             await self._relay_receipt(tx, env, "EXPIRED", now)
             tx.after_commit.append(partial(self._deadline_log, "delivery.expired", env, now))

@@ -9,9 +9,10 @@
 - :class:`MembersSource`: what a relay process authenticates against: the newest
   installed directory (re-checked against its own root, and against the relay's key), or
   the members folder while no directory was ever installed (development).
-- :class:`DirectoryWatcher`: a running relay notices a newly installed directory: at once
-  when woken (PostgreSQL NOTIFY, SIGHUP) and otherwise within ``directory_check_seconds``
-  by comparing the stored version with its own (one indexed read).
+- :class:`relay.tasks.directory.DirectoryWatcher`: a running relay notices a newly
+  installed directory: at once when woken (PostgreSQL NOTIFY, SIGHUP) and otherwise
+  within ``directory_check_seconds`` by comparing the stored version with its own (one
+  indexed read).
 
 The directory is stored in the database, so it survives restarts and is shared by every
 relay process on one PostgreSQL.
@@ -20,8 +21,7 @@ relay process on one PostgreSQL.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -275,41 +275,3 @@ class MembersSource:
             return False
         await service.install_members(await self.load(now), now)
         return True
-
-
-class DirectoryWatcher:
-    """Calls ``refresh`` when woken, and at least every ``interval`` seconds."""
-
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._last_error: str | None = None
-
-    def wake(self) -> None:
-        """Check now (a NOTIFY arrived, or the operator asked)."""
-        self._wake.set()
-
-    def start(self, refresh: Callable[[], Awaitable[bool]]) -> None:
-        self._task = asyncio.create_task(self._run(refresh), name="relay-directory-watcher")
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self, refresh: Callable[[], Awaitable[bool]]) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
-            self._wake.clear()
-            try:
-                await refresh()
-                self._last_error = None
-            except Exception as e:  # keep watching: the next install may fix it
-                detail = str(e)[:300]
-                if detail != self._last_error:  # once per distinct failure, not per tick
-                    log.error("directory.reload_failed", error=type(e).__name__, detail=detail)
-                self._last_error = detail

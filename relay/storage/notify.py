@@ -3,8 +3,9 @@
 :class:`Notifier` keeps one :class:`asyncio.Event` per party that someone waits for. A
 waiter takes the party's event *before* it reads the inbox, so a change committed between
 the read and the wait is not missed; :meth:`Notifier.notify` sets the event and forgets it.
-Nothing polls. On PostgreSQL, :class:`PgListener` LISTENs on the writer's channel so that
-a commit by any relay process wakes the waiters of every process, and
+Nothing polls. On PostgreSQL, :func:`listening` LISTENs on the writer's channel (kept open
+by :class:`relay.tasks.pglistener.PgListener`) so that a commit by any relay process wakes
+the waiters of every process, and
 :class:`DeadlinePublisher` announces each new envelope's first deadline on the same channel
 so that every process's deadline task re-reads the next deadline at once (not at its own
 next deadline, up to an hour later).
@@ -14,9 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -77,76 +77,54 @@ class Notifier:
         self.notify_all()
 
 
-class PgListener:
-    """LISTEN on the relay channel; call ``on_inbox(party)``, ``on_deadline(when)`` or
-    ``on_directory()`` per message, and ``on_reconnect()`` once listening (again)."""
+class ListenConnectFailed(Exception):
+    """The LISTEN connection could not be opened (the server is down or refuses us)."""
 
-    def __init__(
-        self,
-        dsn: str,
-        *,
-        on_inbox: Callable[[str], None],
-        on_reconnect: Callable[[], None],
-        on_directory: Callable[[], None] = lambda: None,
-        on_deadline: Callable[[datetime], None] = lambda _when: None,
-        max_backoff: float = 30.0,
-    ) -> None:
-        self._dsn = dsn
-        self._on_inbox = on_inbox
-        self._on_reconnect = on_reconnect
-        self._on_directory = on_directory
-        self._on_deadline = on_deadline
-        self._max_backoff = max_backoff
-        self._task: asyncio.Task[None] | None = None
-        self.ready = asyncio.Event()
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="relay-pg-listener")
+def dispatch(
+    payload: str,
+    *,
+    on_inbox: Callable[[str], None],
+    on_deadline: Callable[[datetime], None],
+    on_directory: Callable[[], None],
+) -> None:
+    """Call the handler a NOTIFY ``payload`` on the relay channel names; ignore the rest:
+    ``inbox:<party>``, ``deadline:<time>`` (another process stored a new deadline) or
+    ``directory`` (``relay directory install`` committed a new version)."""
+    kind, _, rest = payload.partition(":")
+    if kind == "inbox" and rest:
+        on_inbox(rest)
+    elif kind + ":" == DEADLINE_PREFIX:
+        when = parse_deadline(rest)
+        if when is not None:
+            on_deadline(when)
+    elif kind == "directory":
+        on_directory()
 
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
 
-    def _message(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
-        kind, _, rest = payload.partition(":")
-        if kind == "inbox" and rest:
-            self._on_inbox(rest)
-        elif kind + ":" == DEADLINE_PREFIX:  # another process stored a new deadline
-            when = parse_deadline(rest)
-            if when is not None:
-                self._on_deadline(when)
-        elif kind == "directory":  # 'relay directory install' committed a new version
-            self._on_directory()
+@contextlib.asynccontextmanager
+async def listening(dsn: str, on_payload: Callable[[str], None]) -> AsyncIterator[asyncio.Event]:
+    """LISTEN on the relay channel over one asyncpg connection, calling ``on_payload`` for
+    each NOTIFY; yield an event set when the connection is lost. The connection is closed
+    on exit.
 
-    async def _run(self) -> None:
-        import asyncpg
+    Raises:
+        ListenConnectFailed: the connection could not be opened.
+    """
+    import asyncpg
 
-        backoff = 0.5
-        while True:
-            lost: asyncio.Event = asyncio.Event()
-            try:
-                conn = await asyncpg.connect(self._dsn)
-            except (OSError, asyncpg.PostgresError) as e:
-                log.warning("pg.listener_connect_failed", error=type(e).__name__, retry_in=backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self._max_backoff)
-                continue
-            try:
-                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
-                await conn.add_listener(NOTIFY_CHANNEL, self._message)
-                backoff = 0.5
-                self.ready.set()
-                # Anything committed while we were not listening: let every waiter re-read.
-                self._on_reconnect()
-                await lost.wait()
-                log.warning("pg.listener_lost")
-                self.ready.clear()
-            finally:
-                if not conn.is_closed():
-                    await conn.close(timeout=2)
+    lost = asyncio.Event()
+    try:
+        conn = await asyncpg.connect(dsn)
+    except (OSError, asyncpg.PostgresError) as e:
+        raise ListenConnectFailed(type(e).__name__) from e
+    try:
+        conn.add_termination_listener(lambda _c: lost.set())
+        await conn.add_listener(NOTIFY_CHANNEL, lambda _c, _pid, _ch, text: on_payload(text))
+        yield lost
+    finally:
+        if not conn.is_closed():
+            await conn.close(timeout=2)
 
 
 class DeadlinePublisher:

@@ -5,7 +5,8 @@ Times are stored as integer microseconds since the Unix epoch (UTC) through
 :class:`UtcMicros`, so SQLite and PostgreSQL compare and order them the same way.
 
 - ``envelopes``: one row per accepted envelope; ``state`` is ``pending`` until the
-  recipient confirms the download (``delivered``) or ``expires_at`` passes (``expired``).
+  recipient confirms the download (``delivered``) or ``expires_at`` passes (``expired``):
+  the values and transitions are :mod:`relay.storage.states`.
   ``overdue_at`` is the OVERDUE deadline, cleared once the notice is sent or the envelope
   leaves ``pending``. ``final_at`` is when it left ``pending``; ``envelope`` (the wire
   bytes) becomes NULL when the retention policy purges it.
@@ -189,5 +190,4 @@ directories = Table(
     Column("file", LargeBinary, nullable=False),
 )
 
-ENVELOPE_STATES = ("pending", "delivered", "expired")
 INBOX_KINDS = ("envelope", "receipt")

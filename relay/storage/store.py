@@ -15,6 +15,7 @@ from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from relay.storage.schema import envelopes, events, from_micros, inbox, receipts
+from relay.storage.states import ENVELOPE, EnvelopeState, envelope_transition
 from relay.storage.writer import Tx
 
 
@@ -50,6 +51,9 @@ class InboxItem:
     envelope_sha256: str | None = None
     accepted_receipt: bytes | None = None
 
+
+# Only a pending envelope may still change (relay.storage.states).
+_IS_PENDING = envelopes.c.state == EnvelopeState.PENDING
 
 _META = (
     envelopes.c.msg_id,
@@ -144,9 +148,7 @@ class Store:
         async with self.engine.connect() as conn:
             overdue = (await conn.execute(select(func.min(envelopes.c.overdue_at)))).scalar()
             expires = (
-                await conn.execute(
-                    select(func.min(envelopes.c.expires_at)).where(envelopes.c.state == "pending")
-                )
+                await conn.execute(select(func.min(envelopes.c.expires_at)).where(_IS_PENDING))
             ).scalar()
             final = (
                 await conn.execute(
@@ -172,7 +174,7 @@ class Store:
             return {str(party): int(n) for party, n in rows}
 
     async def oldest_pending(self) -> datetime | None:
-        query = select(func.min(envelopes.c.accepted_at)).where(envelopes.c.state == "pending")
+        query = select(func.min(envelopes.c.accepted_at)).where(_IS_PENDING)
         async with self.engine.connect() as conn:
             return _as_time((await conn.execute(query)).scalar())
 
@@ -193,7 +195,7 @@ class Store:
         return None if row is None else _meta(row)
 
     def insert_envelope(self, tx: Tx, **values: object) -> None:
-        tx.add(envelopes, {"state": "pending", "final_at": None, **values})
+        tx.add(envelopes, {"state": ENVELOPE.initial, "final_at": None, **values})
 
     def add_inbox(
         self, tx: Tx, party: str, kind: str, msg_id: str, now: datetime, receipt_sha256: str | None
@@ -252,12 +254,18 @@ class Store:
         )
         return [(str(kind), str(msg_id)) for kind, msg_id in result]
 
-    async def finish(self, tx: Tx, msg_id: str, state: str, now: datetime) -> bool:
-        """Move a pending envelope to ``state``; False if it was no longer pending."""
+    async def finish(self, tx: Tx, msg_id: str, state: EnvelopeState, now: datetime) -> bool:
+        """Move a pending envelope to the final ``state``; False if it was no longer pending
+        (a race lost to another change, e.g. an acknowledgement against expiry).
+
+        Raises:
+            keys.states.IllegalTransition: ``state`` cannot follow ``pending``.
+        """
+        target = envelope_transition(EnvelopeState.PENDING, state)
         result: Any = await tx.execute(
             update(envelopes)
-            .where(envelopes.c.msg_id == msg_id, envelopes.c.state == "pending")
-            .values(state=state, final_at=now, overdue_at=None)
+            .where(envelopes.c.msg_id == msg_id, _IS_PENDING)
+            .values(state=target, final_at=now, overdue_at=None)
         )
         return bool(result.rowcount)
 
@@ -272,7 +280,7 @@ class Store:
     async def due_overdue(self, tx: Tx, now: datetime, limit: int) -> list[StoredEnvelope]:
         query = (
             select(*_META)
-            .where(envelopes.c.overdue_at <= now, envelopes.c.state == "pending")
+            .where(envelopes.c.overdue_at <= now, _IS_PENDING)
             .order_by(envelopes.c.overdue_at)
             .limit(limit)
         )
@@ -281,7 +289,7 @@ class Store:
     async def due_expired(self, tx: Tx, now: datetime, limit: int) -> list[StoredEnvelope]:
         query = (
             select(*_META)
-            .where(envelopes.c.state == "pending", envelopes.c.expires_at <= now)
+            .where(_IS_PENDING, envelopes.c.expires_at <= now)
             .order_by(envelopes.c.expires_at)
             .limit(limit)
         )

@@ -14,14 +14,12 @@ turns under the audit lock; the first clears it, so one OVERDUE (or EXPIRED) is 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from datetime import datetime
 
-import structlog
-
 from relay.core.service import RelayService
 from relay.monitoring.logging import get_logger
+from relay.tasks.base import BackgroundTask
 
 log = get_logger("relay.tasks.deadlines")
 # Sleep at most this long in one go: a wall clock that jumps must not strand a deadline.
@@ -29,8 +27,13 @@ MAX_SLEEP_SECONDS = 3600.0
 RETRY_SECONDS = 5.0
 
 
-class DeadlineTask:
+class DeadlineTask(BackgroundTask):
     """Runs :meth:`RelayService.process_deadlines` when the next deadline comes."""
+
+    name = "deadlines"
+    logger = log
+    failure_event = "deadlines.failed"
+    retry_seconds = RETRY_SECONDS
 
     def __init__(
         self,
@@ -38,25 +41,14 @@ class DeadlineTask:
         clock: Callable[[], datetime],
         announce: Callable[[datetime], None] | None = None,
     ) -> None:
+        super().__init__()
         self._service = service
         self._announce = announce
         self._clock = clock
-        self._wake = asyncio.Event()
         self._target: datetime | None = None
-        self._task: asyncio.Task[None] | None = None
         self.rounds = 0
         self.idle = asyncio.Event()
         service.on_deadline = self._created
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="relay-deadlines")
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
 
     def _created(self, deadline: datetime) -> None:
         """This process stored a new deadline: consider it, and tell the other processes."""
@@ -71,42 +63,36 @@ class DeadlineTask:
         was committed: then always look again.
         """
         if self._target is None or deadline < self._target or not self.idle.is_set():
-            self._wake.set()
+            self.wake()
 
     def wake(self) -> None:
         """Recompute now (after the clock moved, or the configuration changed)."""
-        self._wake.set()
+        super().wake()
 
-    async def _run(self) -> None:
-        structlog.contextvars.bind_contextvars(request_id="task:deadlines")
-        while True:
-            try:
-                self._wake.clear()
-                now = self._clock()
-                done = await self._service.process_deadlines(now)
-                if done.overdue or done.expired or done.purged:
-                    log.info(
-                        "deadlines.processed",
-                        overdue=done.overdue,
-                        expired=done.expired,
-                        purged=done.purged,
-                    )
-                nxt = await self._service.next_deadline()
-                self._target = nxt
-                self.rounds += 1
-                self.idle.set()
-                timeout = (
-                    None
-                    if nxt is None
-                    else min(MAX_SLEEP_SECONDS, max(0.0, (nxt - self._clock()).total_seconds()))
-                )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout)
-                self.idle.clear()
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # keep the task alive; the database may come back
-                log.error("deadlines.failed", error=type(e).__name__, retry_in=RETRY_SECONDS)
-                self._target = None
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), RETRY_SECONDS)
+    async def round(self) -> float | None:
+        self.idle.clear()
+        done = await self._service.process_deadlines(self._clock())
+        if done.overdue or done.expired or done.purged:
+            log.info(
+                "deadlines.processed",
+                overdue=done.overdue,
+                expired=done.expired,
+                purged=done.purged,
+            )
+        nxt = await self._service.next_deadline()
+        self._target = nxt
+        self.rounds += 1
+        self.idle.set()
+        return sleep_until(nxt, self._clock())
+
+    def failed(self, error: Exception) -> float | None:
+        self._target = None
+        return super().failed(error)
+
+
+def sleep_until(deadline: datetime | None, now: datetime) -> float | None:
+    """Seconds to sleep from ``now`` until ``deadline`` (None: until woken), never
+    negative and never more than :data:`MAX_SLEEP_SECONDS`."""
+    if deadline is None:
+        return None
+    return min(MAX_SLEEP_SECONDS, max(0.0, (deadline - now).total_seconds()))

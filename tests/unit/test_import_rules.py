@@ -71,6 +71,14 @@ NODE_SUBPACKAGES = (
     "node.console",
 )
 RELAY_TOP = ("relay.app", "relay.cli")
+PURE_DECISIONS = (
+    "keys.states",
+    "relay.storage.states",
+    "relay.core.node_receipts",
+    "relay.core.longpoll",
+    "node.storage.states",
+    "node.exchange.triage",
+)
 
 RULES: tuple[Rule, ...] = (
     # keys: the pure core, shared by both sides
@@ -111,6 +119,11 @@ RULES: tuple[Rule, ...] = (
         "relay.tasks",
         ("aiohttp", *RELAY_TOP, "relay.http"),
         "background duties run beside the transport, not through it",
+    ),
+    Rule(
+        "relay.tasks",
+        DRIVERS,
+        "a duty decides when; its SQL stays in relay.storage and relay.audit",
     ),
     Rule("relay.http", (*RELAY_TOP, "relay.tasks", *DRIVERS), "handlers parse, call and map"),
     Rule(
@@ -189,6 +202,11 @@ RULES: tuple[Rule, ...] = (
         ("node.relayapi", "node.audit", "node.runtime", "node.config", "aiohttp.client"),
         "the console calls the same store and exchange functions as the CLI; the command "
         "line builds it, and it speaks HTTP only as a server",
+    ),
+    # state tables and decisions (STYLE.md rules 14 and 15): values in, values out
+    *(
+        Rule(scope, (*IO_STACK, *HOST), "states and decisions are pure functions of values")
+        for scope in PURE_DECISIONS
     ),
 )
 
@@ -280,6 +298,7 @@ def test_the_top_of_each_package_holds_composition_roots_only() -> None:
         "keys/limits.py",
         "keys/receipts.py",
         "keys/redaction.py",
+        "keys/states.py",
         "keys/suites.py",
         "node/__init__.py",
         "node/__main__.py",
@@ -373,3 +392,8 @@ def test_relative_imports_resolve_to_absolute_names() -> None:
     assert "keys.relay" in names
     names = [n for _, n in imported_modules("from ... import node\n", "keys.sub.mod")]
     assert "node" in names
+
+
+def test_the_pure_decision_modules_exist() -> None:
+    for module in PURE_DECISIONS:
+        assert (ROOT / (module.replace(".", "/") + ".py")).is_file(), module
