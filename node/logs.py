@@ -16,6 +16,7 @@ import sys
 from typing import Any, TextIO
 
 import structlog
+from structlog.typing import FilteringBoundLogger
 
 from keys.redaction import REDACTED, make_processor
 
@@ -40,6 +41,9 @@ SENSITIVE_KEYS = frozenset(
         "payload",
     }
 )
+Logger = FilteringBoundLogger
+"""The node's logger type: what :func:`get_logger` returns (and what tests pass in)."""
+
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 
 
@@ -112,9 +116,10 @@ def _route_stdlib(out: TextIO, renderer: Any) -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.ERROR)
 
 
-def get_logger(**bind: Any) -> Any:
+def get_logger(**bind: Any) -> Logger:
     """A bound logger (``structlog.get_logger().bind(**bind)``)."""
-    return structlog.get_logger().bind(**bind)
+    log: Logger = structlog.get_logger().bind(**bind)
+    return log
 
 
-__all__ = ["REDACTED", "SENSITIVE_KEYS", "configure_logging", "get_logger", "redact"]
+__all__ = ["REDACTED", "SENSITIVE_KEYS", "Logger", "configure_logging", "get_logger", "redact"]

@@ -35,7 +35,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from keys import receipts
 from keys.auditlog.check import check_entry_inclusion
@@ -48,6 +48,7 @@ from node.audit.report import ALARM_KINDS, SHAPE_REASONS, Alarms, AuditReport, c
 from node.config import AuditSettings
 from node.errors import LocalNotFound
 from node.exchange.alerts import Alerter
+from node.logs import Logger
 from node.relayapi import auditwire
 from node.relayapi.transport import RelayTransport
 from node.storage.auditstore import CheckpointRow, ProofRow
@@ -74,7 +75,7 @@ class Auditor:
         alerter: Alerter,
         settings: AuditSettings,
         skew: timedelta,
-        log: Any = None,
+        log: Logger,
     ) -> None:
         self.store = store
         self.transport = transport
@@ -248,10 +249,7 @@ class Auditor:
             )
         )
         self._attempts.pop(row.sha256, None)
-        if self.log:
-            self.log.debug(
-                "audit.included", msg_id=r.msg_id, type=r.type, leaf_index=proof.leaf_index
-            )
+        self.log.debug("audit.included", msg_id=r.msg_id, type=r.type, leaf_index=proof.leaf_index)
 
     async def _attempt_failed(
         self, rows: Sequence[StoredReceipt], now: datetime, report: AuditReport, reason: str

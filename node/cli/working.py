@@ -19,6 +19,7 @@ from node.cli.base import data_dir, full_node, local_node, now, os_user
 from node.errors import LocalNotFound
 from node.evidence.bundle import MAX_EVIDENCE_BYTES, export_bundle, verify_bundle_doc
 from node.evidence.timeline import build_timeline, render_text
+from node.logs import get_logger
 from node.runtime import LocalNode, open_local
 from node.trust.keyhistory import KeyHistory
 
@@ -169,7 +170,8 @@ async def _pinned_keys(args: argparse.Namespace) -> dict[str, KeyHistory] | None
     folder = data_dir(args)
     if not (folder / node_config.CONFIG_NAME).exists():
         return None
-    node = await open_local(node_config.load(folder))
+    cfg = node_config.load(folder)
+    node = await open_local(cfg, get_logger(party=cfg.party))
     try:
         return {p: h for p in node.peers.parties() if (h := node.peers.key_history(p))}
     finally:

@@ -120,8 +120,7 @@ class Inbox(Exchange):
             env = Envelope.parse(item.envelope, self.limits)
         except (ValidationError, PocnetError) as e:
             report.ignored += 1
-            if self.log:
-                self.log.error("inbox.unreadable", item=item.id, error=e.code)
+            self.log.error("inbox.unreadable", item=item.id, error=e.code)
             sha = _sha_of(item.envelope)
             await self.store.add_rejection(
                 _rejection_row(sha, None, None, "unreadable", None, now), None, format_time(now)
@@ -130,8 +129,7 @@ class Inbox(Exchange):
         header = env.header
         if await self.store.has_message(header.msg_id):
             report.duplicates += 1
-            if self.log:
-                self.log.info("inbox.duplicate", msg_id=header.msg_id, sender=header.sender)
+            self.log.info("inbox.duplicate", msg_id=header.msg_id, sender=header.sender)
             return refreshed
         if await self.store.was_rejected(env.sha256):
             report.duplicates += 1
@@ -144,8 +142,7 @@ class Inbox(Exchange):
             try:
                 await self.peers.refresh(self.transport, now)
             except PocnetError as e:
-                if self.log:
-                    self.log.warning("peers.refresh_failed", error=e.code)
+                self.log.warning("peers.refresh_failed", error=e.code)
         try:
             message = open_at(
                 now,
@@ -203,14 +200,13 @@ class Inbox(Exchange):
             return
         self._seen.add(message.msg_id)
         report.received.append(message.msg_id)
-        if self.log:
-            self.log.info(
-                "inbox.received",
-                msg_id=message.msg_id,
-                sender=message.sender,
-                kind=message.kind,
-                priority=message.priority,
-            )
+        self.log.info(
+            "inbox.received",
+            msg_id=message.msg_id,
+            sender=message.sender,
+            kind=message.kind,
+            priority=message.priority,
+        )
         if message.priority in ALERT_PRIORITIES:
             await self.alerter.raise_alert(
                 Alert(
@@ -232,14 +228,13 @@ class Inbox(Exchange):
         row = _rejection_row(env.sha256, header.msg_id, header.sender, reason, code, now)
         if await self.store.add_rejection(row, rejected, format_time(now)):
             report.rejected.append(header.msg_id)
-            if self.log:
-                self.log.warning(
-                    "inbox.rejected",
-                    msg_id=header.msg_id,
-                    sender=header.sender,
-                    reason=reason,
-                    sent_reason=code,
-                )
+            self.log.warning(
+                "inbox.rejected",
+                msg_id=header.msg_id,
+                sender=header.sender,
+                reason=reason,
+                sent_reason=code,
+            )
 
     # -- receipts about our messages -----------------------------------------------------
 
@@ -253,13 +248,12 @@ class Inbox(Exchange):
                 raise Rejected("receipt_not_ours")
         except PocnetError as e:
             report.ignored += 1
-            if self.log:
-                self.log.warning(
-                    "receipt.ignored",
-                    item=item.id,
-                    msg_id=item.msg_id,
-                    reason=getattr(e, "reason", e.code),
-                )
+            self.log.warning(
+                "receipt.ignored",
+                item=item.id,
+                msg_id=item.msg_id,
+                reason=getattr(e, "reason", e.code),
+            )
             return
         stored = await self.store.add_receipt(
             signed, origin="relay" if r.issuer == RELAY_ID else "peer", now=format_time(now)
@@ -269,15 +263,14 @@ class Inbox(Exchange):
             return
         report.receipts += 1
         mismatch = r.envelope_sha256 != msg.envelope_sha256
-        if self.log:
-            (self.log.warning if mismatch or r.type == "REJECTED" else self.log.info)(
-                "receipt.stored",
-                msg_id=r.msg_id,
-                type=r.type,
-                issuer=r.issuer,
-                reason=r.reason,
-                digest_matches=not mismatch,
-            )
+        (self.log.warning if mismatch or r.type == "REJECTED" else self.log.info)(
+            "receipt.stored",
+            msg_id=r.msg_id,
+            type=r.type,
+            issuer=r.issuer,
+            reason=r.reason,
+            digest_matches=not mismatch,
+        )
         if r.type == "REJECTED" or (r.type in ("OVERDUE", "EXPIRED") and msg.priority != "routine"):
             await self.alerter.raise_alert(
                 Alert.about(

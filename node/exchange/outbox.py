@@ -197,14 +197,13 @@ class Outbox(Exchange):
             next_attempt_at=format_time(now + (self.send_grace if grace is None else grace)),
         )
         await self.store.add_message(row)
-        if self.log:
-            self.log.info(
-                "outbox.queued",
-                msg_id=env.header.msg_id,
-                recipient=recipient,
-                kind=form.kind,
-                priority=form.priority,
-            )
+        self.log.info(
+            "outbox.queued",
+            msg_id=env.header.msg_id,
+            recipient=recipient,
+            kind=form.kind,
+            priority=form.priority,
+        )
         return StoredMessage.from_row(
             {
                 **row,
@@ -244,14 +243,13 @@ class Outbox(Exchange):
         return signed, result.created
 
     def _log_accepted(self, msg: StoredMessage, created: bool) -> None:
-        if self.log:
-            self.log.info(
-                "outbox.accepted",
-                msg_id=msg.msg_id,
-                recipient=msg.counterpart,
-                attempts=msg.attempts + 1,
-                resubmitted=not created,
-            )
+        self.log.info(
+            "outbox.accepted",
+            msg_id=msg.msg_id,
+            recipient=msg.counterpart,
+            attempts=msg.attempts + 1,
+            resubmitted=not created,
+        )
 
     async def submit(self, msg: StoredMessage, now: datetime) -> str:
         """Submit one queued envelope; returns ``accepted``, ``retrying`` or ``failed``.
@@ -302,19 +300,17 @@ class Outbox(Exchange):
             await self.store.mark_retry(
                 msg.msg_id, attempts=attempts, next_at=next_at, error=error.code
             )
-            if self.log:
-                self.log.warning(
-                    "outbox.retry",
-                    msg_id=msg.msg_id,
-                    attempts=attempts,
-                    delay_s=round(delay, 3),
-                    error=error.code,
-                    reason=reason,
-                )
+            self.log.warning(
+                "outbox.retry",
+                msg_id=msg.msg_id,
+                attempts=attempts,
+                delay_s=round(delay, 3),
+                error=error.code,
+                reason=reason,
+            )
             return "retrying"
         await self.store.mark_failed(msg.msg_id, f"{error.code}: {error.message}")
-        if self.log:
-            self.log.error("outbox.refused", msg_id=msg.msg_id, error=error.code, reason=reason)
+        self.log.error("outbox.refused", msg_id=msg.msg_id, error=error.code, reason=reason)
         return "failed"
 
     async def flush(self, now: datetime, *, everything: bool = False) -> FlushReport:
@@ -371,17 +367,13 @@ class Outbox(Exchange):
                 await self.store.mark_receipt_retry(
                     item.id, attempts=attempts, next_at=format_time(now + timedelta(seconds=delay))
                 )
-                if self.log:
-                    self.log.warning(
-                        "receipt.post_retry", msg_id=item.msg_id, type=item.type, error=e.code
-                    )
+                self.log.warning(
+                    "receipt.post_retry", msg_id=item.msg_id, type=item.type, error=e.code
+                )
                 return False
             # Refused for good (e.g. the relay no longer holds the envelope): keep the
             # receipt locally as issued, stop retrying.
-            if self.log:
-                self.log.error(
-                    "receipt.post_refused", msg_id=item.msg_id, type=item.type, error=e.code
-                )
+            self.log.error("receipt.post_refused", msg_id=item.msg_id, type=item.type, error=e.code)
         await self.store.mark_receipt_posted(item.id)
         return True
 

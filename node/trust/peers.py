@@ -32,6 +32,7 @@ from keys.errors import DecodeError, PeerError, Rejected, ValidationError
 from keys.identities import RELAY_ID, EncryptionPublicKey, VerifyKey
 from keys.keystore import PublicBundle, verify_bundle
 from node.errors import LocalNotFound
+from node.logs import Logger
 from node.relayapi.transport import RelayTransport
 from node.storage.store import Store
 from node.trust.keyhistory import KeyHistory, verify_receipt_at
@@ -171,7 +172,7 @@ class PinnedPeers:
         me: str,
         on_key_change: str = "warn",
         contacts: Mapping[str, str] | None = None,
-        log: Any = None,
+        log: Logger,
     ) -> None:
         self._store = store
         self._me = me
@@ -186,8 +187,7 @@ class PinnedPeers:
             try:
                 self._bundles[party] = verify_bundle(data)
             except ValidationError:  # pragma: no cover - only a damaged database
-                if self._log:
-                    self._log.error("peers.pin_damaged", party=party)
+                self._log.error("peers.pin_damaged", party=party)
         return self
 
     def knows(self, party: str) -> bool:
@@ -299,8 +299,7 @@ class PinnedPeers:
         if old is None:
             await self._pin(bundle, data, stamp)
             report.pinned.append(party)
-            if self._log:
-                self._log.info("peers.pinned", party=party, signing_key=bundle.signing_key.key_id)
+            self._log.info("peers.pinned", party=party, signing_key=bundle.signing_key.key_id)
             return
         old_ids, new_ids = _key_ids(old), _key_ids(bundle)
         if old_ids == new_ids:
@@ -314,15 +313,14 @@ class PinnedPeers:
         await self._store.record_key_change(
             party, _fmt(old_ids), _fmt(new_ids), accepted=accept, now=stamp
         )
-        if self._log:
-            self._log.error(
-                "peers.key_changed",
-                party=party,
-                old_signing_key=old_ids[0],
-                new_signing_key=new_ids[0],
-                accepted=accept,
-                advice="confirm the new fingerprint with the party by phone before relying on it",
-            )
+        self._log.error(
+            "peers.key_changed",
+            party=party,
+            old_signing_key=old_ids[0],
+            new_signing_key=new_ids[0],
+            accepted=accept,
+            advice="confirm the new fingerprint with the party by phone before relying on it",
+        )
         if accept:
             await self._pin(bundle, data, stamp)
             report.changed.append(party)
@@ -336,8 +334,7 @@ class PinnedPeers:
         self._bundles[bundle.party] = bundle
 
     def _warn(self, event: str, **kw: Any) -> None:
-        if self._log:
-            self._log.warning(event, **kw)
+        self._log.warning(event, **kw)
 
 
 def _fmt(ids: tuple[str, tuple[str, ...]]) -> str:

@@ -21,6 +21,7 @@ from collections.abc import MutableMapping
 from typing import Any, TextIO
 
 import structlog
+from structlog.typing import FilteringBoundLogger
 
 from keys.redaction import REDACTED, make_processor
 
@@ -126,9 +127,10 @@ def _route_stdlib(out: TextIO, renderer: Any) -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.ERROR)
 
 
-def get_logger(name: str = "relay") -> Any:
+def get_logger(name: str = "relay") -> FilteringBoundLogger:
     """A structlog logger."""
-    return structlog.get_logger(name)
+    log: FilteringBoundLogger = structlog.get_logger(name)
+    return log
 
 
 __all__ = [

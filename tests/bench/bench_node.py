@@ -38,6 +38,7 @@ from keys.encoding import parse_time
 from node import config as node_config
 from node.exchange.outbox import FLUSH_CONCURRENCY
 from node.forms import validate_form
+from node.logs import get_logger
 from node.runtime import Node, open_node, unlock
 from tests.e2e.nodeproc import LocalNetwork, NodeProcess
 
@@ -66,7 +67,7 @@ def pct(values: list[float], q: float) -> float:
 
 async def sender(data: Path) -> Node:
     cfg = node_config.load(data)
-    return await open_node(cfg, unlock(cfg, None))
+    return await open_node(cfg, unlock(cfg, None), log=get_logger(party=cfg.party))
 
 
 async def wait_retrieved(fr: Node, msg_id: str, timeout: float = 10.0) -> str:
