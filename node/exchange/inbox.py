@@ -24,7 +24,7 @@ from typing import Any
 
 from keys import receipts
 from keys.encoding import canonical, format_time
-from keys.envelope import Envelope, open_at
+from keys.envelope import Envelope, Message, open_at
 from keys.errors import PocnetError, Rejected, ValidationError
 from keys.identities import RELAY_ID
 from keys.limits import ProtocolLimits
@@ -180,7 +180,7 @@ class Inbox(Exchange):
         )
 
     async def _store_received(
-        self, env: Envelope, message: Any, now: datetime, report: InboxReport
+        self, env: Envelope, message: Message, now: datetime, report: InboxReport
     ) -> None:
         stamp = format_time(now)
         retrieved = self._issue("RETRIEVED", env, now)
@@ -286,7 +286,7 @@ class Inbox(Exchange):
                 )
             )
 
-    def _verify_receipt(self, wire: Any, now: datetime) -> receipts.SignedReceipt:
+    def _verify_receipt(self, wire: receipts.Wire, now: datetime) -> receipts.SignedReceipt:
         return self.peers.verify_receipt(wire)  # the issuer's key valid at issued_at
 
     def _decryption_keys(self, now: datetime) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from typing import Any
 
 from keys import receipts
 from keys.encoding import canonical, format_time
-from keys.envelope import seal_at
+from keys.envelope import Message, seal_at
 from keys.errors import NotFound, PocnetError, Rejected
 from keys.identities import RELAY_ID
 from node.exchange.context import Exchange
@@ -95,7 +95,7 @@ def message_row(
     counterpart: str,
     envelope_bytes: bytes,
     envelope_sha256: str,
-    message: Any,
+    message: Message,
     message_bytes: bytes,
     expires_at: str,
     state: str,
@@ -215,7 +215,7 @@ class Outbox(Exchange):
         )
 
     async def _verify_accepted(
-        self, msg: StoredMessage, wire: Any, now: datetime
+        self, msg: StoredMessage, wire: receipts.Wire, now: datetime
     ) -> receipts.SignedReceipt:
         if not self.peers.knows(RELAY_ID):
             await self.peers.refresh(self.transport, now)

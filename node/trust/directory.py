@@ -307,7 +307,7 @@ class DirectoryPeers:
             return None
         return {"version": current.version, "payload_sha256": current.payload_sha256}
 
-    def verify_receipt(self, wire: Any) -> receipts.SignedReceipt:
+    def verify_receipt(self, wire: receipts.Wire) -> receipts.SignedReceipt:
         """Verify a receipt with its issuer's key valid at its ``issued_at``.
 
         Raises:

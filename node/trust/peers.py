@@ -97,7 +97,7 @@ class PeerKeys(Protocol):
         """
         ...
 
-    def verify_receipt(self, wire: Any) -> receipts.SignedReceipt:
+    def verify_receipt(self, wire: receipts.Wire) -> receipts.SignedReceipt:
         """Verify a receipt with its issuer's key valid at its ``issued_at``.
 
         Raises:
@@ -232,7 +232,7 @@ class PinnedPeers:
     def directory_ref(self) -> dict[str, Any] | None:
         return None
 
-    def verify_receipt(self, wire: Any) -> receipts.SignedReceipt:
+    def verify_receipt(self, wire: receipts.Wire) -> receipts.SignedReceipt:
         return verify_receipt_at(wire, self.key_at)
 
     def decryption_key_ids(self, party: str, now: datetime) -> frozenset[str] | None:
