@@ -2,28 +2,46 @@
 
 Every error says whose fault it is (``fault``: ``"local"`` for our own misuse or
 configuration, ``"peer"`` for what a remote party sent us), carries a stable machine
-``code`` and an ``http_status`` hint. :class:`Rejected` is the opaque error for anything a
-peer sent that failed a cryptographic or protocol check: its ``str()`` says only
-"rejected", while ``reason`` (for the operator's log, never for the peer) says why.
+``code`` and an ``http_status`` hint. Each class has a default fault; a raise site where
+the same check is the operator's to fix (a bad file given on the command line, a message
+id typed wrong) says so with the ``fault=`` keyword rather than a subclass:
+``NotFound("no message 12ab", code="message_not_found", fault="local")``.
+
+:class:`Rejected` is the opaque error for anything a peer sent that failed a
+cryptographic or protocol check: its ``str()`` says only "rejected", while ``reason``
+(for the operator's log, never for the peer) says why.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
+
+Fault = Literal["local", "peer"]
+"""Whose fault an error is: ``local`` (fix it here) or ``peer`` (a remote party sent it)."""
 
 
 class PocnetError(Exception):
-    """Root of every PoCNet error."""
+    """Root of every PoCNet error.
 
-    code: ClassVar[str] = "internal_error"
+    Args:
+        message: for the person who reads it (a peer sees it only through :meth:`to_wire`).
+        code: a stable machine code, instead of the class's.
+        fault: whose fault this one is, instead of the class's.
+    """
+
+    code: str = "internal_error"
     http_status: ClassVar[int] = 500
-    fault: ClassVar[str] = "local"
+    fault: Fault = "local"
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: str | None = None, fault: Fault | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
-            self.code = code  # type: ignore[misc]
+            self.code = code
+        if fault is not None:
+            self.fault = fault
 
     def diagnostics(self) -> str:
         """A message for the person at the terminal: what happened, whose fault."""
@@ -60,7 +78,7 @@ class WrongPassphrase(KeystoreError):
 class PeerError(PocnetError):
     """What a peer sent is not acceptable."""
 
-    fault = "peer"
+    fault: Fault = "peer"
     code = "bad_request"
     http_status = 400
 
@@ -83,6 +101,13 @@ class TooLarge(ValidationError):
 
     code = "too_large"
     http_status = 413
+
+
+class InvalidFile(ValidationError):
+    """A file named on the command line is not what it should be (exit code 5): the
+    operator's to fix, whatever check refused it."""
+
+    fault = "local"
 
 
 class Unauthenticated(PeerError):

@@ -41,12 +41,11 @@ from keys import receipts
 from keys.auditlog.check import check_entry_inclusion
 from keys.auditlog.checkpoint import Checkpoint, origin_for
 from keys.encoding import format_time, parse_time
-from keys.errors import PocnetError, RateLimited, Rejected
+from keys.errors import NotFound, PocnetError, RateLimited, Rejected
 from keys.host.command import Unreachable
 from node.audit.checkpoints import CheckpointTracker
 from node.audit.report import ALARM_KINDS, SHAPE_REASONS, Alarms, AuditReport, checkpoint_of
 from node.config import AuditSettings
-from node.errors import LocalNotFound
 from node.exchange.alerts import Alerter
 from node.logs import Logger
 from node.relayapi import auditwire
@@ -197,7 +196,7 @@ class Auditor:
     async def _parties(self, msg_id: str) -> dict[str, str]:
         try:
             msg = await self.store.get_message(msg_id)
-        except LocalNotFound:
+        except NotFound:
             return {}
         return {"sender": msg.sender, "recipient": msg.recipient}
 

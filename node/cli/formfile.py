@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from keys.encoding import loads_strict
-from keys.errors import DecodeError, TooLarge, ValidationError
-from node.errors import LocalNotFound
+from keys.errors import DecodeError, NotFound, TooLarge, ValidationError
 
 DEFAULT_MAX_FORM_BYTES = 256 * 1024
 
@@ -59,7 +58,7 @@ def read_form(path: Path, *, max_bytes: int = DEFAULT_MAX_FORM_BYTES) -> dict[st
         with path.open("rb") as fh:
             data = fh.read(max_bytes + 1)
     except FileNotFoundError as e:
-        raise LocalNotFound(f"no form file at {path}", code="file_not_found") from e
+        raise NotFound(f"no form file at {path}", code="file_not_found", fault="local") from e
     except OSError as e:
         raise ValidationError(f"cannot read the form {path}: {e.strerror}") from e
     try:

@@ -60,7 +60,7 @@ async def _recipient_key_known(node: Node, party: str) -> None:
     if node.peers.knows(party) and node.peers.unusable(now()) is None:
         return
     await node.peers.refresh(node.transport, now())
-    node.peers.encryption_key_for(party, now())  # LocalNotFound: unknown party
+    node.peers.encryption_key_for(party, now())  # NotFound (fault local): unknown party
 
 
 async def _send(

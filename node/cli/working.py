@@ -10,13 +10,12 @@ from typing import Any
 
 from keys.auditlog.checkpoint import origin_for
 from keys.encoding import format_time, loads_strict
-from keys.errors import PocnetError, ValidationError
+from keys.errors import NotFound, PocnetError, ValidationError
 from keys.host.command import EXIT_REFUSED, emit
 from keys.host.files import write_private
 from node import config as node_config
 from node.audit.auditor import auditor_for
 from node.cli.base import data_dir, full_node, local_node, now, os_user
-from node.errors import LocalNotFound
 from node.evidence.bundle import MAX_EVIDENCE_BYTES, export_bundle, verify_bundle_doc
 from node.evidence.timeline import build_timeline, render_text
 from node.logs import get_logger
@@ -183,7 +182,7 @@ async def _verify(args: argparse.Namespace, path: Path) -> int:
         with path.open("rb") as fh:
             raw = fh.read(MAX_EVIDENCE_BYTES + 1)
     except FileNotFoundError as e:
-        raise LocalNotFound(f"no evidence file at {path}", code="file_not_found") from e
+        raise NotFound(f"no evidence file at {path}", code="file_not_found", fault="local") from e
     except OSError as e:
         raise ValidationError(f"cannot read {path}: {e.strerror}") from e
     doc = loads_strict(raw, max_bytes=MAX_EVIDENCE_BYTES)

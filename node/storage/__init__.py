@@ -3,6 +3,6 @@
 Owns every table and SQL statement of the node: messages, receipts and rejections
 (``store``), audit checkpoints and proofs (``auditstore``), the accepted directory versions
 (``directorystore``), pinned keys and the access log (``registers``), and the frozen views
-of rows (``records``). May import :mod:`keys`, SQLAlchemy and :mod:`node.errors`; nothing
-else of :mod:`node`.
+of rows (``records``). May import :mod:`keys` and SQLAlchemy; nothing else of
+:mod:`node`.
 """

@@ -47,7 +47,6 @@ from keys.directory import (
 from keys.encoding import canonical, format_time, loads_strict
 from keys.errors import ConfigError, NotFound, PeerError, PocnetError, Rejected
 from keys.identities import RELAY_ID, EncryptionPublicKey, VerifyKey
-from node.errors import LocalNotFound
 from node.logs import Logger
 from node.relayapi.transport import RelayTransport
 from node.storage.store import Store
@@ -223,7 +222,7 @@ class DirectoryPeers:
         """The newest encryption key of ``party`` valid at ``now``.
 
         Raises:
-            LocalNotFound: the directory does not list ``party``.
+            NotFound: the directory does not list ``party`` (``fault="local"``).
             DirectoryUnusable: no directory, an expired one, or ``party`` suspended,
                 revoked or without a valid key.
         """
@@ -232,10 +231,11 @@ class DirectoryPeers:
             return current.encryption_key_for(party, now)
         except Rejected as e:
             if e.reason == "unknown_recipient":
-                raise LocalNotFound(
+                raise NotFound(
                     f"unknown party {party}: the signed directory (version {current.version}) "
                     "does not list it (check the id, or run 'node directory refresh')",
                     code="unknown_party",
+                    fault="local",
                 ) from e
             status = current.party(party).status
             why = (

@@ -28,10 +28,9 @@ from typing import Any, Protocol
 
 from keys import receipts
 from keys.encoding import canonical, format_time
-from keys.errors import DecodeError, PeerError, Rejected, ValidationError
+from keys.errors import DecodeError, NotFound, PeerError, Rejected, ValidationError
 from keys.identities import RELAY_ID, EncryptionPublicKey, VerifyKey
 from keys.keystore import PublicBundle, verify_bundle
-from node.errors import LocalNotFound
 from node.logs import Logger
 from node.relayapi.transport import RelayTransport
 from node.storage.store import Store
@@ -202,10 +201,11 @@ class PinnedPeers:
     def encryption_key_for(self, party: str, now: datetime | None = None) -> EncryptionPublicKey:
         bundle = self._bundles.get(party)
         if bundle is None or party == RELAY_ID:
-            raise LocalNotFound(
+            raise NotFound(
                 f"unknown party {party}: it is not in the relay's directory (check the id, "
                 "or run 'node directory refresh')",
                 code="unknown_party",
+                fault="local",
             )
         return bundle.current_encryption_key
 
@@ -247,9 +247,10 @@ class PinnedPeers:
     def relay_key(self) -> VerifyKey:
         bundle = self._bundles.get(RELAY_ID)
         if bundle is None:
-            raise LocalNotFound(
+            raise NotFound(
                 "the relay's receipt key is not known yet: run 'node directory refresh'",
                 code="unknown_party",
+                fault="local",
             )
         return bundle.signing_key
 
