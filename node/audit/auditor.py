@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING
 from keys import receipts
 from keys.auditlog.check import check_entry_inclusion
 from keys.auditlog.checkpoint import Checkpoint, origin_for
-from keys.encoding import format_time, parse_time
+from keys.encoding import format_time
 from keys.errors import NotFound, PocnetError, RateLimited, Rejected
 from keys.host.command import Unreachable
 from node.audit.checkpoints import CheckpointTracker
@@ -127,7 +127,7 @@ class Auditor:
             by_msg[r.msg_id].append(r)
         checked = 0
         for mid, rows in by_msg.items():
-            young = settle - (now - parse_time(max(r.stored_at for r in rows))).total_seconds()
+            young = settle - (now - max(r.stored_at for r in rows)).total_seconds()
             if young > 0:
                 report.next_in = min(young, report.next_in or young)
                 continue

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from keys import receipts
-from keys.encoding import format_time, parse_time
+from keys.encoding import format_time
 from keys.errors import PocnetError, ValidationError
 from keys.host.command import EXIT_UNREACHABLE, emit
 from keys.identities import validate_party_id
@@ -130,9 +130,7 @@ async def cmd_respond(args: argparse.Namespace) -> int:
             data["request_reference"] = reference
         # A reply inherits the request's priority unless --priority or the form says.
         inherited = None if data.get("urgency") else _reply_priority(args.kind, original.priority)
-        form = _validate(
-            args, node, data, request_time=parse_time(original.created_at), priority=inherited
-        )
+        form = _validate(args, node, data, request_time=original.created_at, priority=inherited)
         recipient = original.counterpart
         await _recipient_key_known(node, recipient)
         if original.direction == "in" and original.acknowledged_at is None:

@@ -73,7 +73,7 @@ async def cmd_show(args: argparse.Namespace) -> int:
     result = {**msg.summary(), "message": content}
     header = (
         f"{msg.kind} {'to' if msg.direction == 'out' else 'from'} {msg.counterpart} "
-        f"({msg.priority}), sent {msg.created_at}, state {msg.state}\n"
+        f"({msg.priority}), sent {format_time(msg.created_at)}, state {msg.state}\n"
         f"msg_id {msg.msg_id}  conversation {msg.conversation_id}"
         + (f"  in reply to {msg.in_reply_to}" if msg.in_reply_to else "")
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from keys.encoding import format_time, parse_time
+from keys.encoding import format_time
 from node.config import AlertSettings
 from node.exchange.alerts import Alert, Alerter
 from node.reports.preservation import expiring, preservation_clocks
@@ -25,7 +25,7 @@ def ack_deadline(msg: StoredMessage, settings: AlertSettings) -> datetime | None
     }.get(msg.priority)
     if minutes is None:
         return None
-    return parse_time(msg.created_at) + timedelta(minutes=minutes)
+    return msg.created_at + timedelta(minutes=minutes)
 
 
 async def check_acknowledgements(
@@ -47,7 +47,7 @@ async def check_acknowledgements(
                 "not_acknowledged",
                 stamp,
                 {
-                    "sent_at": msg.created_at,
+                    "sent_at": format_time(msg.created_at),
                     "deadline": format_time(deadline),
                     "state": msg.state,
                     "phone": phone,

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from keys.encoding import parse_time
+from keys.encoding import format_time
 from node.reports.preservation import PreservationClock
 from node.storage.records import AccessRecord, Rejection, StoredMessage, StoredReceipt
 
@@ -51,8 +51,8 @@ def summary(values: list[float]) -> dict[str, Any]:
     }
 
 
-def _seconds(later: str, earlier: str) -> float:
-    return (parse_time(later) - parse_time(earlier)).total_seconds()
+def _seconds(later: datetime, earlier: datetime) -> float:
+    return (later - earlier).total_seconds()
 
 
 def _counts(msgs: list[StoredMessage]) -> dict[str, dict[str, int]]:
@@ -60,7 +60,7 @@ def _counts(msgs: list[StoredMessage]) -> dict[str, dict[str, int]]:
         "by_kind": dict(sorted(Counter(m.kind for m in msgs).items())),
         "by_counterpart": dict(sorted(Counter(m.counterpart for m in msgs).items())),
         "by_priority": dict(sorted(Counter(m.priority for m in msgs).items())),
-        "by_month": dict(sorted(Counter(m.created_at[:7] for m in msgs).items())),
+        "by_month": dict(sorted(Counter(format_time(m.created_at)[:7] for m in msgs).items())),
     }
 
 
@@ -83,14 +83,14 @@ def compute_stats(
 ) -> dict[str, Any]:
     """Every figure of ``node stats`` (times in seconds)."""
     all_msgs = list(messages)
-    msgs = [m for m in all_msgs if not since or m.created_at >= since]
+    msgs = [m for m in all_msgs if not since or format_time(m.created_at) >= since]
     sent = [m for m in msgs if m.direction == "out"]
     received = [m for m in msgs if m.direction == "in"]
     replies: dict[str, list[StoredMessage]] = defaultdict(list)
     for m in all_msgs:
         if m.in_reply_to:
             replies[m.in_reply_to].append(m)
-    acks: dict[str, str] = {}
+    acks: dict[str, datetime] = {}
     for r in receipts:
         if r.type == "ACKNOWLEDGED" and (r.msg_id not in acks or r.issued_at < acks[r.msg_id]):
             acks[r.msg_id] = r.issued_at

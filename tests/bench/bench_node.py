@@ -34,7 +34,6 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
-from keys.encoding import parse_time
 from node import config as node_config
 from node.exchange.outbox import FLUSH_CONCURRENCY
 from node.forms import validate_form
@@ -70,7 +69,7 @@ async def sender(data: Path) -> Node:
     return await open_node(cfg, unlock(cfg, None), log=get_logger(party=cfg.party))
 
 
-async def wait_retrieved(fr: Node, msg_id: str, timeout: float = 10.0) -> str:
+async def wait_retrieved(fr: Node, msg_id: str, timeout: float = 10.0) -> datetime:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for r in await fr.store.receipts_for(msg_id):
@@ -91,7 +90,7 @@ async def latency(fr: Node) -> tuple[list[float], list[float]]:
         rtt.append((time.perf_counter() - t0) * 1000)
         accepted = datetime.now(UTC)
         stored_at = await wait_retrieved(fr, msg.msg_id)
-        out.append(max(0.0, (parse_time(stored_at) - accepted).total_seconds() * 1000))
+        out.append(max(0.0, (stored_at - accepted).total_seconds() * 1000))
     return out, rtt
 
 
