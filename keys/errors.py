@@ -2,29 +2,48 @@
 
 Every error says whose fault it is (``fault``: ``"local"`` for our own misuse or
 configuration, ``"input"`` for what the person at the terminal typed or gave in a file,
-``"peer"`` for what a remote party sent us), carries a stable machine
-``code`` and an ``http_status`` hint. :class:`Rejected` is the opaque error for anything a
-peer sent that failed a cryptographic or protocol check: its ``str()`` says only
-"rejected", while ``reason`` (for the operator's log, never for the peer) says why.
+``"peer"`` for what a remote party sent us), carries a stable machine ``code`` and an
+``http_status`` hint. Each class has a default fault; a raise site where the same check is
+someone else's to fix (a bad file given on the command line, a message id typed wrong) says
+so with the ``fault=`` keyword rather than a subclass:
+``NotFound("no message 12ab", code="message_not_found", fault="local")``.
+
+:class:`Rejected` is the opaque error for anything a peer sent that failed a
+cryptographic or protocol check: its ``str()`` says only "rejected", while ``reason``
+(for the operator's log, never for the peer) says why.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
+
+Fault = Literal["local", "input", "peer"]
+"""Whose fault an error is: ``local`` (this installation), ``input`` (what the person typed
+or gave) or ``peer`` (a remote party sent it)."""
 
 
 class PocnetError(Exception):
-    """Root of every PoCNet error."""
+    """Root of every PoCNet error.
 
-    code: ClassVar[str] = "internal_error"
+    Args:
+        message: for the person who reads it (a peer sees it only through :meth:`to_wire`).
+        code: a stable machine code, instead of the class's.
+        fault: whose fault this one is, instead of the class's.
+    """
+
+    code: str = "internal_error"
     http_status: ClassVar[int] = 500
-    fault: ClassVar[str] = "local"
+    fault: Fault = "local"
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: str | None = None, fault: Fault | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
-            self.code = code  # type: ignore[misc]
+            self.code = code
+        if fault is not None:
+            self.fault = fault
 
     def diagnostics(self, fault: str | None = None) -> str:
         """A message for the person at the terminal: what happened, whose fault
@@ -64,7 +83,7 @@ class WrongPassphrase(KeystoreError):
 class PeerError(PocnetError):
     """What a peer sent is not acceptable."""
 
-    fault = "peer"
+    fault: Fault = "peer"
     code = "bad_request"
     http_status = 400
 
@@ -94,6 +113,13 @@ class TooLarge(ValidationError):
 
     code = "too_large"
     http_status = 413
+
+
+class InvalidFile(ValidationError):
+    """A file named on the command line is not what it should be (exit code 5): the
+    operator's to fix, whatever check refused it."""
+
+    fault = "local"
 
 
 class Unauthenticated(PeerError):

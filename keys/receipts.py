@@ -160,7 +160,11 @@ def issue_at(
     return SignedReceipt(receipt, payload, signing_key.sign(pae(TYPE_RECEIPT, payload)))
 
 
-def parse_wire(data: bytes | Mapping[str, Any]) -> tuple[bytes, bytes]:
+Wire = bytes | Mapping[str, Any]
+"""A receipt as received: its JSON bytes, or the JSON object ``{payload, sig}`` they hold."""
+
+
+def parse_wire(data: Wire) -> tuple[bytes, bytes]:
     """Split a receipt's wire form into (payload bytes, signature), unverified.
 
     Raises:
@@ -180,7 +184,7 @@ def parse_wire(data: bytes | Mapping[str, Any]) -> tuple[bytes, bytes]:
     return payload, signature
 
 
-def peek_issuer(data: bytes | Mapping[str, Any]) -> str:
+def peek_issuer(data: Wire) -> str:
     """The claimed issuer of an unverified receipt, to look its key up.
 
     Raises:
@@ -193,7 +197,7 @@ def peek_issuer(data: bytes | Mapping[str, Any]) -> str:
     return issuer
 
 
-def verify(data: bytes | Mapping[str, Any], key: VerifyKey) -> SignedReceipt:
+def verify(data: Wire, key: VerifyKey) -> SignedReceipt:
     """Verify a receipt's signature with ``key``, then parse it.
 
     Raises:

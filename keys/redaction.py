@@ -9,16 +9,54 @@ run is a key, a signature, a token or a ciphertext. Lower-case hex (SHA-256 dige
 message ids), paths and prose pass. Byte strings are replaced by their length.
 
 :func:`make_processor` wraps it in the ``(logger, method, event_dict)`` shape of a
-structlog processor; callers add it to their chain.
+structlog processor; :data:`redact` is that processor over :data:`SECRET_FIELDS`, the one
+list used by the relay and the node.
+
+The processor chain of both sides lives here too. They log through structlog, which this
+package may not import: each entry point hands structlog's own processors in as an
+:class:`Edge` (context variables, level, timestamp, exception formatting, logger name) and
+:func:`chain` fixes what runs around them and in which order. Every line of either side
+then carries ``event``, ``level``, ``timestamp`` and ``request_id`` (``"-"`` outside a
+request), and :data:`redact` runs last, after exceptions are formatted, so a traceback is
+masked like any other field. Standard-library records (aiohttp, asyncpg, SQLAlchemy) go
+through :func:`foreign_pre_chain`, then :func:`foreign_chain`, with the same redaction.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 REDACTED = "[redacted]"
+
+SECRET_FIELDS = frozenset(
+    {
+        "authorization",
+        "body",
+        "ciphertext",
+        "content",
+        "envelope",
+        "form",
+        "key",
+        "message",
+        "nonce",
+        "passphrase",
+        "password",
+        "payload",
+        "plaintext",
+        "private_key",
+        "secret",
+        "seed",
+        "sig",
+        "signature",
+        "signature_input",
+        "token",
+    }
+)
+"""The one list of field names whose values never reach a log, in the relay's or the node's
+lines: what could hold a plaintext, a key, a passphrase, a signature or a token."""
 MIN_RUN = 40
 _B64_RUN = re.compile(rf"[A-Za-z0-9_+/=-]{{{MIN_RUN},}}")
 
@@ -85,4 +123,77 @@ def make_processor(secret_fields: Iterable[str]) -> Processor:
     return redact
 
 
-__all__ = ["MIN_RUN", "REDACTED", "clean", "make_processor", "mask", "redact_event"]
+redact = make_processor(SECRET_FIELDS)
+"""The redaction processor of both the relay's and the node's logs."""
+
+
+# -- the processor chain of both sides -------------------------------------------------
+
+
+def default_request_id(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Give a line ``request_id="-"`` unless one is bound (by the HTTP layer, or a task)."""
+    event_dict.setdefault("request_id", "-")
+    return event_dict
+
+
+@dataclass(frozen=True)
+class Edge:
+    """structlog's processors, supplied by the entry point that imports structlog.
+
+    Attributes:
+        merge_context: ``structlog.contextvars.merge_contextvars``.
+        add_level: ``structlog.processors.add_log_level``.
+        timestamp: ``structlog.processors.TimeStamper(fmt="iso", utc=True)``.
+        format_exc_info: ``structlog.processors.format_exc_info``.
+        add_logger_name: ``structlog.stdlib.add_logger_name`` (library records only).
+        remove_meta: ``ProcessorFormatter.remove_processors_meta`` (library records only).
+    """
+
+    merge_context: Processor
+    add_level: Processor
+    timestamp: Processor
+    format_exc_info: Processor
+    add_logger_name: Processor
+    remove_meta: Processor
+
+
+def chain(edge: Edge) -> list[Processor]:
+    """The processors of the side's own lines, before the renderer."""
+    return [
+        edge.merge_context,
+        default_request_id,
+        edge.add_level,
+        edge.timestamp,
+        edge.format_exc_info,
+        redact,
+    ]
+
+
+def foreign_pre_chain(edge: Edge) -> list[Processor]:
+    """What a standard-library record gets before it joins the chain."""
+    return [default_request_id, edge.add_logger_name, edge.add_level, edge.timestamp]
+
+
+def foreign_chain(edge: Edge) -> list[Processor]:
+    """The processors of a standard-library record, before the renderer."""
+    return [edge.remove_meta, edge.format_exc_info, redact]
+
+
+__all__ = [
+    "MIN_RUN",
+    "REDACTED",
+    "SECRET_FIELDS",
+    "Edge",
+    "Processor",
+    "chain",
+    "clean",
+    "default_request_id",
+    "foreign_chain",
+    "foreign_pre_chain",
+    "make_processor",
+    "mask",
+    "redact",
+    "redact_event",
+]

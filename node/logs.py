@@ -2,11 +2,12 @@
 
 :func:`redact` runs before rendering and replaces the value of any key that could carry a
 plaintext, a key, a passphrase, a signature or a token, and masks any long random-looking
-base64 run in every other value (an exception message, a traceback): the same masking as
-the relay's, from :mod:`keys.redaction`. Callers log metadata only (message ids, parties,
-kinds, reasons); the redaction is the safety net. Standard-library logging (aiohttp,
-sqlalchemy, asyncpg) goes through structlog's ``ProcessorFormatter`` with the same
-redaction and renderer.
+base64 run in every other value (an exception message, a traceback). The field list
+(:data:`keys.redaction.SECRET_FIELDS`) and the processor chain (:func:`keys.redaction.chain`)
+are the relay's: a line is redacted alike on both sides, and carries ``request_id`` (``"-"``).
+Callers log metadata only (message ids, parties, kinds, reasons); the redaction is the
+safety net. Standard-library logging (aiohttp, sqlalchemy, asyncpg) goes through
+structlog's ``ProcessorFormatter`` with the same redaction and renderer.
 """
 
 from __future__ import annotations
@@ -16,35 +17,25 @@ import sys
 from typing import Any, TextIO
 
 import structlog
+from structlog.typing import FilteringBoundLogger, Processor
 
-from keys.redaction import REDACTED, make_processor
+from keys import redaction
+from keys.redaction import REDACTED, SECRET_FIELDS, redact
 
-SENSITIVE_KEYS = frozenset(
-    {
-        "body",
-        "content",
-        "plaintext",
-        "message",
-        "form",
-        "passphrase",
-        "password",
-        "secret",
-        "seed",
-        "private_key",
-        "signature",
-        "sig",
-        "token",
-        "authorization",
-        "envelope",
-        "ciphertext",
-        "payload",
-    }
+Logger = FilteringBoundLogger
+"""The node's logger type: what :func:`get_logger` returns (and what tests pass in)."""
+
+EDGE = redaction.Edge(
+    merge_context=structlog.contextvars.merge_contextvars,
+    add_level=structlog.processors.add_log_level,
+    timestamp=structlog.processors.TimeStamper(fmt="iso", utc=True),
+    format_exc_info=structlog.processors.format_exc_info,
+    add_logger_name=structlog.stdlib.add_logger_name,
+    remove_meta=structlog.stdlib.ProcessorFormatter.remove_processors_meta,
 )
+"""structlog's pieces of the shared chain (:mod:`keys.redaction`)."""
+
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
-
-
-redact = make_processor(SENSITIVE_KEYS)
-"""structlog processor: drop sensitive fields, mask base64 runs (:mod:`keys.redaction`)."""
 
 
 def configure_logging(
@@ -59,20 +50,13 @@ def configure_logging(
     """
     out = stream or sys.stdout
     pretty = fmt == "console" or (fmt == "auto" and out.isatty())
-    renderer: Any = (
+    renderer: Processor = (
         structlog.dev.ConsoleRenderer(colors=False)
         if pretty
         else structlog.processors.JSONRenderer(sort_keys=True)
     )
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            redact,
-            renderer,
-        ],
+        processors=[*redaction.chain(EDGE), renderer],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level, logging.INFO)),
         logger_factory=structlog.PrintLoggerFactory(out),
         cache_logger_on_first_use=False,
@@ -85,23 +69,14 @@ class _StdlibHandler(logging.StreamHandler):  # type: ignore[type-arg]
     when it is called again)."""
 
 
-def _route_stdlib(out: TextIO, renderer: Any) -> None:
+def _route_stdlib(out: TextIO, renderer: Processor) -> None:
     """Libraries' standard-library logging: warnings and above, redacted and rendered like
     the node's own lines."""
     handler = _StdlibHandler(out)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=[
-                structlog.stdlib.add_logger_name,
-                structlog.processors.add_log_level,
-                structlog.processors.TimeStamper(fmt="iso", utc=True),
-            ],
-            processors=[
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.format_exc_info,
-                redact,
-                renderer,
-            ],
+            foreign_pre_chain=redaction.foreign_pre_chain(EDGE),
+            processors=[*redaction.foreign_chain(EDGE), renderer],
         )
     )
     root = logging.getLogger()
@@ -112,9 +87,18 @@ def _route_stdlib(out: TextIO, renderer: Any) -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.ERROR)
 
 
-def get_logger(**bind: Any) -> Any:
+def get_logger(**bind: Any) -> Logger:
     """A bound logger (``structlog.get_logger().bind(**bind)``)."""
-    return structlog.get_logger().bind(**bind)
+    log: Logger = structlog.get_logger().bind(**bind)
+    return log
 
 
-__all__ = ["REDACTED", "SENSITIVE_KEYS", "configure_logging", "get_logger", "redact"]
+__all__ = [
+    "EDGE",
+    "REDACTED",
+    "SECRET_FIELDS",
+    "Logger",
+    "configure_logging",
+    "get_logger",
+    "redact",
+]

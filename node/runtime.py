@@ -12,7 +12,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from keys.errors import KeystoreError
 from keys.host import passphrase as passphrase_sources
@@ -24,6 +23,7 @@ from node.exchange.alerts import Alerter
 from node.exchange.inbox import Inbox
 from node.exchange.outbox import Backoff, Outbox
 from node.exchange.retry import RetryPolicy
+from node.logs import Logger
 from node.relayapi.transport import HttpRelayTransport, RelayTransport
 from node.storage.store import Store
 from node.trust.changes import OwnKeys
@@ -87,7 +87,7 @@ class LocalNode:
     config: NodeConfig
     store: Store
     peers: PeerKeys
-    log: Any
+    log: Logger
 
     async def close(self) -> None:
         await self.store.close()
@@ -110,7 +110,7 @@ class Node(LocalNode):
 
 
 async def open_peers(
-    config: NodeConfig, store: Store, log: Any = None, own: OwnKeys | None = None
+    config: NodeConfig, store: Store, log: Logger, own: OwnKeys | None = None
 ) -> PeerKeys:
     """The signed directory from the pinned root (:class:`DirectoryPeers`); without a
     pinned root, the development fallback (:class:`PinnedPeers`, trust on first use)."""
@@ -128,7 +128,7 @@ async def open_peers(
     ).load()
 
 
-async def open_local(config: NodeConfig, log: Any = None, own: OwnKeys | None = None) -> LocalNode:
+async def open_local(config: NodeConfig, log: Logger, own: OwnKeys | None = None) -> LocalNode:
     """Open the store and the trusted keys."""
     store = await Store.open(config.database_path)
     try:
@@ -154,7 +154,7 @@ async def open_node(
     config: NodeConfig,
     keystore: Keystore,
     *,
-    log: Any = None,
+    log: Logger,
     transport: RelayTransport | None = None,
     clock: Clock = system_clock,
 ) -> Node:

@@ -35,19 +35,19 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from keys import receipts
 from keys.auditlog.check import check_entry_inclusion
 from keys.auditlog.checkpoint import Checkpoint, origin_for
-from keys.encoding import format_time, parse_time
-from keys.errors import PocnetError, RateLimited, Rejected
+from keys.encoding import format_time
+from keys.errors import NotFound, PocnetError, RateLimited, Rejected
 from keys.host.command import Unreachable
 from node.audit.checkpoints import CheckpointTracker
 from node.audit.report import ALARM_KINDS, SHAPE_REASONS, Alarms, AuditReport, checkpoint_of
 from node.config import AuditSettings
-from node.errors import LocalNotFound
 from node.exchange.alerts import Alerter
+from node.logs import Logger
 from node.relayapi import auditwire
 from node.relayapi.transport import RelayTransport
 from node.storage.auditstore import CheckpointRow, ProofRow
@@ -74,7 +74,7 @@ class Auditor:
         alerter: Alerter,
         settings: AuditSettings,
         skew: timedelta,
-        log: Any = None,
+        log: Logger,
     ) -> None:
         self.store = store
         self.transport = transport
@@ -127,7 +127,7 @@ class Auditor:
             by_msg[r.msg_id].append(r)
         checked = 0
         for mid, rows in by_msg.items():
-            young = settle - (now - parse_time(max(r.stored_at for r in rows))).total_seconds()
+            young = settle - (now - max(r.stored_at for r in rows)).total_seconds()
             if young > 0:
                 report.next_in = min(young, report.next_in or young)
                 continue
@@ -196,7 +196,7 @@ class Auditor:
     async def _parties(self, msg_id: str) -> dict[str, str]:
         try:
             msg = await self.store.get_message(msg_id)
-        except LocalNotFound:
+        except NotFound:
             return {}
         return {"sender": msg.sender, "recipient": msg.recipient}
 
@@ -248,10 +248,7 @@ class Auditor:
             )
         )
         self._attempts.pop(row.sha256, None)
-        if self.log:
-            self.log.debug(
-                "audit.included", msg_id=r.msg_id, type=r.type, leaf_index=proof.leaf_index
-            )
+        self.log.debug("audit.included", msg_id=r.msg_id, type=r.type, leaf_index=proof.leaf_index)
 
     async def _attempt_failed(
         self, rows: Sequence[StoredReceipt], now: datetime, report: AuditReport, reason: str

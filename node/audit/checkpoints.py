@@ -15,7 +15,6 @@ from __future__ import annotations
 import hmac
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from keys.auditlog.check import check_consistency, check_fresh
 from keys.auditlog.checkpoint import Checkpoint
@@ -24,6 +23,7 @@ from keys.errors import PocnetError, Rejected
 from keys.identities import RELAY_ID
 from node.audit.relaykeys import verify_checkpoint
 from node.audit.report import SHAPE_REASONS, Alarms, AuditReport, checkpoint_of, digest
+from node.logs import Logger
 from node.relayapi.transport import RelayTransport
 from node.storage.auditstore import CheckpointRow
 from node.storage.store import Store
@@ -46,7 +46,7 @@ class CheckpointTracker:
         max_age: timedelta,
         skew: timedelta,
         flush: Flush,
-        log: Any = None,
+        log: Logger,
     ) -> None:
         self.store = store
         self.transport = transport
@@ -129,8 +129,7 @@ class CheckpointTracker:
             # relay (its key may have rotated since our directory, or a retired key is
             # being misused), but it must not go unnoticed.
             self.alarms.error(report, "checkpoint", e)
-            if self.log:
-                self.log.error("audit.checkpoint_rejected", reason=e.reason)
+            self.log.error("audit.checkpoint_rejected", reason=e.reason)
             return None
         try:
             check_fresh(new, now, max_age=self.max_age, skew=self.skew)

@@ -21,6 +21,7 @@ from keys.encoding import format_time, parse_time
 from keys.errors import PocnetError, RateLimited
 from keys.host.command import Unreachable
 from node.exchange.alerts import Alert, Alerter
+from node.logs import Logger
 from node.storage.auditstore import CheckpointRow, ProofRow
 from node.storage.store import Store
 
@@ -84,7 +85,7 @@ def digest(data: bytes) -> str:
 class Alarms:
     """Raises alarms (recorded once, logged, alerted) and notes incomplete checks."""
 
-    def __init__(self, store: Store, alerter: Alerter, log: Any = None) -> None:
+    def __init__(self, store: Store, alerter: Alerter, log: Logger) -> None:
         self.store = store
         self.alerter = alerter
         self.log = log
@@ -117,8 +118,7 @@ class Alarms:
         if not new:
             return
         report.alarms.append({"kind": kind, "reason": reason, "msg_id": msg_id, **detail})
-        if self.log:
-            self.log.error(f"audit.{kind}", reason=reason, msg_id=msg_id, advice=ADVICE, **detail)
+        self.log.error(f"audit.{kind}", reason=reason, msg_id=msg_id, advice=ADVICE, **detail)
         await self.alerter.raise_alert(
             Alert(
                 type="audit",
@@ -139,9 +139,7 @@ class Alarms:
         report.errors.append(f"{what}: {reason}"[:200])
         if isinstance(error, Unreachable | RateLimited):
             report.unreachable = True
-        if self.log:
-            self.log.warning("audit.check_incomplete", what=what[:80], reason=str(reason)[:80])
+        self.log.warning("audit.check_incomplete", what=what[:80], reason=str(reason)[:80])
 
     def info(self, event: str, **kw: Any) -> None:
-        if self.log:
-            self.log.info(event, **kw)
+        self.log.info(event, **kw)

@@ -19,10 +19,9 @@ from typing import Any
 from keys.directory import DEFAULT_DIRECTORY_LIMITS, RootKeys, SignedDirectory, TrustedDirectory
 from keys.directory.render import directory_dict, directory_text, status_dict
 from keys.encoding import canonical, format_time
-from keys.errors import ConfigError, Rejected, ValidationError
+from keys.errors import ConfigError, InvalidFile, NotFound, Rejected, ValidationError
 from keys.host.command import EXIT_REFUSED, emit
 from node.cli.base import full_node, load_config, local_node, now
-from node.errors import LocalNotFound
 from node.runtime import LocalNode
 from node.storage.store import Store
 from node.trust.changes import ADVICE, DirectoryReport
@@ -46,18 +45,12 @@ SELF_PROBLEMS = {
 }
 
 
-class InvalidFile(ValidationError):
-    """A file named on the command line is not what it should be (exit code 5)."""
-
-    fault = "local"
-
-
 def _read(path: Path, what: str, limit: int) -> bytes:
     try:
         with path.open("rb") as fh:
             data = fh.read(limit + 1)
     except FileNotFoundError as e:
-        raise LocalNotFound(f"no {what} at {path}", code="file_not_found") from e
+        raise NotFound(f"no {what} at {path}", code="file_not_found", fault="local") from e
     except OSError as e:
         raise InvalidFile(f"cannot read {path}: {e.strerror}") from e
     if len(data) > limit:
@@ -69,7 +62,7 @@ def read_root_file(path: Path) -> RootKeys:
     """The root keys in a root file (``keys directory export-root``).
 
     Raises:
-        LocalNotFound: no such file.
+        NotFound: no such file (``fault="local"``).
         InvalidFile: not a root file.
     """
     try:

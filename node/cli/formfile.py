@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from keys.encoding import loads_strict
-from keys.errors import DecodeError, InvalidInput, TooLarge
-from node.errors import LocalNotFound
+from keys.errors import DecodeError, InvalidInput, NotFound, TooLarge
 
 DEFAULT_MAX_FORM_BYTES = 256 * 1024
 
@@ -79,7 +78,7 @@ def read_form(path: Path, *, max_bytes: int = DEFAULT_MAX_FORM_BYTES) -> dict[st
         with path.open("rb") as fh:
             data = fh.read(max_bytes + 1)
     except FileNotFoundError as e:
-        raise LocalNotFound(f"no form file at {path}", code="file_not_found") from e
+        raise NotFound(f"no form file at {path}", code="file_not_found", fault="local") from e
     except OSError as e:
         raise InvalidInput(f"cannot read the form {path}: {e.strerror}") from e
     try:

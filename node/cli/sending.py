@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from keys.encoding import format_time, parse_time
+from keys.encoding import format_time
 from keys.errors import InvalidInput
 from keys.host.command import EXIT_CONFIG, EXIT_UNREACHABLE, emit
 from keys.identities import normalise_party_id
@@ -57,7 +57,7 @@ async def _recipient_key_known(node: Node, party: str) -> None:
     if node.peers.knows(party) and node.peers.unusable(now()) is None:
         return
     await node.peers.refresh(node.transport, now())
-    node.peers.encryption_key_for(party, now())  # LocalNotFound: unknown party
+    node.peers.encryption_key_for(party, now())  # NotFound (fault local): unknown party
 
 
 def call_instead(node: Node, party: str, moment: datetime) -> dict[str, str | None]:
@@ -207,9 +207,7 @@ async def cmd_respond(args: argparse.Namespace) -> int:
             data["request_reference"] = reference
         # A reply inherits the request's priority unless --priority or the form says.
         inherited = None if data.get("urgency") else reply_priority(args.kind, original.priority)
-        form = _validate(
-            args, node, data, request_time=parse_time(original.created_at), priority=inherited
-        )
+        form = _validate(args, node, data, request_time=original.created_at, priority=inherited)
         recipient = original.counterpart
         await _recipient_key_known(node, recipient)
         if original.acknowledged_at is None:

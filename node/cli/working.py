@@ -10,7 +10,7 @@ from typing import Any
 
 from keys.auditlog.checkpoint import origin_for
 from keys.encoding import format_time, loads_strict
-from keys.errors import PocnetError, ValidationError
+from keys.errors import NotFound, PocnetError, ValidationError
 from keys.host.command import EXIT_REFUSED, emit
 from keys.host.files import write_private
 from node import config as node_config
@@ -20,13 +20,13 @@ from node.cli.overview import overview
 from node.cli.overview import render as render_overview
 from node.console.board import AckDeadlines
 from node.console.printable import as_html, as_text, inbox_sections, inbox_text, readable
-from node.errors import LocalNotFound
 from node.evidence.auditview import proven_timeline
 from node.evidence.bundle import MAX_EVIDENCE_BYTES, export_bundle, verify_bundle_doc
 from node.evidence.timeline import render_text
 from node.forms import KINDS
 from node.forms.i18n import printable
 from node.forms.migrate import migrate
+from node.logs import get_logger
 from node.runtime import LocalNode, open_local
 from node.storage.states import OPEN_INCOMING
 from node.trust.keyhistory import KeyHistory
@@ -89,7 +89,7 @@ async def cmd_show(args: argparse.Namespace) -> int:
     result = {**msg.summary(), "message": content}
     header = (
         f"{msg.kind} {'to' if msg.direction == 'out' else 'from'} {msg.counterpart} "
-        f"({msg.priority}), sent {msg.created_at}, state {msg.state}\n"
+        f"({msg.priority}), sent {format_time(msg.created_at)}, state {msg.state}\n"
         f"msg_id {msg.msg_id}  conversation {msg.conversation_id}"
         + (f"  in reply to {msg.in_reply_to}" if msg.in_reply_to else "")
     )
@@ -188,7 +188,8 @@ async def _pinned_keys(args: argparse.Namespace) -> dict[str, KeyHistory] | None
     folder = data_dir(args)
     if not (folder / node_config.CONFIG_NAME).exists():
         return None
-    node = await open_local(node_config.load(folder))
+    cfg = node_config.load(folder)
+    node = await open_local(cfg, get_logger(party=cfg.party))
     try:
         return {p: h for p in node.peers.parties() if (h := node.peers.key_history(p))}
     finally:
@@ -200,7 +201,7 @@ async def _verify(args: argparse.Namespace, path: Path) -> int:
         with path.open("rb") as fh:
             raw = fh.read(MAX_EVIDENCE_BYTES + 1)
     except FileNotFoundError as e:
-        raise LocalNotFound(f"no evidence file at {path}", code="file_not_found") from e
+        raise NotFound(f"no evidence file at {path}", code="file_not_found", fault="local") from e
     except OSError as e:
         raise ValidationError(f"cannot read {path}: {e.strerror}") from e
     doc = loads_strict(raw, max_bytes=MAX_EVIDENCE_BYTES)

@@ -11,7 +11,6 @@ from typing import Any
 
 import jinja2
 
-from keys.encoding import parse_time
 from node.console.board import AckDeadlines, Row, board
 from node.console.present import DisplayRow, duration, form_rows, in_zone
 from node.evidence.timeline import Timeline
@@ -47,8 +46,8 @@ def readable(msg: StoredMessage, timeline: Timeline, sender_zone: str | None) ->
         spec.basis if spec else "",
         rows,
         timeline,
-        msg.created_at,
-        in_zone(parse_time(msg.created_at), zone),
+        format_time(msg.created_at),
+        in_zone(msg.created_at, zone),
     )
 
 
@@ -97,8 +96,9 @@ def inbox_sections(
     other open work, the rest (empty sections left out)."""
     items = [
         BoardItem(
-            m.msg_id, m.direction, m.counterpart, m.kind, m.priority, m.created_at,
-            m.expires_at, m.reference, m.state, m.acknowledged_at,
+            m.msg_id, m.direction, m.counterpart, m.kind, m.priority,
+            format_time(m.created_at), format_time(m.expires_at), m.reference, m.state,
+            format_time(m.acknowledged_at) if m.acknowledged_at else None,
         )
         for m in messages
     ]  # fmt: skip

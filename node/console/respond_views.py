@@ -12,13 +12,12 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from keys.encoding import parse_time
-from keys.errors import PocnetError
+from keys.errors import NotFound, PocnetError
 from node.console.context import CONSOLE_KEY, Console
 from node.console.formgen import inputs, parse
 from node.console.present import form_rows
 from node.console.security import session_of
 from node.console.views import page_context
-from node.errors import LocalNotFound
 from node.exchange.acknowledge import acknowledge
 from node.forms import KINDS, FormInvalid, Problem, ValidatedForm, validate_form
 from node.forms.registry import fields_for
@@ -31,7 +30,7 @@ MAX_DATA = 60_000
 async def _original(console: Console, request: web.Request) -> StoredMessage:
     try:
         msg = await console.store.get_message(request.match_info["msg_id"][:32])
-    except LocalNotFound as e:
+    except NotFound as e:
         raise web.HTTPNotFound(text="no such message") from e
     if console.outbox is None:
         raise web.HTTPConflict(text="this console runs without the node's keys: read-only")

@@ -10,13 +10,12 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from keys.encoding import parse_time
-from keys.errors import PocnetError
+from keys.errors import NotFound, PocnetError
 from node.console.board import OPEN_IN, OPEN_OUT, Filters, board_page
 from node.console.context import CONSOLE_KEY
 from node.console.live import alarm_items, contact_of
 from node.console.present import duration, form_rows, in_zone
 from node.console.security import session_of
-from node.errors import LocalNotFound
 from node.evidence.auditview import proven_timeline
 from node.exchange.acknowledge import acknowledge
 from node.forms import KINDS
@@ -76,7 +75,7 @@ async def message(request: web.Request) -> web.Response:
     msg_id = request.match_info["msg_id"][:32]
     try:
         msg = await console.store.get_message(msg_id)
-    except LocalNotFound as e:
+    except NotFound as e:
         raise web.HTTPNotFound(text="no such message") from e
     session = session_of(request)
     await console.record(session, "display", msg_id=msg.msg_id, detail="console")
@@ -117,7 +116,7 @@ async def ack(request: web.Request) -> web.StreamResponse:
         raise web.HTTPConflict(text="this console runs without the node's keys: read-only")
     try:
         msg = await console.store.get_message(msg_id)
-    except LocalNotFound as e:
+    except NotFound as e:
         raise web.HTTPNotFound(text="no such message") from e
     if msg.direction != "in":
         raise web.HTTPBadRequest(text="only received messages are acknowledged")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from keys.encoding import format_time, parse_time
+from keys.encoding import format_time
 from node.config import AlertSettings
 from node.exchange.alerts import Alert, Alerter
 from node.exchange.escalation import directory_stage, expiring_id, reminder_id
@@ -28,7 +28,7 @@ def ack_deadline(msg: StoredMessage, settings: AlertSettings) -> datetime | None
     }.get(msg.priority)
     if minutes is None:
         return None
-    return parse_time(msg.created_at) + timedelta(minutes=minutes)
+    return msg.created_at + timedelta(minutes=minutes)
 
 
 async def check_acknowledgements(
@@ -50,7 +50,7 @@ async def check_acknowledgements(
                 "not_acknowledged",
                 stamp,
                 {
-                    "sent_at": msg.created_at,
+                    "sent_at": format_time(msg.created_at),
                     "deadline": format_time(deadline),
                     "state": msg.state,
                     "phone": phone,
@@ -85,7 +85,7 @@ async def check_reminders(
     stamp = format_time(now)
     for msg in await store.unacknowledged_incoming(("emergency", "urgent")):
         every = reminder_interval(msg.priority, settings)
-        received = parse_time(msg.stored_at)
+        received = msg.stored_at
         rid = None if every is None else reminder_id(msg.msg_id, received, every, now)
         if rid is None or not await store.notice_once(rid, stamp):
             continue

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from keys.encoding import format_time
 from keys.envelope import Envelope
 from keys.errors import PocnetError, Rejected
 from node.storage.records import StoredMessage, StoredReceipt
@@ -128,7 +129,7 @@ def _receipt_entry(
     logged = None
     if audit is not None and r.origin != "self":
         logged = audit.get(r.sha256, "not proven yet")
-    return TimelineEntry(r.issued_at, r.type, r.issuer, signature, detail, logged)
+    return TimelineEntry(format_time(r.issued_at), r.type, r.issuer, signature, detail, logged)
 
 
 def build_timeline(
@@ -148,18 +149,18 @@ def build_timeline(
     """
     sender = msg.sender
     first = TimelineEntry(
-        msg.created_at,
+        format_time(msg.created_at),
         "sent" if msg.direction == "out" else "received",
         sender,
         _check_envelope(msg, key_at),
-        {"stored_at": msg.stored_at} if msg.direction == "in" else {},
+        {"stored_at": format_time(msg.stored_at)} if msg.direction == "in" else {},
     )
     entries = [first]
     entries += [_receipt_entry(r, msg, key_at, audit) for r in stored_receipts]
     for reply in replies:
         entries.append(
             TimelineEntry(
-                reply.created_at,
+                format_time(reply.created_at),
                 "reply",
                 reply.sender,
                 _check_envelope(reply, key_at),

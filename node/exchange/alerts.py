@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from node.config import AlertSettings
+from node.logs import Logger
 from node.storage.records import StoredMessage
 
 ALERT_TYPES = (
@@ -94,21 +95,20 @@ class Alert:
 class Alerter:
     """Raises alerts: one warning log line each, and the hook when one is configured."""
 
-    def __init__(self, settings: AlertSettings, log: Any = None) -> None:
+    def __init__(self, settings: AlertSettings, log: Logger) -> None:
         self.settings = settings
         self.log = log
 
     async def raise_alert(self, alert: Alert) -> None:
-        if self.log:
-            self.log.warning(
-                f"alert.{alert.type}",
-                alert_id=alert.alert_id,
-                msg_id=alert.msg_id,
-                kind=alert.kind,
-                priority=alert.priority,
-                counterpart=alert.counterpart,
-                **alert.detail,
-            )
+        self.log.warning(
+            f"alert.{alert.type}",
+            alert_id=alert.alert_id,
+            msg_id=alert.msg_id,
+            kind=alert.kind,
+            priority=alert.priority,
+            counterpart=alert.counterpart,
+            **alert.detail,
+        )
         if self.settings.hook:
             await self._run_hook(alert)
 
@@ -125,16 +125,14 @@ class Alerter:
                 stderr=asyncio.subprocess.DEVNULL,
             )
         except OSError as e:
-            if self.log:
-                self.log.error("alert.hook_failed", msg_id=alert.msg_id, error=type(e).__name__)
+            self.log.error("alert.hook_failed", msg_id=alert.msg_id, error=type(e).__name__)
             return
         try:
             await asyncio.wait_for(proc.communicate(payload), timeout=self.settings.hook_timeout)
         except TimeoutError:
             proc.kill()
             await proc.wait()
-            if self.log:
-                self.log.error("alert.hook_timeout", msg_id=alert.msg_id)
+            self.log.error("alert.hook_timeout", msg_id=alert.msg_id)
             return
-        if proc.returncode != 0 and self.log:
+        if proc.returncode != 0:
             self.log.error("alert.hook_failed", msg_id=alert.msg_id, exit_code=proc.returncode)

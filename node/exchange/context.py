@@ -4,9 +4,9 @@ keys it trusts and the relay."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from keys.keystore import Keystore
+from node.logs import Logger
 from node.relayapi.transport import RelayTransport
 from node.storage.store import Store
 from node.trust.peers import PeerKeys
@@ -21,14 +21,14 @@ class Exchange:
         transport: the connection to the relay.
         peers: the other parties' keys this node trusts.
         keystore: this node's own keys.
-        log: a structlog logger, or None for silence.
+        log: the structlog logger (mandatory; tests pass one too).
     """
 
     store: Store
     transport: RelayTransport
     peers: PeerKeys
     keystore: Keystore
-    log: Any = None
+    log: Logger
 
     @property
     def party(self) -> str:

@@ -24,7 +24,7 @@ from typing import Any
 
 from keys import receipts
 from keys.encoding import canonical, format_time
-from keys.envelope import Envelope, open_at
+from keys.envelope import Envelope, Message, open_at
 from keys.errors import PocnetError, Rejected, ValidationError
 from keys.identities import RELAY_ID
 from keys.limits import ProtocolLimits
@@ -122,8 +122,7 @@ class Inbox(Exchange):
             env = Envelope.parse(item.envelope, self.limits)
         except (ValidationError, PocnetError) as e:
             report.ignored += 1
-            if self.log:
-                self.log.error("inbox.unreadable", item=item.id, error=e.code)
+            self.log.error("inbox.unreadable", item=item.id, error=e.code)
             sha = _sha_of(item.envelope)
             await self.store.add_rejection(
                 _rejection_row(sha, None, None, "unreadable", None, now), None, format_time(now)
@@ -140,7 +139,7 @@ class Inbox(Exchange):
         )
         if decision in (Triage.STORED, Triage.REJECTED_BEFORE):
             report.duplicates += 1
-            if decision is Triage.STORED and self.log:
+            if decision is Triage.STORED:
                 self.log.info("inbox.duplicate", msg_id=header.msg_id, sender=header.sender)
             return refreshed
         if decision is Triage.REFRESH_THEN_OPEN:
@@ -148,8 +147,7 @@ class Inbox(Exchange):
             try:
                 await self.peers.refresh(self.transport, now)
             except PocnetError as e:
-                if self.log:
-                    self.log.warning("peers.refresh_failed", error=e.code)
+                self.log.warning("peers.refresh_failed", error=e.code)
         try:
             message = open_at(
                 now,
@@ -189,7 +187,7 @@ class Inbox(Exchange):
         )
 
     async def _store_received(
-        self, env: Envelope, message: Any, now: datetime, report: InboxReport
+        self, env: Envelope, message: Message, now: datetime, report: InboxReport
     ) -> None:
         stamp = format_time(now)
         retrieved = self._issue("RETRIEVED", env, now)
@@ -209,14 +207,13 @@ class Inbox(Exchange):
             return
         self._seen.add(message.msg_id)
         report.received.append(message.msg_id)
-        if self.log:
-            self.log.info(
-                "inbox.received",
-                msg_id=message.msg_id,
-                sender=message.sender,
-                kind=message.kind,
-                priority=message.priority,
-            )
+        self.log.info(
+            "inbox.received",
+            msg_id=message.msg_id,
+            sender=message.sender,
+            kind=message.kind,
+            priority=message.priority,
+        )
         if message.priority in ALERT_PRIORITIES:
             await self.alerter.raise_alert(
                 Alert(
@@ -238,14 +235,13 @@ class Inbox(Exchange):
         row = _rejection_row(env.sha256, header.msg_id, header.sender, reason, code, now)
         if await self.store.add_rejection(row, rejected, format_time(now)):
             report.rejected.append(header.msg_id)
-            if self.log:
-                self.log.warning(
-                    "inbox.rejected",
-                    msg_id=header.msg_id,
-                    sender=header.sender,
-                    reason=reason,
-                    sent_reason=code,
-                )
+            self.log.warning(
+                "inbox.rejected",
+                msg_id=header.msg_id,
+                sender=header.sender,
+                reason=reason,
+                sent_reason=code,
+            )
 
     # -- receipts about our messages -----------------------------------------------------
 
@@ -259,13 +255,12 @@ class Inbox(Exchange):
                 raise Rejected("receipt_not_ours")
         except PocnetError as e:
             report.ignored += 1
-            if self.log:
-                self.log.warning(
-                    "receipt.ignored",
-                    item=item.id,
-                    msg_id=item.msg_id,
-                    reason=getattr(e, "reason", e.code),
-                )
+            self.log.warning(
+                "receipt.ignored",
+                item=item.id,
+                msg_id=item.msg_id,
+                reason=getattr(e, "reason", e.code),
+            )
             return
         stored = await self.store.add_receipt(
             signed, origin="relay" if r.issuer == RELAY_ID else "peer", now=format_time(now)
@@ -275,15 +270,14 @@ class Inbox(Exchange):
             return
         report.receipts += 1
         mismatch = r.envelope_sha256 != msg.envelope_sha256
-        if self.log:
-            (self.log.warning if mismatch or r.type == "REJECTED" else self.log.info)(
-                "receipt.stored",
-                msg_id=r.msg_id,
-                type=r.type,
-                issuer=r.issuer,
-                reason=r.reason,
-                digest_matches=not mismatch,
-            )
+        (self.log.warning if mismatch or r.type == "REJECTED" else self.log.info)(
+            "receipt.stored",
+            msg_id=r.msg_id,
+            type=r.type,
+            issuer=r.issuer,
+            reason=r.reason,
+            digest_matches=not mismatch,
+        )
         if r.type == "REJECTED" or (r.type in ("OVERDUE", "EXPIRED") and msg.priority != "routine"):
             await self.alerter.raise_alert(
                 Alert.about(
@@ -299,7 +293,7 @@ class Inbox(Exchange):
                 )
             )
 
-    def _verify_receipt(self, wire: Any, now: datetime) -> receipts.SignedReceipt:
+    def _verify_receipt(self, wire: receipts.Wire, now: datetime) -> receipts.SignedReceipt:
         return self.peers.verify_receipt(wire)  # the issuer's key valid at issued_at
 
     def _decryption_keys(self, now: datetime) -> dict[str, Any]:

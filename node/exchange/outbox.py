@@ -40,7 +40,7 @@ from typing import Any
 
 from keys import receipts
 from keys.encoding import canonical, format_time
-from keys.envelope import seal_at
+from keys.envelope import Message, seal_at
 from keys.errors import NotFound, PocnetError, Rejected
 from keys.identities import RELAY_ID
 from node.exchange.context import Exchange
@@ -102,7 +102,7 @@ def message_row(
     counterpart: str,
     envelope_bytes: bytes,
     envelope_sha256: str,
-    message: Any,
+    message: Message,
     message_bytes: bytes,
     expires_at: str,
     state: OutboxState | InboxState,
@@ -207,14 +207,13 @@ class Outbox(Exchange):
             next_attempt_at=format_time(now + (self.send_grace if grace is None else grace)),
         )
         await self.store.add_message(row)
-        if self.log:
-            self.log.info(
-                "outbox.queued",
-                msg_id=env.header.msg_id,
-                recipient=recipient,
-                kind=form.kind,
-                priority=form.priority,
-            )
+        self.log.info(
+            "outbox.queued",
+            msg_id=env.header.msg_id,
+            recipient=recipient,
+            kind=form.kind,
+            priority=form.priority,
+        )
         return StoredMessage.from_row(
             {
                 **row,
@@ -226,7 +225,7 @@ class Outbox(Exchange):
         )
 
     async def _verify_accepted(
-        self, msg: StoredMessage, wire: Any, now: datetime
+        self, msg: StoredMessage, wire: receipts.Wire, now: datetime
     ) -> receipts.SignedReceipt:
         if not self.peers.knows(RELAY_ID):
             await self.peers.refresh(self.transport, now)
@@ -254,14 +253,13 @@ class Outbox(Exchange):
         return signed, result.created
 
     def _log_accepted(self, msg: StoredMessage, created: bool) -> None:
-        if self.log:
-            self.log.info(
-                "outbox.accepted",
-                msg_id=msg.msg_id,
-                recipient=msg.counterpart,
-                attempts=msg.attempts + 1,
-                resubmitted=not created,
-            )
+        self.log.info(
+            "outbox.accepted",
+            msg_id=msg.msg_id,
+            recipient=msg.counterpart,
+            attempts=msg.attempts + 1,
+            resubmitted=not created,
+        )
 
     async def submit(self, msg: StoredMessage, now: datetime) -> str:
         """Submit one queued envelope; returns ``accepted``, ``retrying`` or ``failed``.
@@ -327,20 +325,18 @@ class Outbox(Exchange):
             await self.store.mark_retry(
                 msg.msg_id, attempts=attempts, next_at=next_at, error=error.code
             )
-            if self.log:
-                self.log.warning(
-                    "outbox.retry",
-                    msg_id=msg.msg_id,
-                    attempts=attempts,
-                    delay_s=round(delay, 3),
-                    priority=msg.priority,
-                    error=error.code,
-                    reason=reason,
-                )
+            self.log.warning(
+                "outbox.retry",
+                msg_id=msg.msg_id,
+                attempts=attempts,
+                delay_s=round(delay, 3),
+                priority=msg.priority,
+                error=error.code,
+                reason=reason,
+            )
             return "retrying"
         await self.store.mark_failed(msg.msg_id, f"{error.code}: {error.message}")
-        if self.log:
-            self.log.error("outbox.refused", msg_id=msg.msg_id, error=error.code, reason=reason)
+        self.log.error("outbox.refused", msg_id=msg.msg_id, error=error.code, reason=reason)
         return "failed"
 
     @property
@@ -357,7 +353,13 @@ class Outbox(Exchange):
         # Woken because the relay answers again: what failed before goes now, whatever its
         # backoff said; a fresh envelope still in its grace is left to its 'node send'.
         queued = await self.store.due_outgoing("", limit=1000)
-        return [m for m in queued if m.attempts > 0 or (m.next_attempt_at or "") <= stamp]
+        return [
+            m
+            for m in queued
+            if m.attempts > 0
+            or m.next_attempt_at is None
+            or format_time(m.next_attempt_at) <= stamp
+        ]
 
     async def flush(
         self, now: datetime, *, everything: bool = False, wake: bool = False
@@ -417,17 +419,13 @@ class Outbox(Exchange):
                 await self.store.mark_receipt_retry(
                     item.id, attempts=attempts, next_at=format_time(now + timedelta(seconds=delay))
                 )
-                if self.log:
-                    self.log.warning(
-                        "receipt.post_retry", msg_id=item.msg_id, type=item.type, error=e.code
-                    )
+                self.log.warning(
+                    "receipt.post_retry", msg_id=item.msg_id, type=item.type, error=e.code
+                )
                 return False
             # Refused for good (e.g. the relay no longer holds the envelope): keep the
             # receipt locally as issued, stop retrying.
-            if self.log:
-                self.log.error(
-                    "receipt.post_refused", msg_id=item.msg_id, type=item.type, error=e.code
-                )
+            self.log.error("receipt.post_refused", msg_id=item.msg_id, type=item.type, error=e.code)
         await self.store.mark_receipt_posted(item.id)
         return True
 

@@ -81,15 +81,13 @@ def is_empty(value: Any) -> bool:
     return False
 
 
-class UnknownKind(ValidationError):
-    """A message kind this node does not know."""
-
-    code = "unknown_kind"
-    fault = "local"
-
-
 def unknown_kind(kind: str) -> ValidationError:
-    return UnknownKind(f"unknown kind {kind[:48]!r}: 'node forms' lists the kinds")
+    """A message kind this node does not know (the operator's to fix)."""
+    return ValidationError(
+        f"unknown kind {kind[:48]!r}: 'node forms' lists the kinds",
+        code="unknown_kind",
+        fault="local",
+    )
 
 
 def get_kind(kind: str) -> KindSpec:

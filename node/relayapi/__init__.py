@@ -2,5 +2,5 @@
 
 Owns the HTTP client with signed requests (``transport``) and the validation of the relay's
 audit answers at the boundary (``auditwire``). The only package of :mod:`node` that imports
-aiohttp. May import :mod:`keys`; nothing else of :mod:`node` but :mod:`node.errors`.
+aiohttp. May import :mod:`keys`; nothing else of :mod:`node`.
 """

@@ -110,7 +110,7 @@ def build_report(
     outcomes: Counter[tuple[str, str, str]] = Counter()
     for m in messages:
         name = OUTCOME_FIELDS.get(m.kind)
-        if name and since <= m.created_at[:10] <= until:
+        if name and since <= m.created_at.date().isoformat() <= until:
             direction = "sent" if m.direction == "out" else "received"
             outcomes[(m.kind, direction, _outcome(m.kind, name, m.body.get(name)))] += 1
     return {

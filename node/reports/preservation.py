@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
 
+from keys.encoding import format_time
 from node.storage.records import StoredMessage
 
 OPEN_STATUSES = ("awaiting_response", "preserved", "extension_requested", "mla_submitted")
@@ -95,7 +96,7 @@ def _clock(conversation: list[StoredMessage], today: date) -> PreservationClock 
         counterpart=request.counterpart,
         request_msg_id=request.msg_id,
         reference=request.reference,
-        requested_at=request.created_at,
+        requested_at=format_time(request.created_at),
         status=status,
         preserved_until=until,
         days_left=days_left,

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from keys.encoding import parse_time
+from keys.encoding import format_time
 from node.reports.preservation import PreservationClock
 from node.storage.records import AccessRecord, Rejection, StoredMessage, StoredReceipt
 
@@ -62,8 +62,8 @@ def summary(values: list[float]) -> dict[str, Any]:
     }
 
 
-def _seconds(later: str, earlier: str) -> float:
-    return (parse_time(later) - parse_time(earlier)).total_seconds()
+def _seconds(later: datetime, earlier: datetime) -> float:
+    return (later - earlier).total_seconds()
 
 
 def _counts(msgs: list[StoredMessage]) -> dict[str, dict[str, int]]:
@@ -71,7 +71,7 @@ def _counts(msgs: list[StoredMessage]) -> dict[str, dict[str, int]]:
         "by_kind": dict(sorted(Counter(m.kind for m in msgs).items())),
         "by_counterpart": dict(sorted(Counter(m.counterpart for m in msgs).items())),
         "by_priority": dict(sorted(Counter(m.priority for m in msgs).items())),
-        "by_month": dict(sorted(Counter(m.created_at[:7] for m in msgs).items())),
+        "by_month": dict(sorted(Counter(format_time(m.created_at)[:7] for m in msgs).items())),
     }
 
 
@@ -82,11 +82,11 @@ def _first_reply(
     return min(candidates, key=lambda r: r.created_at) if candidates else None
 
 
-def in_period(created_at: str, since: str | None, until: str | None) -> bool:
-    """``created_at`` (ISO 8601, UTC) falls on or after ``since`` and on or before
-    ``until`` (dates ``YYYY-MM-DD``, both included; None for no bound)."""
-    day = created_at[:10]
-    return (not since or day >= since) and (not until or day <= until)
+def in_period(created_at: datetime | str, since: str | None, until: str | None) -> bool:
+    """``created_at`` falls on or after ``since`` (a day ``YYYY-MM-DD`` or an RFC 3339 UTC
+    time) and on or before the day ``until`` (included); None for no bound."""
+    stamp = created_at if isinstance(created_at, str) else format_time(created_at)
+    return (not since or stamp >= since) and (not until or stamp[:10] <= until)
 
 
 def compute_stats(
@@ -182,7 +182,7 @@ def is_request(m: StoredMessage) -> bool:
     return m.kind not in REPLY_KINDS and m.in_reply_to is None
 
 
-def _ack_seconds(m: StoredMessage, acks: dict[str, str]) -> float | None:
+def _ack_seconds(m: StoredMessage, acks: dict[str, datetime]) -> float | None:
     if m.direction == "out":
         return _seconds(acks[m.msg_id], m.created_at) if m.msg_id in acks else None
     return _seconds(m.acknowledged_at, m.stored_at) if m.acknowledged_at else None
@@ -202,11 +202,11 @@ class Observation:
 
 
 def _observe(
-    m: StoredMessage, acks: dict[str, str], replies: dict[str, list[StoredMessage]]
+    m: StoredMessage, acks: dict[str, datetime], replies: dict[str, list[StoredMessage]]
 ) -> Observation:
     reply = _first_reply(m, replies) if is_request(m) else None
     return Observation(
-        period=m.created_at[:7],
+        period=m.created_at.strftime("%Y-%m"),
         kind=m.kind,
         counterpart=m.counterpart,
         direction="sent" if m.direction == "out" else "received",
@@ -237,8 +237,8 @@ def observations(
     ]
 
 
-def _first_acks(receipts: Iterable[StoredReceipt]) -> dict[str, str]:
-    acks: dict[str, str] = {}
+def _first_acks(receipts: Iterable[StoredReceipt]) -> dict[str, datetime]:
+    acks: dict[str, datetime] = {}
     for r in receipts:
         if r.type == "ACKNOWLEDGED" and (r.msg_id not in acks or r.issued_at < acks[r.msg_id]):
             acks[r.msg_id] = r.issued_at
@@ -246,7 +246,7 @@ def _first_acks(receipts: Iterable[StoredReceipt]) -> dict[str, str]:
 
 
 def _groups(
-    msgs: list[StoredMessage], acks: dict[str, str], replies: dict[str, list[StoredMessage]]
+    msgs: list[StoredMessage], acks: dict[str, datetime], replies: dict[str, list[StoredMessage]]
 ) -> list[dict[str, Any]]:
     """One entry per (month, kind, counterpart, direction): counts by priority, and times
     to acknowledge and (requests only) to respond."""

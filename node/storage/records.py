@@ -1,11 +1,38 @@
-"""Frozen views of the node's stored rows, as the rest of the node sees them."""
+"""Frozen views of the node's stored rows, as the rest of the node sees them.
+
+Times are :class:`datetime` (UTC) here; the tables keep them as RFC 3339 strings
+(``keys.encoding.format_time``), converted at this edge by ``from_row`` on the way in and
+by ``summary``/``to_dict`` on the way out, so what the commands print is unchanged.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import Field, dataclass, fields
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from keys.encoding import format_time, parse_time
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+_TIME_TYPES = ("datetime", "datetime | None")
+R = TypeVar("R", bound="DataclassInstance")
+
+
+def _from_row(cls: type[R], row: Mapping[str, Any]) -> R:
+    """``cls`` from a table row: each ``datetime`` field parsed from its stored string."""
+    values = {}
+    for f in fields(cls):
+        value = row[f.name]
+        values[f.name] = parse_time(value, f.name) if _is_time(f) and value is not None else value
+    return cls(**values)
+
+
+def _is_time(f: Field[Any]) -> bool:
+    return f.type in _TIME_TYPES
 
 
 @dataclass(frozen=True)
@@ -19,24 +46,24 @@ class StoredMessage:
     priority: str
     conversation_id: str
     in_reply_to: str | None
-    created_at: str
-    expires_at: str
+    created_at: datetime
+    expires_at: datetime
     reference: str | None
     envelope: bytes
     envelope_sha256: str
     message: bytes
     state: str
     attempts: int
-    next_attempt_at: str | None
+    next_attempt_at: datetime | None
     last_error: str | None
-    stored_at: str
-    acknowledged_at: str | None
-    alerted_at: str | None
-    ack_warned_at: str | None
+    stored_at: datetime
+    acknowledged_at: datetime | None
+    alerted_at: datetime | None
+    ack_warned_at: datetime | None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> StoredMessage:
-        return cls(**{f.name: row[f.name] for f in fields(cls)})
+        return _from_row(cls, row)
 
     @property
     def content(self) -> dict[str, Any]:
@@ -66,7 +93,7 @@ class StoredMessage:
             "kind": self.kind,
             "priority": self.priority,
             "reference": self.reference,
-            "created_at": self.created_at,
+            "created_at": format_time(self.created_at),
             "state": self.state,
             "conversation_id": self.conversation_id,
             "in_reply_to": self.in_reply_to,
@@ -82,19 +109,19 @@ class StoredReceipt:
     msg_id: str
     type: str
     issuer: str
-    issued_at: str
+    issued_at: datetime
     reason: str | None
     envelope_sha256: str
     wire: bytes
     origin: str
     posted: bool
     attempts: int
-    next_attempt_at: str | None
-    stored_at: str
+    next_attempt_at: datetime | None
+    stored_at: datetime
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> StoredReceipt:
-        return cls(**{f.name: row[f.name] for f in fields(cls)})
+        return _from_row(cls, row)
 
 
 @dataclass(frozen=True)
@@ -102,7 +129,7 @@ class AccessRecord:
     """One line of the append-only access log (Protocol Art. 14(8))."""
 
     id: int
-    at: str
+    at: datetime
     os_user: str
     action: str
     msg_id: str
@@ -110,10 +137,11 @@ class AccessRecord:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> AccessRecord:
-        return cls(**{f.name: row[f.name] for f in fields(cls)})
+        return _from_row(cls, row)
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        """The record as ``node access-log --json`` shows it (``at`` as stored)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)} | {"at": format_time(self.at)}
 
 
 @dataclass(frozen=True)
@@ -126,8 +154,8 @@ class Rejection:
     sender: str | None
     reason: str
     sent_reason: str | None
-    received_at: str
+    received_at: datetime
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Rejection:
-        return cls(**{f.name: row[f.name] for f in fields(cls)})
+        return _from_row(cls, row)

@@ -16,9 +16,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from keys.errors import NotFound
 from keys.receipts import SignedReceipt
 from keys.states import Machine
-from node.errors import LocalNotFound
 from node.storage import schema
 from node.storage.auditstore import AuditRecords
 from node.storage.consolequeries import ConsoleQueries
@@ -94,10 +94,11 @@ class Store(AuditRecords, Registers, DirectoryRecords, OfficerRecords, ConsoleQu
             NotFound: no such message, or the prefix is ambiguous.
         """
         if len(msg_id) < MIN_PREFIX or not all(c in "0123456789abcdef" for c in msg_id):
-            raise LocalNotFound(
+            raise NotFound(
                 f"{msg_id[:40]!r} is not a message id (32 hex digits, or the first "
                 f"{MIN_PREFIX} or more): list messages with 'node inbox'",
                 code="message_not_found",
+                fault="local",
             )
         if len(msg_id) == 32:
             rows = await self._rows(select(messages).where(messages.c.msg_id == msg_id))
@@ -107,9 +108,10 @@ class Store(AuditRecords, Registers, DirectoryRecords, OfficerRecords, ConsoleQu
             )
         if len(rows) != 1:
             what = "matches several messages: give more digits" if rows else "is not in this node"
-            raise LocalNotFound(
+            raise NotFound(
                 f"message {msg_id} {what} (list them with 'node inbox')",
                 code="message_not_found",
+                fault="local",
             )
         return StoredMessage.from_row(rows[0])
 

@@ -47,7 +47,7 @@ from keys.directory import (
 from keys.encoding import canonical, format_time, loads_strict
 from keys.errors import ConfigError, NotFound, PeerError, PocnetError, Rejected
 from keys.identities import RELAY_ID, EncryptionPublicKey, VerifyKey
-from node.errors import LocalNotFound
+from node.logs import Logger
 from node.relayapi.transport import RelayTransport
 from node.storage.store import Store
 from node.trust.changes import (
@@ -114,7 +114,7 @@ class DirectoryPeers:
         me: str,
         contacts: Mapping[str, str] | None = None,
         own: OwnKeys | None = None,
-        log: Any = None,
+        log: Logger,
         limits: DirectoryLimits = DEFAULT_DIRECTORY_LIMITS,
     ) -> None:
         self._store = store
@@ -175,8 +175,7 @@ class DirectoryPeers:
         stored = await self._store.latest_directory()
         assert stored is not None
         self._state = self._restore(stored.file, stored.version)
-        if self._log:
-            self._log.info("directory.reloaded", version=stored.version)
+        self._log.info("directory.reloaded", version=stored.version)
         return True
 
     def unusable(self, now: datetime) -> str | None:
@@ -223,7 +222,7 @@ class DirectoryPeers:
         """The newest encryption key of ``party`` valid at ``now``.
 
         Raises:
-            LocalNotFound: the directory does not list ``party``.
+            NotFound: the directory does not list ``party`` (``fault="local"``).
             DirectoryUnusable: no directory, an expired one, or ``party`` suspended,
                 revoked or without a valid key.
         """
@@ -232,10 +231,11 @@ class DirectoryPeers:
             return current.encryption_key_for(party, now)
         except Rejected as e:
             if e.reason == "unknown_recipient":
-                raise LocalNotFound(
+                raise NotFound(
                     f"unknown party {party}: the signed directory (version {current.version}) "
                     "does not list it (check the id, or run 'node directory refresh')",
                     code="unknown_party",
+                    fault="local",
                 ) from e
             status = current.party(party).status
             why = (
@@ -307,7 +307,7 @@ class DirectoryPeers:
             return None
         return {"version": current.version, "payload_sha256": current.payload_sha256}
 
-    def verify_receipt(self, wire: Any) -> receipts.SignedReceipt:
+    def verify_receipt(self, wire: receipts.Wire) -> receipts.SignedReceipt:
         """Verify a receipt with its issuer's key valid at its ``issued_at``.
 
         Raises:
@@ -387,14 +387,13 @@ class DirectoryPeers:
                 inserted |= await self._keep(data, stamp)
             if inserted:
                 await self._note_changes(old, new, now, report)
-            elif self._log:
+            else:
                 self._log.info("directory.reloaded", version=new.version)
         report.problems = self_problems(new, self._me, self._own, now)
         for problem in report.problems:
-            if self._log:
-                self._log.error(
-                    "directory.self_problem", problem=problem, party=self._me, version=new.version
-                )
+            self._log.error(
+                "directory.self_problem", problem=problem, party=self._me, version=new.version
+            )
         return report
 
     async def _keep(self, data: bytes, stamp: str) -> bool:
@@ -412,15 +411,14 @@ class DirectoryPeers:
     async def _note_changes(
         self, old: Directory | None, new: Directory, now: datetime, report: DirectoryReport
     ) -> None:
-        if self._log:
-            self._log.info(
-                "directory.updated",
-                version=new.version,
-                previous_version=None if old is None else old.version,
-                payload_sha256=new.payload_sha256,
-                expires=format_time(new.expires),
-                parties=len(new.parties),
-            )
+        self._log.info(
+            "directory.updated",
+            version=new.version,
+            previous_version=None if old is None else old.version,
+            payload_sha256=new.payload_sha256,
+            expires=format_time(new.expires),
+            parties=len(new.parties),
+        )
         if old is None:
             return
         known = await self._store.counterparts()
@@ -434,17 +432,16 @@ class DirectoryPeers:
                 accepted=True,
                 now=stamp,
             )
-            if self._log:
-                self._log.error(
-                    "peers.key_changed",
-                    party=change.party,
-                    signing_key_changed=change.signing_changed,
-                    old_key_ids=list(change.old),
-                    new_key_ids=list(change.new),
-                    version=new.version,
-                    advice="signed by the secretariat; if you did not expect it, confirm the "
-                    "new fingerprint with the party by phone ('node directory show')",
-                )
+            self._log.error(
+                "peers.key_changed",
+                party=change.party,
+                signing_key_changed=change.signing_changed,
+                old_key_ids=list(change.old),
+                new_key_ids=list(change.new),
+                version=new.version,
+                advice="signed by the secretariat; if you did not expect it, confirm the "
+                "new fingerprint with the party by phone ('node directory show')",
+            )
 
     def _rejected(self, reason: str, data: bytes | None, now: datetime) -> DirectoryReport:
         current = self.current
@@ -455,13 +452,12 @@ class DirectoryPeers:
             offered_version=None if data is None else offered_version(data),
             expires=None if current is None else format_time(current.expires),
         )
-        if self._log:
-            self._log.error(
-                "directory.rejected",
-                reason=reason,
-                offered_version=report.offered_version,
-                version_in_force=report.version,
-                expired_in_force=current is not None and current.is_expired(now),
-                advice=ADVICE.get(reason, ""),
-            )
+        self._log.error(
+            "directory.rejected",
+            reason=reason,
+            offered_version=report.offered_version,
+            version_in_force=report.version,
+            expired_in_force=current is not None and current.is_expired(now),
+            advice=ADVICE.get(reason, ""),
+        )
         return report

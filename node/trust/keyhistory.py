@@ -99,7 +99,7 @@ class KeyHistory:
         )
 
 
-def claimed_time(wire: Any) -> tuple[str, datetime]:
+def claimed_time(wire: receipts.Wire) -> tuple[str, datetime]:
     """A receipt's claimed issuer and ``issued_at``, unverified, to look its key up.
 
     Raises:
@@ -116,7 +116,7 @@ def claimed_time(wire: Any) -> tuple[str, datetime]:
     raise Rejected("receipt_malformed")
 
 
-def verify_receipt_at(wire: Any, key_at: KeyAt) -> receipts.SignedReceipt:
+def verify_receipt_at(wire: receipts.Wire, key_at: KeyAt) -> receipts.SignedReceipt:
     """Verify a receipt with its issuer's key valid at its ``issued_at``.
 
     The claimed issuer and time only choose the key: both are in the signed payload, so a

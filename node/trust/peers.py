@@ -28,10 +28,10 @@ from typing import Any, Protocol
 
 from keys import receipts
 from keys.encoding import canonical, format_time
-from keys.errors import DecodeError, PeerError, Rejected, ValidationError
+from keys.errors import DecodeError, NotFound, PeerError, Rejected, ValidationError
 from keys.identities import RELAY_ID, EncryptionPublicKey, VerifyKey
 from keys.keystore import PublicBundle, verify_bundle
-from node.errors import LocalNotFound
+from node.logs import Logger
 from node.relayapi.transport import RelayTransport
 from node.storage.store import Store
 from node.trust.keyhistory import KeyHistory, verify_receipt_at
@@ -96,7 +96,7 @@ class PeerKeys(Protocol):
         """
         ...
 
-    def verify_receipt(self, wire: Any) -> receipts.SignedReceipt:
+    def verify_receipt(self, wire: receipts.Wire) -> receipts.SignedReceipt:
         """Verify a receipt with its issuer's key valid at its ``issued_at``.
 
         Raises:
@@ -176,7 +176,7 @@ class PinnedPeers:
         me: str,
         on_key_change: str = "warn",
         contacts: Mapping[str, str] | None = None,
-        log: Any = None,
+        log: Logger,
     ) -> None:
         self._store = store
         self._me = me
@@ -191,8 +191,7 @@ class PinnedPeers:
             try:
                 self._bundles[party] = verify_bundle(data)
             except ValidationError:  # pragma: no cover - only a damaged database
-                if self._log:
-                    self._log.error("peers.pin_damaged", party=party)
+                self._log.error("peers.pin_damaged", party=party)
         return self
 
     def knows(self, party: str) -> bool:
@@ -207,10 +206,11 @@ class PinnedPeers:
     def encryption_key_for(self, party: str, now: datetime | None = None) -> EncryptionPublicKey:
         bundle = self._bundles.get(party)
         if bundle is None or party == RELAY_ID:
-            raise LocalNotFound(
+            raise NotFound(
                 f"unknown party {party}: it is not in the relay's directory (check the id, "
                 "or run 'node directory refresh')",
                 code="unknown_party",
+                fault="local",
             )
         return bundle.current_encryption_key
 
@@ -237,7 +237,7 @@ class PinnedPeers:
     def directory_ref(self) -> dict[str, Any] | None:
         return None
 
-    def verify_receipt(self, wire: Any) -> receipts.SignedReceipt:
+    def verify_receipt(self, wire: receipts.Wire) -> receipts.SignedReceipt:
         return verify_receipt_at(wire, self.key_at)
 
     def decryption_key_ids(self, party: str, now: datetime) -> frozenset[str] | None:
@@ -252,9 +252,10 @@ class PinnedPeers:
     def relay_key(self) -> VerifyKey:
         bundle = self._bundles.get(RELAY_ID)
         if bundle is None:
-            raise LocalNotFound(
+            raise NotFound(
                 "the relay's receipt key is not known yet: run 'node directory refresh'",
                 code="unknown_party",
+                fault="local",
             )
         return bundle.signing_key
 
@@ -307,8 +308,7 @@ class PinnedPeers:
         if old is None:
             await self._pin(bundle, data, stamp)
             report.pinned.append(party)
-            if self._log:
-                self._log.info("peers.pinned", party=party, signing_key=bundle.signing_key.key_id)
+            self._log.info("peers.pinned", party=party, signing_key=bundle.signing_key.key_id)
             return
         old_ids, new_ids = _key_ids(old), _key_ids(bundle)
         if old_ids == new_ids:
@@ -322,15 +322,14 @@ class PinnedPeers:
         await self._store.record_key_change(
             party, _fmt(old_ids), _fmt(new_ids), accepted=accept, now=stamp
         )
-        if self._log:
-            self._log.error(
-                "peers.key_changed",
-                party=party,
-                old_signing_key=old_ids[0],
-                new_signing_key=new_ids[0],
-                accepted=accept,
-                advice="confirm the new fingerprint with the party by phone before relying on it",
-            )
+        self._log.error(
+            "peers.key_changed",
+            party=party,
+            old_signing_key=old_ids[0],
+            new_signing_key=new_ids[0],
+            accepted=accept,
+            advice="confirm the new fingerprint with the party by phone before relying on it",
+        )
         if accept:
             await self._pin(bundle, data, stamp)
             report.changed.append(party)
@@ -344,8 +343,7 @@ class PinnedPeers:
         self._bundles[bundle.party] = bundle
 
     def _warn(self, event: str, **kw: Any) -> None:
-        if self._log:
-            self._log.warning(event, **kw)
+        self._log.warning(event, **kw)
 
 
 def _fmt(ids: tuple[str, tuple[str, ...]]) -> str:

@@ -34,7 +34,7 @@ from keys.directory import (
 from keys.directory.render import REASON_HELP, directory_dict, directory_text, status_dict
 from keys.directory.render import status_text as signature_text
 from keys.encoding import format_time, loads_strict
-from keys.errors import ConfigError, NotFound, Rejected, ValidationError
+from keys.errors import ConfigError, InvalidFile, NotFound, Rejected, ValidationError
 from keys.host.command import EXIT_REFUSED, emit
 from keys.host.files import BUNDLE_NAME
 from keys.identities import VerifyKey
@@ -65,19 +65,13 @@ class DirectoryRefused(Rejected):
         super().__init__(reason)
         self.message = message
         self.args = (message,)
-        self.code = reason  # type: ignore[misc]
+        self.code = reason
 
 
 class NoDirectory(NotFound):
     """No directory is installed (exit code 4)."""
 
     code = "no_directory"
-    fault = "local"
-
-
-class InvalidFile(ValidationError):
-    """A file named on the command line is not what it should be (exit code 5)."""
-
     fault = "local"
 
 

@@ -6,7 +6,8 @@ task). :func:`redact` runs before rendering: it drops the value of any field who
 says it holds a secret or content, and masks any long base64url run (a key, a signature, a
 ciphertext) that slipped into another field: a run of 40 or more base64 characters mixing
 upper case, lower case and digits. SHA-256 digests and ids (lower-case hex) pass. The
-masking lives in :mod:`keys.redaction`, shared with the node.
+field list, the masking and the order of the chain live in :mod:`keys.redaction`, shared
+with the node: both sides' lines are redacted alike.
 
 Standard-library logging (aiohttp, asyncpg, sqlalchemy, alembic) goes through structlog's
 ``ProcessorFormatter`` with the same redaction and renderer, so an exception message or a
@@ -17,51 +18,29 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import MutableMapping
-from typing import Any, TextIO
+from collections.abc import Sequence
+from typing import TextIO
 
 import structlog
+from structlog.typing import FilteringBoundLogger, Processor
 
-from keys.redaction import REDACTED, make_processor
+from keys import redaction
+from keys.redaction import REDACTED, SECRET_FIELDS, redact
 
-SECRET_FIELDS = frozenset(
-    {
-        "authorization",
-        "body",
-        "ciphertext",
-        "envelope",
-        "key",
-        "nonce",
-        "passphrase",
-        "payload",
-        "private_key",
-        "secret",
-        "seed",
-        "sig",
-        "signature",
-        "signature_input",
-        "token",
-    }
+EDGE = redaction.Edge(
+    merge_context=structlog.contextvars.merge_contextvars,
+    add_level=structlog.processors.add_log_level,
+    timestamp=structlog.processors.TimeStamper(fmt="iso", utc=True),
+    format_exc_info=structlog.processors.format_exc_info,
+    add_logger_name=structlog.stdlib.add_logger_name,
+    remove_meta=structlog.stdlib.ProcessorFormatter.remove_processors_meta,
 )
-redact = make_processor(SECRET_FIELDS)
-"""structlog processor: remove secrets and content from a log event (:mod:`keys.redaction`)."""
+"""structlog's pieces of the shared chain (:mod:`keys.redaction`)."""
 
 
-def _default_request_id(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> Any:
-    event_dict.setdefault("request_id", "-")
-    return event_dict
-
-
-def processors() -> list[Any]:
-    """The shared processor chain, before rendering."""
-    return [
-        structlog.contextvars.merge_contextvars,
-        _default_request_id,
-        structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-        structlog.processors.format_exc_info,
-        redact,
-    ]
+def processors() -> Sequence[Processor]:
+    """The shared processor chain, before rendering (:func:`keys.redaction.chain`)."""
+    return redaction.chain(EDGE)
 
 
 def configure_logging(
@@ -77,7 +56,7 @@ def configure_logging(
     out = stream or sys.stdout
     if pretty is None:
         pretty = out.isatty()
-    renderer: Any = (
+    renderer: Processor = (
         structlog.dev.ConsoleRenderer(colors=True)
         if pretty
         else structlog.processors.JSONRenderer(sort_keys=True)
@@ -98,24 +77,14 @@ class _StdlibHandler(logging.StreamHandler):  # type: ignore[type-arg]
     when it is called again)."""
 
 
-def _route_stdlib(out: TextIO, renderer: Any) -> None:
+def _route_stdlib(out: TextIO, renderer: Processor) -> None:
     """Third-party libraries log through the standard library: keep their warnings, rendered
     and redacted like the relay's own lines."""
     handler = _StdlibHandler(out)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=[
-                _default_request_id,
-                structlog.stdlib.add_logger_name,
-                structlog.processors.add_log_level,
-                structlog.processors.TimeStamper(fmt="iso", utc=True),
-            ],
-            processors=[
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.format_exc_info,
-                redact,
-                renderer,
-            ],
+            foreign_pre_chain=redaction.foreign_pre_chain(EDGE),
+            processors=[*redaction.foreign_chain(EDGE), renderer],
         )
     )
     root = logging.getLogger()
@@ -126,9 +95,10 @@ def _route_stdlib(out: TextIO, renderer: Any) -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.ERROR)
 
 
-def get_logger(name: str = "relay") -> Any:
+def get_logger(name: str = "relay") -> FilteringBoundLogger:
     """A structlog logger."""
-    return structlog.get_logger(name)
+    log: FilteringBoundLogger = structlog.get_logger(name)
+    return log
 
 
 __all__ = [

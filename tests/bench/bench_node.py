@@ -36,10 +36,10 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
-from keys.encoding import parse_time
 from node import config as node_config
 from node.exchange.outbox import FLUSH_CONCURRENCY
 from node.forms import validate_form
+from node.logs import get_logger
 from node.runtime import Node, open_node, unlock
 from tests.bench import scoreboard
 from tests.bench.filewatch import FileWrites
@@ -70,10 +70,12 @@ def pct(values: list[float], q: float) -> float:
 
 async def sender(data: Path) -> Node:
     cfg = node_config.load(data)
-    return await open_node(cfg, unlock(cfg, None))
+    return await open_node(cfg, unlock(cfg, None), log=get_logger(party=cfg.party))
 
 
-async def wait_retrieved(fr: Node, msg_id: str, writes: FileWrites, timeout: float = 10.0) -> str:
+async def wait_retrieved(
+    fr: Node, msg_id: str, writes: FileWrites, timeout: float = 10.0
+) -> datetime:
     """When FR's daemon stored ``msg_id``'s RETRIEVED: looks once per write to its store."""
     deadline = time.monotonic() + timeout
     while True:
@@ -99,7 +101,7 @@ async def latency(fr: Node, data: Path) -> tuple[list[float], list[float], float
             rtt.append((time.perf_counter() - t0) * 1000)
             accepted = datetime.now(UTC)
             stored_at = await wait_retrieved(fr, msg.msg_id, writes)
-            out.append(max(0.0, (parse_time(stored_at) - accepted).total_seconds() * 1000))
+            out.append(max(0.0, (stored_at - accepted).total_seconds() * 1000))
     return out, rtt, (writes.wakeups + LATENCY_SAMPLES) / LATENCY_SAMPLES
 
 

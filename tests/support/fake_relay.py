@@ -19,6 +19,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from keys import receipts
 from keys.encoding import b64u_decode, b64u_encode, canonical, format_time, loads_strict
 from keys.envelope import Envelope
@@ -27,6 +29,7 @@ from keys.host.command import Unreachable
 from keys.identities import RELAY_ID, EncryptionPrivateKey, SigningKey
 from keys.keystore import Keystore, StoredEncryptionKey, make_bundle, verify_bundle
 from node.config import NodeConfig
+from node.logs import Logger
 from node.relayapi.transport import InboxItem, SubmitResult
 from node.runtime import Node, open_node
 from node.storage.store import Store
@@ -290,7 +293,7 @@ async def fake_node(
     party: str,
     *,
     clock: Callable[[], datetime],
-    log: Any = None,
+    log: Logger | None = None,
     suite: str = "x25519",
     keystore: Keystore | None = None,
     root: bytes | None = None,
@@ -317,7 +320,11 @@ async def fake_node(
             await store.pin_root(root, stamp)
         await store.close()
     node = await open_node(
-        config, keystore, transport=network.transport(party), clock=clock, log=log
+        config,
+        keystore,
+        transport=network.transport(party),
+        clock=clock,
+        log=log if log is not None else structlog.get_logger(),
     )
     info = verify_bundle(bundle)
     await node.store.pin(party, bundle, info.signing_key.to_b64(), info.signing_key.key_id, stamp)

@@ -17,8 +17,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
+from keys import redaction
 from keys.encoding import b64u_encode
-from keys.redaction import REDACTED, clean, mask, redact_event
+from keys.redaction import REDACTED, SECRET_FIELDS, clean, mask, redact_event
 from node import logs as node_logs
 from node.daemon.loop import Daemon
 from node.forms import validate_form
@@ -128,6 +129,84 @@ def test_configuring_twice_replaces_the_handler(configure: object) -> None:
     assert len(ours - set(logging.getLogger().handlers)) == 1
     logging.getLogger("asyncpg").warning("pool.exhausted")
     assert first.getvalue() == "" and "pool.exhausted" in second.getvalue()
+
+
+# The two lists that drifted apart before keys/redaction.py held the only one.
+RELAY_FIELDS_BEFORE = {
+    *("authorization", "body", "ciphertext", "envelope", "key", "nonce", "passphrase"),
+    *("payload", "private_key", "secret", "seed", "sig", "signature", "signature_input"),
+    "token",
+}
+NODE_FIELDS_BEFORE = {
+    *("body", "content", "plaintext", "message", "form", "passphrase", "password", "secret"),
+    *("seed", "private_key", "signature", "sig", "token", "authorization", "envelope"),
+    *("ciphertext", "payload"),
+}
+SIDES = [
+    pytest.param(lambda s: node_logs.configure_logging(fmt="json", stream=s), id="node"),
+    pytest.param(lambda s: relay_logging.configure_logging(stream=s, pretty=False), id="relay"),
+]
+
+
+def test_one_list_of_secret_fields_for_both_sides() -> None:
+    assert SECRET_FIELDS == RELAY_FIELDS_BEFORE | NODE_FIELDS_BEFORE
+    assert node_logs.SECRET_FIELDS is relay_logging.SECRET_FIELDS is SECRET_FIELDS
+    assert node_logs.redact is relay_logging.redact is redaction.redact
+    assert list(relay_logging.processors())[-1] is redaction.redact
+    assert redaction.chain(node_logs.EDGE)[-1] is redaction.redact
+
+
+def _one_line(configure: object, emit: object) -> dict[str, object]:
+    stream = io.StringIO()
+    configure(stream)  # type: ignore[operator]
+    emit()  # type: ignore[operator]
+    (line,) = stream.getvalue().splitlines()
+    out: dict[str, object] = json.loads(line)
+    assert isinstance(out.pop("timestamp"), str)
+    return out
+
+
+def _own_line() -> None:
+    fields = {name: f"{name} {SECRET}" for name in sorted(SECRET_FIELDS)}
+    fields |= {n.upper(): "shouted" for n in ("token", "Key")}
+    structlog.get_logger().warning(
+        f"envelope.rejected {SECRET}",
+        msg_id=DIGEST,
+        detail=f"bad {SECRET}",
+        nested={"signature": "s", "ok": [SECRET, b"\x00"]},
+        **fields,
+    )
+
+
+def _library_line() -> None:
+    try:
+        raise ValueError(f"cannot decode {SECRET}")
+    except ValueError:
+        logging.getLogger("aiohttp.server").exception("Error handling request %s", SECRET)
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_relay_and_node_logs_give_identical_redacted_lines() -> None:
+    """The same event through the relay's and the node's configuration: the same line, every
+    listed field redacted, the rest masked."""
+    node_side, relay_side = (_one_line(configure.values[0], _own_line) for configure in SIDES)
+    assert node_side == relay_side
+    for name in SECRET_FIELDS:
+        assert node_side[name] == REDACTED, name
+    assert node_side["TOKEN"] == node_side["KEY"] == REDACTED
+    assert node_side["event"] == f"envelope.rejected {REDACTED}"
+    assert node_side["detail"] == f"bad {REDACTED}" and node_side["msg_id"] == DIGEST
+    assert node_side["nested"] == {"signature": REDACTED, "ok": [REDACTED, "<1 bytes>"]}
+    assert node_side["level"] == "warning" and node_side["request_id"] == "-"
+    assert SECRET not in json.dumps(node_side)
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_relay_and_node_give_identical_library_lines() -> None:
+    node_side, relay_side = (_one_line(configure.values[0], _library_line) for configure in SIDES)
+    assert node_side == relay_side
+    assert node_side["logger"] == "aiohttp.server" and node_side["request_id"] == "-"
+    assert SECRET not in json.dumps(node_side)
 
 
 async def test_daemon_loop_failure_logs_type_and_code_only(tmp_path: Path) -> None:

@@ -25,18 +25,6 @@ _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 # -- errors: at this command line, bad input is the operator's, not a peer's -------------
 
 
-class InvalidInput(ValidationError):
-    """A file or argument given to ``keys directory`` is not acceptable (exit code 5)."""
-
-    fault = "local"
-
-
-class MissingInput(NotFound):
-    """A file or party named on the command line does not exist (exit code 4)."""
-
-    fault = "local"
-
-
 def _local(func: Command) -> Command:
     """Report validation errors from the core as the operator's to fix, codes unchanged."""
 
@@ -47,9 +35,9 @@ def _local(func: Command) -> Command:
             if e.fault == "local" or isinstance(e, Rejected):
                 raise
             if isinstance(e, NotFound):
-                raise MissingInput(e.message, code=e.code) from e
+                raise NotFound(e.message, code=e.code, fault="local") from e
             if isinstance(e, ValidationError):
-                raise InvalidInput(e.message, code=e.code) from e
+                raise ValidationError(e.message, code=e.code, fault="local") from e
             raise
 
     return wrapped

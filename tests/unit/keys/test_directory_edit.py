@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from keys.directory import Contact, Directory, Status, diff, edit
-from keys.errors import NotFound, ValidationError
+from keys.errors import NotFound, Rejected, ValidationError
 from keys.identities import EncryptionPrivateKey, SigningKey
 from keys.keystore import PublicBundle
 from tests.unit.keys.test_directory_support import (
@@ -257,3 +257,26 @@ def test_diff_of_added_party_and_relay_is_one_line_each() -> None:
     assert "+ parties.FR: OCLCTIC" in lines
     assert f"+ relay.signing_keys: {relay_key.key_id}" in lines
     assert len(lines) == 2
+
+
+# --- from the security review of keys/ (findings 2) ----------
+
+# --- 2. Revoking a suspended party re-opened its suspension window -------------------------
+
+
+def test_revoking_a_suspended_party_keeps_the_suspension_time() -> None:
+    d = edit.suspend(directory(), "FR", at=T0 + DAY, reason="suspected key compromise")
+    with pytest.raises(Rejected):
+        d.signing_key_for("FR", T0 + 2 * DAY)
+    d = edit.revoke(d, "FR", at=T0 + 3 * DAY, reason="compromise confirmed")
+    # A message backdated into the suspension must stay refused once the party is revoked.
+    with pytest.raises(Rejected) as info:
+        d.signing_key_for("FR", T0 + 2 * DAY)
+    assert info.value.reason == "sender_inactive"
+    assert d.party("FR").status == Status("revoked", T0 + DAY, "compromise confirmed")
+
+
+def test_revoking_a_suspended_party_from_an_earlier_time_takes_the_earlier_time() -> None:
+    d = edit.suspend(directory(), "FR", at=T0 + 5 * DAY, reason="suspected key compromise")
+    d = edit.revoke(d, "FR", at=T0 + 2 * DAY, reason="compromised since day 2")
+    assert d.party("FR").status.at == T0 + 2 * DAY

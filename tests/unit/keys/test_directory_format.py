@@ -414,3 +414,55 @@ def test_times_are_kept_to_the_millisecond() -> None:
     d = directory(expires=T0 + timedelta(microseconds=123_456))
     assert d.expires == T0 + timedelta(milliseconds=123)
     assert Directory.from_payload(d.to_payload()) == d
+
+
+# --- from the security review of keys/ (findings 8, 12) ----------
+
+# --- 8. Directory free text: bidi controls and line separators ----------------------------
+#
+# Administrators review `keys directory show` and `diff` before they sign. A right-to-left
+# override in an authority name reorders the rest of the line on their terminal (the status
+# printed after it, for one).
+
+BAD_TEXT = {
+    "right-to-left override": "Police \u202e]evitca[",
+    "left-to-right isolate": "Police \u2066x",
+    "pop directional isolate": "Police \u2069x",
+    "right-to-left mark": "Police \u200f",
+    "arabic letter mark": "Police \u061c",
+    "line separator": "Police\u2028Nationale",
+    "paragraph separator": "Police\u2029Nationale",
+    "byte order mark": "\ufeffPolice",
+}
+GOOD_TEXT = {
+    "accents and dash": "Office anti-cybercriminalité – OFAC",
+    "german": "Bundeskriminalamt (BKA)",
+    "zero-width non-joiner (Persian)": "پلیس\u200cفتا",
+    "greek": "Διεύθυνση Δίωξης Ηλεκτρονικού Εγκλήματος",
+}
+
+
+@pytest.mark.parametrize("text", BAD_TEXT.values(), ids=list(BAD_TEXT))
+def test_directory_text_refuses_bidi_controls(text: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        party("FR", authority=text)
+    assert info.value.code == "bad_text"
+    with pytest.raises(ValidationError):
+        Status("revoked", T0, text)
+
+
+@pytest.mark.parametrize("text", GOOD_TEXT.values(), ids=list(GOOD_TEXT))
+def test_directory_text_still_takes_real_names(text: str) -> None:
+    assert party("FR", authority=text).authority == text
+
+
+# --- 12. A pinned root file accepted "v": true and "v": 1.0 ------------------------------
+
+
+@pytest.mark.parametrize("v", [True, 1.0, "1", None])
+def test_root_file_version_must_be_the_integer_one(v: Any) -> None:
+    doc = root([0, 1], 2).to_file()
+    doc["v"] = v
+    with pytest.raises(ValidationError) as info:
+        RootKeys.from_file(doc)
+    assert info.value.code == "bad_root_file"

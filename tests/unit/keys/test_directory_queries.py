@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import datetime, timedelta
+import hashlib
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -15,10 +16,12 @@ from keys.directory import (
     Status,
     edit,
 )
-from keys.envelope import SenderKeys, open_at, seal_at
+from keys.encoding import format_time
+from keys.envelope import Header, SenderKeys, check_times, open_at, seal_at
 from keys.errors import NotFound, Rejected
 from keys.identities import EncryptionPrivateKey, SigningKey, VerifyKey
 from keys.keystore import PublicBundle
+from keys.limits import DEFAULT_LIMITS
 from tests.unit.keys.test_directory_support import (
     DAY,
     PARTY_ENC,
@@ -231,3 +234,106 @@ def test_relay_info_needs_a_key() -> None:
 
     with pytest.raises(ValidationError):
         RelayInfo(())
+
+
+# --- from the security review of keys/ (findings 3) ----------
+
+DE_ENC = EncryptionPrivateKey("x25519", hashlib.sha256(b"review DE enc").digest())
+NOW = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
+
+
+# --- 3. Backdated created_at by a holder of a revoked or retired key (decision + helper) ---
+#
+# The opener judges the sender's key at the envelope's created_at (DESIGN.md section 4) and
+# cannot bound its age further: envelopes wait at the relay until the recipient comes online.
+# The relay, which sees every envelope as it is submitted, closes the gap: the key must be
+# valid at created_at AND at the relay's own clock. Directory.submission_key_for says so.
+
+K1, K2 = PARTY_SIGNING["FR"], SigningKey(b"\x55" * 32)
+
+
+def _rotated() -> Directory:
+    fr = party(
+        "FR",
+        signing_keys=(
+            SigningKeyEntry(K1.public, T0, T0 + 10 * DAY),
+            SigningKeyEntry(K2.public, T0 + 10 * DAY),
+        ),
+    )
+    return replace(directory(), parties=(fr, party("DE")))
+
+
+@dataclass(frozen=True)
+class Submit:
+    d: Directory
+    created: datetime
+    now: datetime
+    key: SigningKey | None  # expected key, or None when refused
+    reason: str | None = None
+
+
+def _revoked(at: datetime) -> Directory:
+    return edit.revoke(directory(), "FR", at=at, reason="key compromise")
+
+
+SUBMISSIONS: dict[str, Submit] = {
+    "fresh, active": Submit(directory(), T0 + DAY, T0 + DAY, K1),
+    "sealed offline, submitted later, still active": Submit(
+        directory(), T0 + DAY, T0 + 20 * DAY, K1
+    ),
+    "revoked key backdated before the revocation": Submit(
+        _revoked(T0 + 5 * DAY), T0 + 4 * DAY, T0 + 6 * DAY, None, "sender_inactive"
+    ),
+    "revocation scheduled, not yet in force": Submit(
+        _revoked(T0 + 5 * DAY), T0 + 4 * DAY, T0 + 4 * DAY, K1
+    ),
+    "suspended now": Submit(
+        edit.suspend(directory(), "FR", at=T0 + 5 * DAY, reason="audit"),
+        T0 + 4 * DAY,
+        T0 + 6 * DAY,
+        None,
+        "sender_inactive",
+    ),
+    "retired key backdated into its old window": Submit(
+        _rotated(), T0 + 9 * DAY, T0 + 11 * DAY, None, "signing_key_retired"
+    ),
+    "new key after rotation": Submit(_rotated(), T0 + 11 * DAY, T0 + 11 * DAY, K2),
+    "unknown party": Submit(directory(parties=(party("DE"),)), T0, T0, None, "unknown_sender"),
+}
+
+
+@pytest.mark.parametrize("case", SUBMISSIONS.values(), ids=list(SUBMISSIONS))
+def test_submission_key_for(case: Submit) -> None:
+    if case.key is not None:
+        assert case.d.submission_key_for("FR", case.created, case.now) == case.key.public
+        return
+    with pytest.raises(Rejected) as info:
+        case.d.submission_key_for("FR", case.created, case.now)
+    assert info.value.reason == case.reason
+
+
+def test_decision_evidence_from_before_a_revocation_keeps_its_value() -> None:
+    d = _revoked(T0 + 5 * DAY)
+    assert d.signing_key_for("FR", T0 + 4 * DAY) == K1.public  # opener: judged at created_at
+
+
+@pytest.mark.parametrize("age_days", [91, 120, 365])
+def test_decision_the_opener_bounds_created_at_by_the_lifetime(age_days: int) -> None:
+    """Whatever expires_at says, an envelope created more than max_lifetime ago is refused
+    at opening: the backdating window left to a relay-bypassing key thief is bounded."""
+    created = NOW - timedelta(days=age_days)
+    for expires in (NOW + timedelta(minutes=1), NOW + timedelta(days=30)):
+        header = Header(
+            msg_id="00" * 16,
+            sender="FR",
+            recipient="DE",
+            created_at=format_time(created),
+            expires_at=format_time(expires),
+            priority="routine",
+            suite="x25519",
+            enc_key_id=DE_ENC.public.key_id,
+            size=100,
+        )
+        with pytest.raises(Rejected) as info:
+            check_times(header, NOW, DEFAULT_LIMITS)
+        assert info.value.reason == "lifetime"

@@ -323,3 +323,13 @@ def test_parse_time_rejections(text: Any) -> None:
     with pytest.raises(DecodeError) as info:
         parse_time(text)
     assert info.value.code == "bad_time"
+
+
+# --- from the security review of keys/ (findings 14) ----------
+
+# --- 14. loads_strict on a str with a lone surrogate raised UnicodeEncodeError -------------
+
+
+def test_loads_strict_refuses_lone_surrogates_in_text() -> None:
+    with pytest.raises(DecodeError):
+        loads_strict('{"a":"\ud800"}')

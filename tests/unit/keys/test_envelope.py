@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,9 +33,10 @@ from keys.envelope import (
     seal_at,
 )
 from keys.errors import DecodeError, Rejected, TooLarge, ValidationError
-from keys.identities import EncryptionPrivateKey, EncryptionPublicKey, SigningKey
+from keys.identities import EncryptionPrivateKey, EncryptionPublicKey, SigningKey, VerifyKey
 from keys.limits import ProtocolLimits
-from keys.suites import SUITES
+from keys.receipts import issue_at
+from keys.suites import SUITES, get_suite
 
 NOW = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
 BODY = {"case_reference": "FR-2025-0042", "summary_of_facts": "Ransomware; data in DE."}
@@ -710,3 +711,130 @@ def test_check_times_boundaries() -> None:
         check_times(header, NOW - timedelta(minutes=5, milliseconds=1))
     with pytest.raises(Rejected):
         check_times(header, NOW + timedelta(hours=1))
+
+
+# --- from the security review of keys/ (findings 5, 13, 16) ----------
+
+DE_ENC = EncryptionPrivateKey("x25519", hashlib.sha256(b"review DE enc").digest())
+DE_SIGN = SigningKey(hashlib.sha256(b"review DE").digest())
+REVIEW_FR = SigningKey(hashlib.sha256(b"review FR").digest())
+
+
+# --- 5. Plaintext and signature values in reprs (which reach logs and tracebacks) ---------
+
+
+def _sealed(body: dict[str, Any]) -> Any:
+    return seal_at(
+        NOW,
+        signing_key=REVIEW_FR,
+        recipient_key=DE_ENC.public,
+        sender="FR",
+        recipient="DE",
+        kind="assistance_request",
+        body=body,
+        attachments=(Attachment("suspect-list.pdf", "application/pdf", 10, "ab" * 32),),
+        rand=lambda n: b"\x01" * n,
+    )
+
+
+def test_reprs_carry_no_plaintext_and_no_signature() -> None:
+    sealed = _sealed({"question": "SECRET-FACTS-OF-THE-CASE"})
+    for text in (repr(sealed), repr(sealed.message), str(sealed.message)):
+        assert "SECRET-FACTS" not in text
+        assert "suspect-list" not in text
+    assert sealed.message.msg_id in repr(sealed.message)
+    env = sealed.envelope
+    for text in (repr(env), repr(sealed)):
+        assert repr(env.signature) not in text
+        assert b64u_encode(env.signature) not in text
+        assert repr(env.ciphertext[:16])[2:-1] not in text
+    assert env.header.msg_id in repr(env)
+    receipt = issue_at(
+        NOW,
+        DE_SIGN,
+        type="RETRIEVED",
+        msg_id=env.header.msg_id,
+        envelope_sha256=env.sha256,
+        issuer="DE",
+    )
+    assert repr(receipt.signature) not in repr(receipt)
+    assert "RETRIEVED" in repr(receipt)
+
+
+# --- 13. Sealing to an unusable encryption key raised a bare ValueError -------------------
+
+UNUSABLE = {
+    "x25519 all zero (small order)": ("x25519", bytes(32)),
+    "x25519 order 8 point": (
+        "x25519",
+        bytes.fromhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"),
+    ),
+    "ml-kem key out of range": ("mlkem768-x25519", b"\xff" * 1184 + DE_ENC.public.raw),
+}
+
+
+@pytest.mark.parametrize(("suite", "raw"), UNUSABLE.values(), ids=list(UNUSABLE))
+def test_sealing_to_an_unusable_key_is_a_validation_error(suite: str, raw: bytes) -> None:
+    with pytest.raises(ValidationError) as info:
+        seal_at(
+            NOW,
+            signing_key=REVIEW_FR,
+            recipient_key=EncryptionPublicKey(suite, raw),
+            sender="FR",
+            recipient="DE",
+            kind="ping",
+            body={},
+        )
+    assert info.value.code == "bad_key"
+
+
+# --- 16. Attachment names: no path parts, no control characters ---------------------------
+
+BAD_NAMES = {
+    "parent": "..",
+    "self": ".",
+    "backslash path": "..\\..\\etc\\passwd",
+    "NUL": "report\x00.pdf",
+    "escape sequence": "\x1b[2Jreport.pdf",
+    "newline": "report\n.pdf",
+    "C1 control": "report\x9b.pdf",
+    "bidi override": "report\u202efdp.exe",
+}
+
+
+@pytest.mark.parametrize("name", BAD_NAMES.values(), ids=list(BAD_NAMES))
+def test_attachment_names_refuse_path_parts_and_controls(name: str) -> None:
+    with pytest.raises(ValidationError):
+        Attachment(name, "application/pdf", 1, "ab" * 32)
+
+
+@pytest.mark.parametrize("name", ["timeline.pdf", "procès-verbal (1).pdf", ".hidden", "a..b"])
+def test_attachment_names_that_are_fine(name: str) -> None:
+    assert Attachment(name, "application/pdf", 1, "ab" * 32).name == name
+
+
+def test_an_envelope_with_a_bad_attachment_name_is_inner_malformed() -> None:
+    sealed = _sealed({"question": "q"})
+    msg = sealed.message.to_dict()
+    msg["attachments"][0]["name"] = ".."
+    message_bytes = canonical(msg)
+    plaintext = REVIEW_FR.sign(pae(TYPE_MESSAGE, message_bytes)) + message_bytes
+    h = sealed.envelope.header
+    header = replace(h, size=len(plaintext) + get_suite("x25519").overhead)
+    hb = canonical(header.to_dict())
+    ct = get_suite("x25519").encrypt(plaintext, DE_ENC.public.raw, hb)
+    env = Envelope(header, hb, ct, REVIEW_FR.sign(outer_signed_bytes(hb, ct)))
+    with pytest.raises(Rejected) as info:
+        open_at(
+            NOW,
+            env.to_bytes(),
+            me="DE",
+            sender_keys=_Static(),
+            decryption_keys={DE_ENC.public.key_id: DE_ENC},
+        )
+    assert info.value.reason == "inner_malformed"
+
+
+class _Static:
+    def verify_key_for(self, party: str, at: datetime) -> VerifyKey:
+        return REVIEW_FR.public

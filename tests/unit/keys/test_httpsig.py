@@ -244,3 +244,69 @@ def test_covering_fewer_components_is_refused() -> None:
     headers = signed()
     headers["Signature-Input"] = headers["Signature-Input"].replace(' "@query"', "")
     assert reason(headers) == "bad_signature"
+
+
+# --- from the security review of keys/ (findings 4) ----------
+
+REVIEW_FR = SigningKey(hashlib.sha256(b"review FR").digest())
+
+
+# --- 4. RFC 9421: a created or expires beyond datetime's range crashed the verifier -------
+
+REVIEW_URL = "https://relay.example/v1/envelopes?dry_run=0"
+SF_MAX = 999_999_999_999_999  # RFC 8941 integers have at most 15 digits
+
+
+def _hand_signed(created: int, expires: int | None = None) -> dict[str, str]:
+    digest = "sha-256=:" + base64.b64encode(hashlib.sha256(b"{}").digest()).decode() + ":"
+    params = f'("@method" "@path" "@query" "content-digest");created={created}'
+    if expires is not None:
+        params += f";expires={expires}"
+    params += f';keyid="FR";alg="ed25519";nonce="{NONCE}";tag="pocnet-v1"'
+    base = "\n".join(
+        [
+            '"@method": POST',
+            '"@path": /v1/envelopes',
+            '"@query": ?dry_run=0',
+            f'"content-digest": {digest}',
+            f'"@signature-params": {params}',
+        ]
+    )
+    sig = base64.b64encode(REVIEW_FR.sign(base.encode())).decode()
+    return {
+        "Content-Digest": digest,
+        "Signature-Input": f"pocnet={params}",
+        "Signature": f"pocnet=:{sig}:",
+    }
+
+
+def _verify_hand_signed(headers: dict[str, str]) -> object:
+    return verify_request(
+        "POST",
+        REVIEW_URL,
+        headers,
+        b"{}",
+        lookup={"FR": REVIEW_FR.public}.get,
+        now=NOW,
+        window=timedelta(minutes=5),
+    )
+
+
+def test_hand_signed_request_is_well_formed() -> None:
+    assert _verify_hand_signed(_hand_signed(int(NOW.timestamp()))).party == "FR"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("created", "expires"),
+    [
+        (SF_MAX, None),  # the largest structured-field integer: year 31,690,708
+        (-SF_MAX, None),
+        (253402300800, None),  # the first second of year 10000
+        (int(NOW.timestamp()), SF_MAX),
+        (int(NOW.timestamp()), -SF_MAX),
+    ],
+)
+def test_out_of_range_times_are_stale_not_a_crash(created: int, expires: int | None) -> None:
+    with pytest.raises(AuthRejected) as info:
+        _verify_hand_signed(_hand_signed(created, expires))
+    assert info.value.reason == "stale"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -11,7 +13,10 @@ from cryptography.hazmat.primitives import hpke
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from keys.errors import ValidationError
+from keys.directory import RootKey, RootKeys, SignedDirectory, TrustedDirectory
+from keys.encoding import b64u_encode, canonical, pae
+from keys.errors import Rejected, ValidationError
+from keys.httpsig import AuthRejected, sign_request, verify_request
 from keys.identities import (
     RELAY_ID,
     EncryptionPrivateKey,
@@ -22,7 +27,9 @@ from keys.identities import (
     key_id,
     validate_party_id,
 )
+from keys.keystore import TYPE_BUNDLE, verify_bundle
 from keys.suites import DEFAULT_SUITE, SUITES, get_suite
+from tests.unit.keys.test_directory_support import ADMIN_KEYS, directory, root, signed
 
 
 @pytest.mark.parametrize("party", ["FR", "DE", "US-DOJ", "GB-NCA", "XX-12345678", "AB-1"])
@@ -196,3 +203,170 @@ def test_suite_decrypt_reasons(suite: str) -> None:
     with pytest.raises(Rejected) as info:
         spec.decrypt_key(ct[:-1], private.hpke_key(), b"info")
     assert info.value.reason == "decrypt"
+
+
+# --- from the security review of keys/ (findings 1, 15) ----------
+
+DE_ENC = EncryptionPrivateKey("x25519", hashlib.sha256(b"review DE enc").digest())
+DE_SIGN = SigningKey(hashlib.sha256(b"review DE").digest())
+FR = SigningKey(hashlib.sha256(b"review FR").digest())
+NOW = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
+
+
+# --- 1. Ed25519 public keys of small order verify forged signatures -----------------------
+#
+# OpenSSL's Ed25519 verification (used by `cryptography`) accepts a public key of small
+# order. With A = the identity point, R = the identity and S = 0, the verification equation
+# [S]B = R + [h]A holds for EVERY message: anyone can "sign" as the holder of such a key.
+# A party or the relay that registers one can later deny everything it signed; an
+# administrator who registers one lowers the directory threshold for everybody.
+
+IDENTITY = bytes([1]) + bytes(31)
+FORGERY = IDENTITY + bytes(32)
+SMALL_ORDER = {
+    "identity (order 1)": IDENTITY.hex(),
+    "order 2": "ec" + "ff" * 30 + "7f",
+    "order 4": "00" * 32,
+    "order 4, sign bit": "00" * 31 + "80",
+    "order 8 (a)": "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+    "order 8 (b)": "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",
+    "order 8 (c)": "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+    "order 8 (d)": "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
+    "identity, non-canonical y = p + 1": "ee" + "ff" * 30 + "7f",
+}
+
+
+def test_the_identity_key_accepts_no_universal_forgery() -> None:
+    key = VerifyKey(IDENTITY)
+    assert not key.verify(FORGERY, b"a request FR never sent")
+    assert not key.verify(FORGERY, b"another one")
+
+
+@pytest.mark.parametrize("raw_hex", SMALL_ORDER.values(), ids=list(SMALL_ORDER))
+def test_small_order_and_non_canonical_keys_are_not_keys(raw_hex: str) -> None:
+    key = VerifyKey(bytes.fromhex(raw_hex))
+    with pytest.raises(ValidationError) as info:
+        key.crypto_key()
+    assert info.value.code == "bad_key"
+    assert not key.verify(FORGERY, b"x")
+
+
+def test_genuine_keys_still_verify() -> None:
+    sig = FR.sign(b"hello")
+    assert FR.public.verify(sig, b"hello")
+    assert not FR.public.verify(sig, b"hullo")
+
+
+def test_a_signature_with_s_beyond_the_group_order_is_refused() -> None:
+    """Guard for protocol.md section 3.1: S + L is the same signature mathematically, and a
+    verifier that took it would let anyone change an envelope's digest without its key."""
+    order = 2**252 + 27742317777372353535851937790883648493
+    sig = FR.sign(b"hello")
+    s_plus_l = (int.from_bytes(sig[32:], "little") + order).to_bytes(32, "little")
+    assert not FR.public.verify(sig[:32] + s_plus_l, b"hello")
+
+
+def _bundle_bytes(signing_raw: bytes, sig: bytes, **changes: Any) -> bytes:
+    enc = DE_ENC.public
+    statement: dict[str, Any] = {
+        "format": "pocnet-bundle",
+        "v": 1,
+        "party": "FR",
+        "created_at": "2025-03-01T09:30:00.000Z",
+        "signing_key": {"key": b64u_encode(signing_raw), "key_id": VerifyKey(signing_raw).key_id},
+        "encryption_keys": [{"suite": enc.suite, "key": enc.to_b64(), "key_id": enc.key_id}],
+    }
+    statement.update(changes)
+    payload = canonical(statement)
+    if not sig:
+        sig = FR.sign(pae(TYPE_BUNDLE, payload))
+    return canonical({"payload": b64u_encode(payload), "sig": b64u_encode(sig)})
+
+
+def test_a_bundle_with_a_small_order_signing_key_is_refused() -> None:
+    with pytest.raises(ValidationError) as info:
+        verify_bundle(_bundle_bytes(IDENTITY, FORGERY))
+    assert info.value.code == "bad_key"
+
+
+def test_a_request_signed_for_a_small_order_key_is_refused() -> None:
+    headers = sign_request(
+        "POST", "https://relay.example/v1/envelopes", b"{}", key=FR, party="FR", now=NOW
+    )
+    headers["Signature"] = "pocnet=:" + base64.b64encode(FORGERY).decode() + ":"
+    with pytest.raises(AuthRejected) as info:
+        verify_request(
+            "POST",
+            "https://relay.example/v1/envelopes",
+            headers,
+            b"{}",
+            lookup={"FR": VerifyKey(IDENTITY)}.get,
+            now=NOW,
+            window=timedelta(minutes=5),
+        )
+    assert info.value.reason == "bad_key"
+
+
+def _weak_root_file() -> dict[str, Any]:
+    weak = {"name": "XX-WEAK", "key_id": VerifyKey(IDENTITY).key_id, "key": b64u_encode(IDENTITY)}
+    good = RootKey("XX-A0", ADMIN_KEYS[0].public).to_dict()
+    return {"format": "pocnet-directory-root", "v": 1, "threshold": 2, "keys": [good, weak]}
+
+
+def test_a_small_order_administrator_key_cannot_enter_a_root() -> None:
+    with pytest.raises(ValidationError):
+        RootKeys.from_file(_weak_root_file())
+    with pytest.raises(ValidationError):
+        RootKey("XX-WEAK", VerifyKey(IDENTITY))
+
+
+def test_a_stored_directory_whose_root_holds_a_small_order_key_is_refused() -> None:
+    # One real administrator signature plus the universal forgery under the weak key: before
+    # the fix this met a 2-of-2 threshold that only one person controlled.
+    payload_obj = directory(root_keys=root([0], 1)).to_dict()
+    payload_obj["root"] = {
+        "threshold": 2,
+        "keys": sorted(_weak_root_file()["keys"], key=lambda k: k["key_id"]),
+    }
+    payload = canonical(payload_obj)
+    file = SignedDirectory(payload)
+    sigs = [
+        {
+            "keyid": ADMIN_KEYS[0].public.key_id,
+            "sig": b64u_encode(
+                ADMIN_KEYS[0].sign(pae("application/vnd.pocnet.directory+json;v=1", payload))
+            ),
+        },
+        {"keyid": VerifyKey(IDENTITY).key_id, "sig": b64u_encode(FORGERY)},
+    ]
+    data = canonical({"payload": b64u_encode(file.payload), "signatures": sigs})
+    with pytest.raises(Rejected) as info:
+        TrustedDirectory.from_stored(data)
+    assert info.value.reason == "directory_malformed"
+
+
+def test_signed_helper_still_counts_admins() -> None:
+    """Guard: the weak-key change must not disturb ordinary threshold counting."""
+    r = root([0, 1, 2], 2)
+    assert len(signed(directory(), [0, 1]).valid_signers(r)) == 2
+
+
+# --- 15. Private keys compared their secrets in variable time -----------------------------
+
+
+def test_private_key_equality_is_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    import keys.identities
+
+    calls: list[tuple[bytes, bytes]] = []
+    real = keys.identities.hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        calls.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(keys.identities.hmac, "compare_digest", spy)
+    assert SigningKey(FR.seed) == FR
+    assert FR != DE_SIGN
+    assert EncryptionPrivateKey("x25519", DE_ENC.secret) == DE_ENC
+    assert len(calls) == 3
+    assert {FR: 1}[SigningKey(FR.seed)] == 1  # still hashable, equal keys hash alike

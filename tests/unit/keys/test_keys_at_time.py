@@ -174,7 +174,7 @@ def _resigned(row: StoredReceipt, key: SigningKey, at: datetime) -> StoredReceip
         reason=statement.get("reason"),
         leaf_index=statement.get("leaf_index"),
     )
-    return replace(row, wire=signed.to_bytes(), issued_at=format_time(at), sha256=signed.sha256)
+    return replace(row, wire=signed.to_bytes(), issued_at=at, sha256=signed.sha256)
 
 
 async def test_relay_key_used_outside_its_window_is_invalid(tmp_path: Path) -> None:

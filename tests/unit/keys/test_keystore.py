@@ -26,6 +26,7 @@ from keys.keystore import (
     make_bundle,
     verify_bundle,
 )
+from tests.unit.keys.test_identities import _bundle_bytes
 
 NOW = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
 PASS = b"correct horse battery staple"
@@ -340,3 +341,52 @@ def test_empty_or_unreadable_passphrase_file(tmp_path: Path) -> None:
         passphrase.resolve(empty, env={})
     with pytest.raises(KeystoreError):
         passphrase.resolve(tmp_path / "missing", env={})
+
+
+# --- from the security review of keys/ (findings 7, 11) ----------
+
+DE_ENC = EncryptionPrivateKey("x25519", hashlib.sha256(b"review DE enc").digest())
+FR = SigningKey(hashlib.sha256(b"review FR").digest())
+
+
+# --- 7. A bundle's created_at was not checked ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "created_at", [12, None, "yesterday", "2025-03-01T09:30:00Z\n", "\x1b[2J2025", True]
+)
+def test_a_bundle_needs_a_time_in_created_at(created_at: Any) -> None:
+    with pytest.raises(ValidationError) as info:
+        verify_bundle(_bundle_bytes(FR.public.raw, b"", created_at=created_at))
+    assert info.value.code == "bad_bundle"
+
+
+def test_a_well_formed_bundle_still_verifies() -> None:
+    assert verify_bundle(_bundle_bytes(FR.public.raw, b"")).party == "FR"
+
+
+# --- 11. Keystore KDF parameters accepted strings, floats and booleans --------------------
+
+
+@pytest.fixture(scope="module")
+def encrypted() -> dict[str, Any]:
+    ks = Keystore(
+        "FR",
+        FR,
+        (StoredEncryptionKey(DE_ENC, "2025-03-01T09:30:00.000Z"),),
+    )
+    return json.loads(ks.to_bytes(PASS))  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("field", ["opslimit", "memlimit"])
+@pytest.mark.parametrize("spell", [str, float, lambda v: [v]], ids=["string", "float", "list"])
+def test_kdf_parameters_must_be_integers(encrypted: dict[str, Any], field: str, spell: Any) -> None:
+    doc = json.loads(json.dumps(encrypted))
+    doc["kdf"][field] = spell(doc["kdf"][field])
+    with pytest.raises(KeystoreError) as info:
+        Keystore.from_bytes(json.dumps(doc).encode(), PASS)
+    assert info.value.code == "keystore_error"
+
+
+def test_kdf_parameters_as_written_still_open(encrypted: dict[str, Any]) -> None:
+    assert Keystore.from_bytes(json.dumps(encrypted).encode(), PASS).party == "FR"

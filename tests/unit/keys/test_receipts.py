@@ -14,6 +14,8 @@ from keys import receipts
 from keys.encoding import b64u_decode, b64u_encode, canonical, loads_strict, pae
 from keys.errors import Rejected, ValidationError
 from keys.identities import SigningKey
+from keys.receipts import issue_at
+from keys.receipts import verify as verify_receipt
 
 NOW = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
 RELAY = SigningKey(hashlib.sha256(b"relay").digest())
@@ -235,3 +237,57 @@ def test_parse_wire_returns_exact_bytes() -> None:
     payload, sig = receipts.parse_wire(signed.to_bytes())
     assert payload == signed.payload and sig == signed.signature
     assert b64u_decode(signed.to_wire()["payload"]) == payload
+
+
+# --- from the security review of keys/ (findings 6) ----------
+
+DE_SIGN = SigningKey(hashlib.sha256(b"review DE").digest())
+
+
+# --- 6. Node-issued receipts may not claim an audit leaf ----------------------------------
+
+
+@pytest.mark.parametrize("type_", ["RETRIEVED", "ACKNOWLEDGED", "REJECTED"])
+def test_node_receipts_carry_no_leaf_index(type_: str) -> None:
+    with pytest.raises(ValidationError):
+        issue_at(
+            NOW,
+            DE_SIGN,
+            type=type_,
+            msg_id="00" * 16,
+            envelope_sha256="ab" * 32,
+            issuer="DE",
+            reason="decrypt",
+            leaf_index=7,
+        )
+
+
+def test_a_signed_node_receipt_claiming_a_leaf_is_rejected() -> None:
+    statement = {
+        "v": 1,
+        "type": "RETRIEVED",
+        "msg_id": "00" * 16,
+        "envelope_sha256": "ab" * 32,
+        "issuer": "DE",
+        "issued_at": "2025-03-01T09:30:00.000Z",
+        "leaf_index": 7,
+    }
+    payload = canonical(statement)
+    sig = DE_SIGN.sign(pae("application/vnd.pocnet.receipt+json;v=1", payload))
+    wire = canonical({"payload": b64u_encode(payload), "sig": b64u_encode(sig)})
+    with pytest.raises(Rejected) as info:
+        verify_receipt(wire, DE_SIGN.public)
+    assert info.value.reason == "receipt_malformed"
+
+
+def test_relay_receipts_still_carry_a_leaf_index() -> None:
+    r = issue_at(
+        NOW,
+        DE_SIGN,
+        type="ACCEPTED",
+        msg_id="00" * 16,
+        envelope_sha256="ab" * 32,
+        issuer="relay",
+        leaf_index=7,
+    )
+    assert r.receipt.leaf_index == 7

@@ -405,7 +405,11 @@ async def test_a_version_stored_by_another_process_is_taken_up(tmp_path: Path) -
     w.change(lambda d: edit.revoke(d, "IT", at=w.clock(), reason="left the network"))
     w.publish()
     cli = await open_node(
-        daemon.config, w.keystores["FR"], transport=daemon.transport, clock=w.clock
+        daemon.config,
+        w.keystores["FR"],
+        transport=daemon.transport,
+        clock=w.clock,
+        log=structlog.get_logger(),
     )
     await cli.peers.refresh(cli.transport, w.clock())
     await cli.close()

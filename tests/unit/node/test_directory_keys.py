@@ -13,7 +13,7 @@ from structlog.testing import capture_logs
 
 from keys import receipts
 from keys.directory import edit
-from keys.encoding import format_time, parse_time
+from keys.encoding import format_time
 from keys.envelope import Envelope
 from keys.errors import Rejected
 from keys.identities import RELAY_ID, EncryptionPrivateKey, SigningKey
@@ -168,9 +168,7 @@ async def test_envelope_sealed_before_a_revocation_still_verifies_in_evidence(
     for n in (fr, de):
         assert (await n.peers.refresh(n.transport, w.clock())).updated
 
-    assert (
-        de.peers.verify_key_for("FR", parse_time(created)) == w.keystores["FR"].signing_key.public
-    )
+    assert de.peers.verify_key_for("FR", created) == w.keystores["FR"].signing_key.public
     with pytest.raises(Rejected) as e:
         de.peers.verify_key_for("FR", w.clock())
     assert e.value.reason == "sender_inactive"

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from keys.encoding import format_time, parse_time
 from keys.errors import NotFound, PocnetError
 from keys.identities import SigningKey
 from keys.keystore import Keystore, verify_bundle
@@ -120,7 +119,7 @@ async def test_relay_down_keeps_the_message_and_retries_with_backoff(
     assert await fr.outbox.submit(msg, clock()) == "retrying"
     stored = await fr.store.get_message(msg.msg_id)
     assert (stored.state, stored.attempts, stored.last_error) == ("queued", 1, "relay_unreachable")
-    assert parse_time(stored.next_attempt_at) == T0 + timedelta(seconds=1.5)  # base 2: [1, 2]
+    assert stored.next_attempt_at == T0 + timedelta(seconds=1.5)  # base 2: [1, 2]
     # Not due yet: a flush does not touch it.
     report = await fr.outbox.flush(clock())
     assert report.accepted == report.retrying == []
@@ -130,7 +129,7 @@ async def test_relay_down_keeps_the_message_and_retries_with_backoff(
     assert report.retrying == [msg.msg_id] and report.unreachable
     stored = await fr.store.get_message(msg.msg_id)
     assert stored.attempts == 2
-    assert parse_time(stored.next_attempt_at) == clock() + timedelta(seconds=3.0)
+    assert stored.next_attempt_at == clock() + timedelta(seconds=3.0)
     # Back up: delivered on the next due flush, exactly once.
     net.down = False
     clock.advance(seconds=3)
@@ -225,7 +224,7 @@ async def test_receipts_are_retried_until_the_relay_takes_them(
     report = await de.outbox.flush(clock())
     assert report.receipts_posted == 1
     assert await de.store.pending_receipts("") == []
-    assert format_time(clock()) > pending.stored_at
+    assert clock() > pending.stored_at
 
 
 async def test_relay_key_unknown_is_fetched_to_check_accepted(
@@ -258,7 +257,7 @@ async def test_daemon_leaves_a_fresh_envelope_to_send_until_the_grace_ends(
     fr, _ = pair
     assert fr.config.outbox.send_grace_seconds == 10
     msg = await fr.outbox.queue("DE", ping(clock()), clock())  # ... and the command dies
-    assert msg.next_attempt_at == format_time(T0 + timedelta(seconds=10))
+    assert msg.next_attempt_at == T0 + timedelta(seconds=10)
     report = await fr.outbox.flush(clock.advance(seconds=9.999))
     assert report.accepted == [] and net.envelopes == {}
     assert (await fr.store.get_message(msg.msg_id)).state == "queued"
@@ -286,7 +285,8 @@ async def test_send_meeting_an_unreachable_relay_sets_the_normal_backoff(
     msg = await fr.outbox.queue("DE", ping(clock()), clock())
     assert await fr.outbox.submit(msg, clock()) == "retrying"
     stored = await fr.store.get_message(msg.msg_id)
-    due = parse_time(stored.next_attempt_at or "")
+    assert stored.next_attempt_at is not None
+    due = stored.next_attempt_at
     assert T0 + timedelta(seconds=1) <= due <= T0 + timedelta(seconds=2)  # retry_base=2
     net.down = False
     report = await fr.outbox.flush(due)
@@ -306,7 +306,7 @@ async def test_an_explicit_grace_overrides_the_setting(pair, clock: FakeClock) -
     fr, _ = pair
     now_due = await fr.outbox.queue("DE", ping(clock()), clock(), grace=timedelta(0))
     later = await fr.outbox.queue("DE", ping(clock()), clock(), grace=timedelta(seconds=3))
-    assert now_due.next_attempt_at == format_time(T0)
-    assert later.next_attempt_at == format_time(T0 + timedelta(seconds=3))
+    assert now_due.next_attempt_at == T0
+    assert later.next_attempt_at == T0 + timedelta(seconds=3)
     report = await fr.outbox.flush(clock())
     assert report.accepted == [now_due.msg_id]

@@ -74,7 +74,7 @@ async def test_key_changes(
         [row] = await peers._store.key_changes()
         assert row["party"] == "DE" and row["accepted"] is (policy == "warn")
     # Pins survive a restart.
-    again = await PinnedPeers(peers._store, me="FR").load()
+    again = await PinnedPeers(peers._store, me="FR", log=structlog.get_logger()).load()
     assert again.encryption_key_for("DE") == peers.encryption_key_for("DE")
     await peers._store.close()
 

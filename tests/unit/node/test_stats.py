@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from keys.encoding import parse_time
 from node.reports.preservation import expiring, preservation_clocks
 from node.reports.stats import compute_stats, human_duration, percentile, to_csv, to_table
 from node.storage.records import AccessRecord, Rejection, StoredMessage, StoredReceipt
@@ -46,8 +47,8 @@ def msg(
         priority=priority,
         conversation_id=(conv or msg_id).ljust(32, "0"),
         in_reply_to=reply_to.ljust(32, "0") if reply_to else None,
-        created_at=created,
-        expires_at="2025-12-31T00:00:00.000Z",
+        created_at=parse_time(created),
+        expires_at=parse_time("2025-12-31T00:00:00.000Z"),
         reference=(body or {}).get("reference"),
         envelope=b"",
         envelope_sha256="0" * 64,
@@ -56,8 +57,8 @@ def msg(
         attempts=0,
         next_attempt_at=None,
         last_error=None,
-        stored_at=stored or created,
-        acknowledged_at=acked,
+        stored_at=parse_time(stored or created),
+        acknowledged_at=parse_time(acked) if acked else None,
         alerted_at=None,
         ack_warned_at=None,
     )
@@ -78,7 +79,7 @@ def receipt(
         msg_id=msg_id.ljust(32, "0"),
         type=type_,
         issuer=issuer,
-        issued_at=at,
+        issued_at=parse_time(at),
         reason=reason,
         envelope_sha256="0" * 64,
         wire=b"",
@@ -86,7 +87,7 @@ def receipt(
         posted=True,
         attempts=0,
         next_attempt_at=None,
-        stored_at=at,
+        stored_at=parse_time(at),
     )
 
 
@@ -179,7 +180,12 @@ def test_stats_known_answers() -> None:
         clocks=preservation_clocks(messages, NOW),
         access=[
             AccessRecord(
-                1, "2025-02-03T20:01:00.000Z", "duty", "display", "d1".ljust(32, "0"), None
+                1,
+                parse_time("2025-02-03T20:01:00.000Z"),
+                "duty",
+                "display",
+                "d1".ljust(32, "0"),
+                None,
             )
         ],
         rejections=[
@@ -190,7 +196,7 @@ def test_stats_known_answers() -> None:
                 "XX",
                 "outer_signature",
                 "verification_failed",
-                "2025-02-01T00:00:00.000Z",
+                parse_time("2025-02-01T00:00:00.000Z"),
             )
         ],
         now=NOW,
