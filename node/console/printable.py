@@ -11,6 +11,7 @@ from typing import Any
 
 import jinja2
 
+from keys.encoding import format_time
 from node.console.board import AckDeadlines, Row, board
 from node.console.present import DisplayRow, duration, form_rows, in_zone
 from node.evidence.timeline import Timeline
