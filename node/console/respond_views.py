@@ -11,7 +11,6 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from keys.encoding import parse_time
 from keys.errors import NotFound, PocnetError
 from node.console.context import CONSOLE_KEY, Console
 from node.console.formgen import inputs, parse
@@ -83,7 +82,7 @@ def _validate(console: Console, original: StoredMessage, kind: str, data: Any) -
         kind,
         data,
         now=console.clock(),
-        request_time=parse_time(original.created_at),
+        request_time=original.created_at,
         priority=inherited,
         defaults=console.defaults,
     )

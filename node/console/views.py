@@ -9,7 +9,6 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from keys.encoding import parse_time
 from keys.errors import NotFound, PocnetError
 from node.console.board import OPEN_IN, OPEN_OUT, Filters, board_page
 from node.console.context import CONSOLE_KEY
@@ -84,7 +83,7 @@ async def message(request: web.Request) -> web.Response:
     rows = form_rows(fields_for(spec), body) if spec is not None else form_rows((), body)
     replies = await console.store.replies_to(msg.msg_id)
     timeline = await proven_timeline(console.store, console.peers, msg)
-    created = parse_time(msg.created_at)
+    created = msg.created_at
     contact = contact_of(console, msg.counterpart)
     sender_zone = body.get("time_zone") if isinstance(body.get("time_zone"), str) else None
     sender_zone = sender_zone or (contact.get("timezone") if msg.direction == "in" else None)

@@ -15,6 +15,7 @@ from email.message import Message
 from typing import Any
 
 import pytest
+import structlog
 
 from node.config import AlertSettings
 from node.exchange.alerts import Alert, Alerter
@@ -164,7 +165,9 @@ async def test_webhook_hook_run_by_the_node_posts_the_alert(
     token.write_text("s3cret-token\n")
     monkeypatch.setenv("POCNET_WEBHOOK_URL", f"http://127.0.0.1:{webhook.server_address[1]}/h")
     monkeypatch.setenv("POCNET_WEBHOOK_TOKEN_FILE", str(token))
-    alerter = Alerter(AlertSettings(hook=f"{sys.executable} {HOOKS / 'alert-webhook.py'}"))
+    alerter = Alerter(
+        AlertSettings(hook=f"{sys.executable} {HOOKS / 'alert-webhook.py'}"), structlog.get_logger()
+    )
     alert = Alert.network("relay_unreachable", "2026-01-10T03:00:00.000Z", "relay_unreachable:x:1",
                           {"relay": "https://relay.example", "minutes": 2.0})  # fmt: skip
     await alerter.raise_alert(alert)

@@ -35,7 +35,7 @@ class Recorder(Alerter):
     """An alerter that keeps what it raised."""
 
     def __init__(self) -> None:
-        super().__init__(AlertSettings())
+        super().__init__(AlertSettings(), structlog.get_logger())
         self.raised: list[dict[str, Any]] = []
 
     async def raise_alert(self, alert: Any) -> None:

@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from keys.encoding import parse_time
 from node.config import OutboxSettings
 from node.exchange.retry import RetryPolicy, next_attempt, retry_delay, sending_order
 from node.forms import validate_form
@@ -108,7 +107,7 @@ async def test_the_outbox_sends_by_priority_and_caps_retries_per_priority(tmp_pa
         for priority, cap in (("emergency", 5.0), ("routine", 300.0)):
             msg = await fr.store.get_message(ids[priority])
             assert msg.state == "queued" and msg.next_attempt_at is not None
-            delay = (parse_time(msg.next_attempt_at) - clock()).total_seconds()
+            delay = (msg.next_attempt_at - clock()).total_seconds()
             assert 0 < delay <= cap
         # The relay answers again: a woken flush sends everything that failed at once,
         # the emergency first.
