@@ -30,7 +30,9 @@ from relay.http.routes import AUDIT, RUNTIME, Runtime, add_routes, middleware
 from relay.monitoring.logging import get_logger
 from relay.monitoring.metrics import RelayMetrics
 from relay.storage.database import check_schema, is_postgres, make_engine
+from relay.storage.nonces import NonceStore
 from relay.storage.notify import DeadlinePublisher, Notifier, PgListener
+from relay.storage.readiness import Readiness
 from relay.storage.store import Store
 from relay.storage.writer import Writer
 from relay.tasks.deadlines import DeadlineTask
@@ -136,6 +138,14 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
             window=timedelta(seconds=cfg.replay_window_seconds),
             nonces=NonceCache(timedelta(seconds=cfg.replay_window_seconds), cfg.nonce_cache_size),
             limiter=RateLimiter(cfg.rate_per_second, cfg.rate_burst),
+            store=NonceStore(engine, writer),
+        )
+        readiness = Readiness(
+            engine,
+            writer,
+            min_free_bytes=cfg.ready_min_free_bytes,
+            every=cfg.ready_probe_seconds,
+            timeout=cfg.ready_timeout_seconds,
         )
         checkpoints.start()  # signs the first checkpoint now
         stack.push_async_callback(checkpoints.close)
@@ -164,7 +174,7 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
             stack.push_async_callback(listener.close)
         deadlines.start()
         stack.push_async_callback(deadlines.close)
-        app[RUNTIME] = Runtime(cfg, service, auth, metrics, parts.clock)
+        app[RUNTIME] = Runtime(cfg, service, auth, metrics, parts.clock, readiness)
         app[DEADLINES] = deadlines
         app[NOTIFIER] = notifier
         app[WRITER] = writer

@@ -49,6 +49,20 @@ class RelayConfig:
         "how often a running relay looks for a newly installed directory (PostgreSQL "
         "relays also hear of it at once; SIGHUP checks at once)",
     )
+    retry_after_seconds: int = _opt(
+        "server", 5, "Retry-After of a 503 answer (the database or the store is unavailable)"
+    )
+    ready_min_free_bytes: int = _opt(
+        "server",
+        64 * 1024 * 1024,
+        "/readyz answers 503 when the SQLite database's disk has less free space than this",
+    )
+    ready_probe_seconds: float = _opt(
+        "server", 2.0, "/readyz repeats its database write probe at most this often"
+    )
+    ready_timeout_seconds: float = _opt(
+        "server", 5.0, "/readyz answers 503 when its database checks take longer than this"
+    )
 
     database_url: str = _opt(
         "database",
