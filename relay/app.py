@@ -29,6 +29,7 @@ from relay.http.audit_routes import add_audit_routes
 from relay.http.routes import AUDIT, RUNTIME, Runtime, add_routes, middleware
 from relay.monitoring.logging import get_logger
 from relay.monitoring.metrics import RelayMetrics
+from relay.monitoring.protocol_log import ProtocolErrorLog
 from relay.storage.database import check_schema, is_postgres, make_engine
 from relay.storage.nonces import NonceStore
 from relay.storage.notify import DeadlinePublisher, Notifier, PgListener
@@ -69,6 +70,9 @@ def create_app(parts: AppParts) -> web.Application:
     app = web.Application(
         middlewares=[middleware],
         client_max_size=max(cfg.max_envelope_bytes, cfg.max_request_bytes) + 1024,
+        # Bodies are read as sent (a compressed one is refused, 415); aiohttp's own
+        # protocol errors are one rate-limited warning line, never a traceback.
+        handler_args={"auto_decompress": False, "logger": ProtocolErrorLog()},
     )
     app[PARTS] = parts
     add_routes(app)

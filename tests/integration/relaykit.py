@@ -177,7 +177,7 @@ async def _truncate(url: str) -> None:
     conn = await asyncpg.connect(_asyncpg_dsn(url))
     try:
         await conn.execute(
-            "TRUNCATE envelopes, inbox, receipts, events, merkle_nodes, checkpoints "
+            "TRUNCATE envelopes, inbox, receipts, events, merkle_nodes, checkpoints, nonces "
             "RESTART IDENTITY"
         )
     finally:
