@@ -88,3 +88,14 @@ def test_authenticator_names_the_caller_and_refuses_unknown_and_suspended() -> N
     headers = sign_request("GET", url, b"", key=su.key, party="SU", now=T)
     with pytest.raises(Forbidden):
         auth.authenticate("GET", url, headers, b"", now=T, monotonic=0)
+
+
+def test_a_nonce_lives_until_its_signature_leaves_the_window() -> None:
+    # Signed 4 minutes ahead of the relay's clock (inside the window): the signature passes
+    # the time check until created + window, so its nonce must be remembered as long.
+    cache = NonceCache(WINDOW, 10)
+    created = T + timedelta(minutes=4)
+    cache.check_and_add("FR", "ahead", T, created + WINDOW)
+    with pytest.raises(AuthRejected):
+        cache.check_and_add("FR", "ahead", T + timedelta(minutes=8))
+    cache.check_and_add("FR", "ahead", created + WINDOW + timedelta(seconds=1))
