@@ -24,7 +24,7 @@ from sqlalchemy import event
 from yarl import URL
 
 from relay.config import RelayConfig
-from tests.integration.relaykit import AppUnderTest, database, seal, start_app
+from tests.integration.relaykit import AppUnderTest, database, node_receipt, seal, start_app
 
 FAST_READY = RelayConfig(ready_probe_seconds=0, retry_after_seconds=7)
 
@@ -317,3 +317,37 @@ async def test_readyz_probe_is_rate_limited(tmp_path: Any, aiohttp_server: Any) 
                 assert (await c.request("GET", "/readyz", sign=False))[0] == 200
         assert writer.operations == before, "a flood of /readyz must not be a flood of writes"
         assert json.dumps({}) == "{}"
+
+
+async def test_a_node_cannot_contradict_its_own_receipt(relay: AppUnderTest) -> None:
+    from keys.receipts import issue_at
+
+    fr, de = relay.members["FR"], relay.members["DE"]
+    env = seal(fr, de, relay.clock())
+    async with relay.client("FR") as cf, relay.client("DE") as cd:
+        assert (await cf.submit(env.to_bytes()))[0] == 201
+        await cd.inbox()
+        retrieved = node_receipt(de, env, "RETRIEVED", relay.clock())
+        assert (await cd.send_receipt(retrieved.to_bytes()))[0] == 201
+        before = await _event_count(relay)
+        other = issue_at(
+            relay.clock(),
+            de.key,
+            type="REJECTED",
+            msg_id=env.header.msg_id,
+            envelope_sha256="0" * 64,
+            issuer="DE",
+            reason="verification_failed",
+        )
+        status, err = await cd.send_receipt(other.to_bytes())
+        assert (status, err["error"]) == (409, "receipt_contradicts")
+        assert await _event_count(relay) == before
+        acked = node_receipt(de, env, "ACKNOWLEDGED", relay.clock())
+        assert (await cd.send_receipt(acked.to_bytes()))[0] == 201
+        rejected = node_receipt(de, env, "REJECTED", relay.clock(), reason="x")
+        status, err = await cd.send_receipt(rejected.to_bytes())
+        assert (status, err["error"]) == (409, "receipt_contradicts")
+        _, evidence = await cf.evidence(env.header.msg_id)
+        assert other.to_wire() not in evidence["receipts"]
+        assert rejected.to_wire() not in evidence["receipts"]
+        assert acked.to_wire() in evidence["receipts"]
