@@ -209,13 +209,39 @@ async def cmd_ack(args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_retry(args: argparse.Namespace) -> int:
+    """``node retry ID...``: send failed requests again (after the cause is fixed)."""
+    async with full_node(args) as node:
+        ids = []
+        for given in args.ids:
+            msg = await node.store.get_message(given)
+            if msg.direction != "out" or msg.state != "failed":
+                raise ValidationError(
+                    f"{msg.msg_id} is not a sent request that failed (it is {msg.state})",
+                    code="not_failed",
+                )
+            ids.append(msg.msg_id)
+        requeued = await node.store.requeue_failed(ids)
+    return await _flush(args, requeued)
+
+
 async def cmd_flush(args: argparse.Namespace) -> int:
+    requeued: list[str] = []
+    if getattr(args, "failed", False):
+        async with full_node(args) as node:
+            requeued = await node.store.requeue_failed()
+    return await _flush(args, requeued)
+
+
+async def _flush(args: argparse.Namespace, requeued: list[str]) -> int:
     async with full_node(args) as node:
         report = await node.outbox.flush(now(), everything=True)
         queued = await node.store.due_outgoing("")
     result = report.to_dict()
     result["still_queued"] = len(queued)
-    text = (
+    result["requeued"] = requeued
+    text = f"sent again: {len(requeued)} failed request(s)\n" if requeued else ""
+    text += (
         f"accepted {len(report.accepted)}, still queued {len(queued)}, failed "
         f"{len(report.failed)}, receipts posted {report.receipts_posted} (pending "
         f"{report.receipts_pending})"

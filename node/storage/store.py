@@ -204,6 +204,23 @@ class Store(AuditRecords, Registers, DirectoryRecords):
                 .values(state="failed", last_error=error[:200], next_attempt_at=None)
             )
 
+    async def requeue_failed(self, msg_ids: Iterable[str] | None = None) -> list[str]:
+        """Put sent envelopes that ended ``failed`` back in the queue, as new (attempts 0,
+        due now): those of ``msg_ids``, or every one. Returns the ids requeued."""
+        cond = [messages.c.direction == "out", messages.c.state == "failed"]
+        if msg_ids is not None:
+            cond.append(messages.c.msg_id.in_(list(msg_ids)))
+        async with self._write() as conn:
+            rows = await conn.execute(select(messages.c.msg_id).where(*cond))
+            ids = sorted(str(r[0]) for r in rows)
+            if ids:
+                await conn.execute(
+                    update(messages)
+                    .where(*cond, messages.c.msg_id.in_(ids))
+                    .values(state="queued", attempts=0, next_attempt_at=None)
+                )
+        return ids
+
     async def set_state(self, msg_id: str, state: str, **values: Any) -> None:
         async with self._write() as conn:
             await conn.execute(

@@ -47,6 +47,7 @@ _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _ITEM_ID_RE = re.compile(r"^[0-9]{1,18}$")
 _NUMBER_RE = re.compile(r"[0-9]{1,10}(\.[0-9]{1,6})?")  # ASCII digits only, fullmatch
 JSON = "application/json"
+RELAY_TIME_HEADER = "Pocnet-Relay-Time"  # on a 401 stale: the relay's clock, Unix seconds
 SIGNATURE_HEADERS = ("Signature", "Signature-Input", "Content-Digest")
 _STATUS_CODES = {
     404: "not_found",
@@ -241,6 +242,14 @@ def _map_error(rt: Runtime, e: PocnetError) -> tuple[web.Response, str]:
         status, body = 500, {"error": "internal_error", "message": "internal error"}
     else:
         body = e.to_wire()
+    if isinstance(e, AuthRejected) and e.reason == "stale":
+        # Told only to a caller whose signature verified: the node can show its officer
+        # how far its clock is off (the relay's time is in a header).
+        body = {
+            "error": "stale",
+            "message": "the request's signature time is outside the relay's window: "
+            "check this computer's clock",
+        }
     rt.metrics.rejected.labels(status=str(status), reason=reason).inc()
     if isinstance(e, ClientGone):
         log.info("http.client_gone", reason=e.message)
@@ -253,6 +262,8 @@ def _map_error(rt: Runtime, e: PocnetError) -> tuple[web.Response, str]:
     response = _json(body, status)
     if isinstance(e, Throttled):
         response.headers["Retry-After"] = str(e.retry_after)
+    if body.get("error") == "stale":
+        response.headers[RELAY_TIME_HEADER] = str(int(rt.clock().timestamp()))
     if isinstance(e, Unavailable):
         response.headers["Retry-After"] = str(rt.config.retry_after_seconds)
     if isinstance(e, TooLarge | UnsupportedEncoding | ClientGone):

@@ -13,6 +13,7 @@ import contextlib
 import json
 import sqlite3
 from collections.abc import Iterator
+from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -351,3 +352,19 @@ async def test_a_node_cannot_contradict_its_own_receipt(relay: AppUnderTest) -> 
         assert other.to_wire() not in evidence["receipts"]
         assert rejected.to_wire() not in evidence["receipts"]
         assert acked.to_wire() in evidence["receipts"]
+
+
+async def test_a_stale_signature_says_so_with_the_relays_time(relay: AppUnderTest) -> None:
+    async with relay.client("FR") as c:
+        for offset in (timedelta(minutes=-10), timedelta(minutes=10)):
+            status, err, headers = await c.request("GET", "/v1/inbox", now=relay.clock() + offset)
+            assert (status, err["error"]) == (401, "stale")
+            assert int(headers["Pocnet-Relay-Time"]) == int(relay.clock().timestamp())
+        impostor = relay.client("DE")  # DE's key signing as FR: not verified, so nothing said
+        headers = impostor.sign("GET", "/v1/inbox", now=relay.clock() - timedelta(minutes=10))
+        headers["Signature-Input"] = headers["Signature-Input"].replace('"DE"', '"FR"')
+        status, err, answer_headers = await c.request(
+            "GET", "/v1/inbox", headers=headers, sign=False
+        )
+        assert (status, err["error"]) == (401, "unauthenticated")
+        assert "Pocnet-Relay-Time" not in answer_headers
