@@ -13,6 +13,7 @@ from keys.errors import PocnetError, ValidationError
 from keys.host.command import EXIT_UNREACHABLE, emit
 from keys.identities import validate_party_id
 from node.cli.base import form_defaults, full_node, is_terminal, now, os_user
+from node.cli.faults import pause_at
 from node.cli.formfile import read_form
 from node.cli.interactive import complete_interactively
 from node.forms import KINDS, ValidatedForm, validate_form
@@ -74,10 +75,13 @@ async def _send(
 ) -> tuple[int, dict[str, Any], str]:
     # Queued due only after [outbox] send_grace_seconds: the daemon leaves it to us unless
     # we die first; an unanswered submit below sets the usual backoff instead.
+    pause_at("started")
     msg = await node.outbox.queue(
         recipient, form, now(), conversation_id=conversation_id, in_reply_to=in_reply_to
     )
+    pause_at("queued")
     outcome = await node.outbox.submit(msg, now())
+    pause_at("submitted")
     stored = await node.store.get_message(msg.msg_id)
     result = {
         "ok": outcome != "failed",
