@@ -280,11 +280,13 @@ class MembersSource:
 class DirectoryWatcher:
     """Calls ``refresh`` when woken, and at least every ``interval`` seconds."""
 
-    def __init__(self, interval: float) -> None:
+    def __init__(self, interval: float, close_timeout: float = 10.0) -> None:
         self.interval = interval
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._last_error: str | None = None
+        self._closing = False
+        self._close_timeout = close_timeout
 
     def wake(self) -> None:
         """Check now (a NOTIFY arrived, or the operator asked)."""
@@ -294,17 +296,27 @@ class DirectoryWatcher:
         self._task = asyncio.create_task(self._run(refresh), name="relay-directory-watcher")
 
     async def close(self) -> None:
+        """Stop after the refresh in progress, if any (cancelled only past
+        ``close_timeout``): a database call cancelled half-way can leave its connection
+        checked out, in a transaction, holding locks."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._closing = True
+            self._wake.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._task), self._close_timeout)
+            if not self._task.done():
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
             self._task = None
 
     async def _run(self, refresh: Callable[[], Awaitable[bool]]) -> None:
-        while True:
+        while not self._closing:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)
             self._wake.clear()
+            if self._closing:
+                return
             try:
                 await refresh()
                 self._last_error = None
