@@ -72,7 +72,11 @@ def create_app(parts: AppParts) -> web.Application:
         client_max_size=max(cfg.max_envelope_bytes, cfg.max_request_bytes) + 1024,
         # Bodies are read as sent (a compressed one is refused, 415); aiohttp's own
         # protocol errors are one rate-limited warning line, never a traceback.
-        handler_args={"auto_decompress": False, "logger": ProtocolErrorLog()},
+        handler_args={
+            "auto_decompress": False,
+            "logger": ProtocolErrorLog(),
+            "keepalive_timeout": cfg.keepalive_timeout_seconds,
+        },
     )
     app[PARTS] = parts
     add_routes(app)

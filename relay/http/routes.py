@@ -16,6 +16,7 @@ not a traceback.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -72,6 +73,13 @@ class UnsupportedEncoding(PeerError):
     http_status = 415
 
 
+class SlowBody(PeerError):
+    """The body did not arrive within ``body_timeout_seconds``."""
+
+    code = "request_timeout"
+    http_status = 408
+
+
 class ClientGone(PeerError):
     """The client closed the connection or broke the framing before its body was read."""
 
@@ -112,12 +120,20 @@ def _error(status: int, code: str, message: str) -> web.Response:
     return _json({"error": code, "message": message}, status)
 
 
-async def read_body(request: web.Request, limit: int) -> bytes:
+async def read_body(request: web.Request, limit: int, timeout: float | None = None) -> bytes:
     """The request body, refusing more than ``limit`` bytes without holding them.
 
     Raises:
         TooLarge: ``Content-Length`` or the bytes actually sent exceed ``limit``.
+        SlowBody: the body took longer than ``timeout`` seconds.
+        ClientGone: the connection broke first.
     """
+    if timeout:
+        try:
+            async with asyncio.timeout(timeout):
+                return await read_body(request, limit)
+        except TimeoutError as e:
+            raise SlowBody(f"the body did not arrive within {timeout:g} s") from e
     if request.content_length is not None and request.content_length > limit:
         raise TooLarge(f"the body exceeds the limit of {limit} bytes")
     chunks: list[bytes] = []
@@ -181,7 +197,7 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
                 if route == "/v1/envelopes" and request.method == "POST"
                 else rt.config.max_request_bytes
             )
-            body = await read_body(request, limit)
+            body = await read_body(request, limit, rt.config.body_timeout_seconds)
             request[BODY] = body
             if request.path not in PUBLIC_PATHS:
                 verified = rt.auth.authenticate(
@@ -266,7 +282,7 @@ def _map_error(rt: Runtime, e: PocnetError) -> tuple[web.Response, str]:
         response.headers[RELAY_TIME_HEADER] = str(int(rt.clock().timestamp()))
     if isinstance(e, Unavailable):
         response.headers["Retry-After"] = str(rt.config.retry_after_seconds)
-    if isinstance(e, TooLarge | UnsupportedEncoding | ClientGone):
+    if isinstance(e, TooLarge | UnsupportedEncoding | ClientGone | SlowBody):
         response.force_close()  # the rest of the body is not read
     return response, reason
 
