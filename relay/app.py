@@ -127,7 +127,12 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
         watcher = DirectoryWatcher(cfg.directory_check_seconds)
 
         # The signed directory once installed, else the members folder (development).
-        source = MembersSource(engine, parts.load_members, parts.signing_key.public)
+        source = MembersSource(
+            engine,
+            parts.load_members,
+            parts.signing_key.public,
+            on_rollback=metrics.directory_rollback.inc,
+        )
         service = RelayService(
             store=Store(engine),
             writer=writer,
@@ -138,7 +143,14 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
             metrics=metrics,
         )
         await service.install_members(service.members, parts.clock())
-        watcher.start(lambda: source.refresh(service, parts.clock()))
+
+        async def refresh_directory() -> bool:
+            changed = await source.refresh(service, parts.clock())
+            if changed:  # installed by another process: its audit entry is in the log now
+                checkpoints.wake()
+            return changed
+
+        watcher.start(refresh_directory)
         stack.push_async_callback(watcher.close)
         app[SOURCE] = source
         auth = Authenticator(

@@ -145,6 +145,11 @@ class CheckpointTask:
         if tree_size != self.signed_size:
             self._wake.set()
 
+    def wake(self) -> None:
+        """Look at the log now: another process (``relay directory install``) may have
+        grown it."""
+        self._wake.set()
+
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="relay-checkpoints")
 
