@@ -190,6 +190,11 @@ async def test_kill_9_loses_no_accepted_envelope(tmp_path: Path, backend: str) -
                 ]
                 await cd.ack([i["id"] for i in inbox["items"]])
         relay.stop()
+        print(
+            f"FAULT-SUMMARY kill-9-{backend} tried={len(tried)} accepted={len(accepted)} "
+            f"delivered={len(set(received))} lost={len(accepted - set(received))} "
+            f"duplicated={len(received) - len(set(received))}"
+        )
         assert accepted <= set(received), f"{len(accepted - set(received))} accepted envelopes lost"
         assert len(received) == len(set(received)), "an envelope was delivered twice"
         assert set(received) <= tried
