@@ -9,8 +9,9 @@ releases waiting long-polls at once.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -39,6 +40,25 @@ from relay.storage.writer import Writer
 from relay.tasks.deadlines import DeadlineTask
 
 log = get_logger("relay.app")
+
+
+CLOSE_SECONDS = 10.0  # a background part that has not stopped by then is logged and left
+
+
+def _bounded(
+    name: str, close: Callable[[], Awaitable[None]], seconds: float = CLOSE_SECONDS
+) -> Callable[[], Awaitable[None]]:
+    """``close``, given at most ``seconds``: a part stuck at shutdown is named in an error
+    line (``relay.shutdown_stuck``) instead of holding the process for ever."""
+
+    async def run() -> None:
+        try:
+            async with asyncio.timeout(seconds):
+                await close()
+        except TimeoutError:
+            log.error("relay.shutdown_stuck", part=name, after_s=seconds)
+
+    return run
 
 
 def system_clock() -> datetime:
@@ -116,7 +136,9 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
             on_append=checkpoints.grown,
         )
         writer.start()
-        stack.push_async_callback(writer.close)
+        stack.push_async_callback(
+            _bounded("writer", writer.close, cfg.shutdown_timeout_seconds + CLOSE_SECONDS)
+        )
         audit_log = AuditLog(
             engine,
             writer,
@@ -151,7 +173,7 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
             return changed
 
         watcher.start(refresh_directory)
-        stack.push_async_callback(watcher.close)
+        stack.push_async_callback(_bounded("watcher", watcher.close))
         app[SOURCE] = source
         auth = Authenticator(
             lambda: service.members,
@@ -168,10 +190,10 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
             timeout=cfg.ready_timeout_seconds,
         )
         checkpoints.start()  # signs the first checkpoint now
-        stack.push_async_callback(checkpoints.close)
+        stack.push_async_callback(_bounded("checkpoints", checkpoints.close))
         publisher = DeadlinePublisher(engine) if is_postgres(engine) else None
         if publisher is not None:
-            stack.push_async_callback(publisher.close)
+            stack.push_async_callback(_bounded("publisher", publisher.close))
         deadlines = DeadlineTask(
             service, parts.clock, announce=None if publisher is None else publisher.publish
         )
@@ -191,9 +213,9 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
                 on_deadline=deadlines.consider,
             )
             listener.start()
-            stack.push_async_callback(listener.close)
+            stack.push_async_callback(_bounded("listener", listener.close))
         deadlines.start()
-        stack.push_async_callback(deadlines.close)
+        stack.push_async_callback(_bounded("deadlines", deadlines.close))
         app[RUNTIME] = Runtime(cfg, service, auth, metrics, parts.clock, readiness)
         app[DEADLINES] = deadlines
         app[NOTIFIER] = notifier

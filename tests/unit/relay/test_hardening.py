@@ -368,3 +368,20 @@ async def test_a_stale_signature_says_so_with_the_relays_time(relay: AppUnderTes
         )
         assert (status, err["error"]) == (401, "unauthenticated")
         assert "Pocnet-Relay-Time" not in answer_headers
+
+
+async def test_a_part_stuck_at_shutdown_is_named_and_left() -> None:
+    from structlog.testing import capture_logs
+
+    from relay.app import _bounded
+
+    never = asyncio.Event()
+
+    async def stuck() -> None:
+        await never.wait()
+
+    with capture_logs() as logs:
+        await asyncio.wait_for(_bounded("listener", stuck, 0.05)(), 10)
+    assert [(e["event"], e["log_level"], e["part"]) for e in logs] == [
+        ("relay.shutdown_stuck", "error", "listener")
+    ]
