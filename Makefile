@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck pytest demo console-demo bench vectors clean
+.PHONY: test test-under-load lint typecheck pytest demo console-demo bench vectors clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is required"; exit 1; }
@@ -26,6 +26,11 @@ pytest: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 test: lint typecheck pytest
+
+# The whole of 'make test' with every core kept busy by a CPU hog: the suite must not
+# depend on the machine's speed. Run it once per issue and quote its result.
+test-under-load: $(STAMP)
+	$(BIN)/python -m tests.support.cpu_hog -- $(MAKE) test
 
 demo: $(STAMP)
 	$(BIN)/python -m tests.demo_network

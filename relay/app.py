@@ -9,8 +9,9 @@ releases waiting long-polls at once.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -29,8 +30,11 @@ from relay.http.audit_routes import add_audit_routes
 from relay.http.routes import AUDIT, RUNTIME, Runtime, add_routes, middleware
 from relay.monitoring.logging import get_logger
 from relay.monitoring.metrics import RelayMetrics
+from relay.monitoring.protocol_log import ProtocolErrorLog
 from relay.storage.database import check_schema, is_postgres, make_engine
+from relay.storage.nonces import NonceStore
 from relay.storage.notify import DeadlinePublisher, Notifier
+from relay.storage.readiness import Readiness
 from relay.storage.store import Store
 from relay.storage.writer import Writer
 from relay.tasks.checkpoints import CheckpointTask
@@ -39,6 +43,25 @@ from relay.tasks.directory import DirectoryWatcher
 from relay.tasks.pglistener import PgListener
 
 log = get_logger("relay.app")
+
+
+CLOSE_SECONDS = 10.0  # a background part that has not stopped by then is logged and left
+
+
+def _bounded(
+    name: str, close: Callable[[], Awaitable[None]], seconds: float = CLOSE_SECONDS
+) -> Callable[[], Awaitable[None]]:
+    """``close``, given at most ``seconds``: a part stuck at shutdown is named in an error
+    line (``relay.shutdown_stuck``) instead of holding the process for ever."""
+
+    async def run() -> None:
+        try:
+            async with asyncio.timeout(seconds):
+                await close()
+        except TimeoutError:
+            log.error("relay.shutdown_stuck", part=name, after_s=seconds)
+
+    return run
 
 
 def system_clock() -> datetime:
@@ -70,6 +93,13 @@ def create_app(parts: AppParts) -> web.Application:
     app = web.Application(
         middlewares=[middleware],
         client_max_size=max(cfg.max_envelope_bytes, cfg.max_request_bytes) + 1024,
+        # Bodies are read as sent (a compressed one is refused, 415); aiohttp's own
+        # protocol errors are one rate-limited warning line, never a traceback.
+        handler_args={
+            "auto_decompress": False,
+            "logger": ProtocolErrorLog(),
+            "keepalive_timeout": cfg.keepalive_timeout_seconds,
+        },
     )
     app[PARTS] = parts
     add_routes(app)
@@ -109,7 +139,9 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
             on_append=checkpoints.grown,
         )
         writer.start()
-        stack.push_async_callback(writer.close)
+        stack.push_async_callback(
+            _bounded("writer", writer.close, cfg.shutdown_timeout_seconds + CLOSE_SECONDS)
+        )
         audit_log = AuditLog(
             engine,
             writer,
@@ -119,7 +151,12 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
         app[AUDIT] = audit_log
 
         # The signed directory once installed, else the members folder (development).
-        source = MembersSource(engine, parts.load_members, parts.signing_key.public)
+        source = MembersSource(
+            engine,
+            parts.load_members,
+            parts.signing_key.public,
+            on_rollback=metrics.directory_rollback.inc,
+        )
         service = RelayService(
             store=Store(engine),
             writer=writer,
@@ -130,23 +167,36 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
             metrics=metrics,
         )
         await service.install_members(service.members, parts.clock())
-        watcher = DirectoryWatcher(
-            lambda: source.refresh(service, parts.clock()), cfg.directory_check_seconds
-        )
+
+        async def refresh_directory() -> bool:
+            changed = await source.refresh(service, parts.clock())
+            if changed:  # installed by another process: its audit entry is in the log now
+                checkpoints.wake()
+            return changed
+
+        watcher = DirectoryWatcher(refresh_directory, cfg.directory_check_seconds)
         watcher.start()
-        stack.push_async_callback(watcher.close)
+        stack.push_async_callback(_bounded("watcher", watcher.close))
         app[SOURCE] = source
         auth = Authenticator(
             lambda: service.members,
             window=timedelta(seconds=cfg.replay_window_seconds),
             nonces=NonceCache(timedelta(seconds=cfg.replay_window_seconds), cfg.nonce_cache_size),
             limiter=RateLimiter(cfg.rate_per_second, cfg.rate_burst),
+            store=NonceStore(engine, writer),
+        )
+        readiness = Readiness(
+            engine,
+            writer,
+            min_free_bytes=cfg.ready_min_free_bytes,
+            every=cfg.ready_probe_seconds,
+            timeout=cfg.ready_timeout_seconds,
         )
         checkpoints.start()  # signs the first checkpoint now
-        stack.push_async_callback(checkpoints.close)
+        stack.push_async_callback(_bounded("checkpoints", checkpoints.close))
         publisher = DeadlinePublisher(engine) if is_postgres(engine) else None
         if publisher is not None:
-            stack.push_async_callback(publisher.close)
+            stack.push_async_callback(_bounded("publisher", publisher.close))
         deadlines = DeadlineTask(
             service, parts.clock, announce=None if publisher is None else publisher.publish
         )
@@ -166,10 +216,10 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
                 on_deadline=deadlines.consider,
             )
             listener.start()
-            stack.push_async_callback(listener.close)
+            stack.push_async_callback(_bounded("listener", listener.close))
         deadlines.start()
-        stack.push_async_callback(deadlines.close)
-        app[RUNTIME] = Runtime(cfg, service, auth, metrics, parts.clock)
+        stack.push_async_callback(_bounded("deadlines", deadlines.close))
+        app[RUNTIME] = Runtime(cfg, service, auth, metrics, parts.clock, readiness)
         app[DEADLINES] = deadlines
         app[NOTIFIER] = notifier
         app[WRITER] = writer

@@ -55,6 +55,39 @@ class RelayConfig:
         "how often a running relay looks for a newly installed directory (PostgreSQL "
         "relays also hear of it at once; SIGHUP checks at once)",
     )
+    header_timeout_seconds: float = _opt(
+        "server",
+        10.0,
+        "a new connection must send complete request headers within this (else closed)",
+    )
+    body_timeout_seconds: float = _opt(
+        "server", 60.0, "a request body must arrive within this (else 408, closed)"
+    )
+    keepalive_timeout_seconds: float = _opt(
+        "server",
+        75.0,
+        "an idle keep-alive connection (partial headers included) is closed after this",
+    )
+    max_connections_per_address: int = _opt(
+        "server",
+        64,
+        "open connections allowed from one client address (0: no cap; behind a proxy, "
+        "the proxy is one address: size it for the proxy)",
+    )
+    retry_after_seconds: int = _opt(
+        "server", 5, "Retry-After of a 503 answer (the database or the store is unavailable)"
+    )
+    ready_min_free_bytes: int = _opt(
+        "server",
+        64 * 1024 * 1024,
+        "/readyz answers 503 when the SQLite database's disk has less free space than this",
+    )
+    ready_probe_seconds: float = _opt(
+        "server", 2.0, "/readyz repeats its database write probe at most this often"
+    )
+    ready_timeout_seconds: float = _opt(
+        "server", 5.0, "/readyz answers 503 when its database checks take longer than this"
+    )
 
     database_url: str = _opt(
         "database",

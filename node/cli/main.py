@@ -140,7 +140,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", metavar="ID", help="the message answered (id or unique prefix)")
     _form_args(p)
 
-    _add(sub, "flush", sending.cmd_flush, "deliver everything queued now", keys=True)
+    p = _add(sub, "flush", sending.cmd_flush, "deliver everything queued now", keys=True)
+    p.add_argument(
+        "--failed",
+        action="store_true",
+        help="first put every sent request that ended failed back in the queue",
+    )
+    p = _add(sub, "retry", sending.cmd_retry, "send failed requests again, now", keys=True)
+    p.add_argument("ids", nargs="+", metavar="ID", help="message id (or a unique prefix)")
     _add(
         sub,
         "doctor",

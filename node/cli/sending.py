@@ -14,6 +14,7 @@ from keys.errors import InvalidInput
 from keys.host.command import EXIT_CONFIG, EXIT_UNREACHABLE, emit
 from keys.identities import normalise_party_id
 from node.cli.base import form_defaults, full_node, is_terminal, now, os_user
+from node.cli.faults import pause_at
 from node.cli.formfile import read_form
 from node.cli.interactive import complete_interactively
 from node.exchange.acknowledge import acknowledge
@@ -23,6 +24,7 @@ from node.forms.i18n import language_warning
 from node.forms.replies import reply_priority
 from node.relayapi.misconfig import RelayConfigError
 from node.runtime import Node
+from node.storage.states import OutboxState
 
 
 def _read(args: argparse.Namespace, node: Node) -> dict[str, Any]:
@@ -103,10 +105,13 @@ async def _send(
 ) -> tuple[int, dict[str, Any], str]:
     # Queued due only after [outbox] send_grace_seconds: the daemon leaves it to us unless
     # we die first; an unanswered submit below sets the usual backoff instead.
+    pause_at("started")
     msg = await node.outbox.queue(
         recipient, form, now(), conversation_id=conversation_id, in_reply_to=in_reply_to
     )
+    pause_at("queued")
     outcome, error = await node.outbox.submit_explained(msg, now())
+    pause_at("submitted")
     stored = await node.store.get_message(msg.msg_id)
     result = {
         "ok": outcome != "failed",
@@ -279,13 +284,39 @@ async def cmd_ack(args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_retry(args: argparse.Namespace) -> int:
+    """``node retry ID...``: send failed requests again (after the cause is fixed)."""
+    async with full_node(args) as node:
+        ids = []
+        for given in args.ids:
+            msg = await node.store.get_message(given)
+            if msg.direction != "out" or msg.state != OutboxState.FAILED:
+                raise InvalidInput(
+                    f"{msg.msg_id} is not a sent request that failed (it is {msg.state})",
+                    code="not_failed",
+                )
+            ids.append(msg.msg_id)
+        requeued = await node.store.requeue_failed(ids)
+    return await _flush(args, requeued)
+
+
 async def cmd_flush(args: argparse.Namespace) -> int:
+    requeued: list[str] = []
+    if getattr(args, "failed", False):
+        async with full_node(args) as node:
+            requeued = await node.store.requeue_failed()
+    return await _flush(args, requeued)
+
+
+async def _flush(args: argparse.Namespace, requeued: list[str]) -> int:
     async with full_node(args) as node:
         report = await node.outbox.flush(now(), everything=True)
         queued = await node.store.due_outgoing("")
     result = report.to_dict()
     result["still_queued"] = len(queued)
-    text = (
+    result["requeued"] = requeued
+    text = f"sent again: {len(requeued)} failed request(s)\n" if requeued else ""
+    text += (
         f"accepted {len(report.accepted)}, still queued {len(queued)}, failed "
         f"{len(report.failed)}, receipts posted {report.receipts_posted} (pending "
         f"{report.receipts_pending})"

@@ -151,15 +151,59 @@ class RelayRateLimited(RateLimited):
         self.retry_after = retry_after
 
 
+class ClockOff(Unauthenticated):
+    """401 ``stale``: the relay finds this request's signature time outside its window, so
+    this computer's clock is off; ``offset_seconds`` is the relay's clock minus ours (None
+    if the relay did not say). Transient: the request is sent again, and passes once the
+    clock is right."""
+
+    code = "stale"
+
+    def __init__(self, offset_seconds: int | None) -> None:
+        if offset_seconds is None:
+            what = "this computer's clock is off"
+        else:
+            way = "behind" if offset_seconds > 0 else "ahead of"
+            what = f"this computer's clock is {abs(offset_seconds)} s {way} the relay's"
+        super().__init__(
+            f"the relay refused the request's time: {what}; set the clock right (NTP), "
+            "the request is sent again once it is"
+        )
+        self.offset_seconds = offset_seconds
+
+
+RELAY_TIME_HEADER = "Pocnet-Relay-Time"
+
+
+def clock_offset(relay_time: str | None, now: datetime) -> int | None:
+    """The relay's clock (Unix seconds, from its header) minus ``now``, in whole seconds;
+    None if absent or not a plausible ASCII number."""
+    if relay_time is None or not relay_time.isascii() or not relay_time.isdigit():
+        return None
+    if len(relay_time) > 12:
+        return None
+    return int(relay_time) - int(now.timestamp())
+
+
 def is_transient(error: PocnetError) -> bool:
-    """True for failures that a later retry may cure (no answer, overload)."""
-    return isinstance(error, Unreachable | RateLimited)
+    """True for failures that a later retry may cure (no answer, overload, our clock)."""
+    return isinstance(error, Unreachable | RateLimited | ClockOff)
 
 
-def error_for(status: int, body: Mapping[str, Any], retry_after: str | None = None) -> PocnetError:
-    """The PoCNet error for a relay error answer."""
+def error_for(
+    status: int,
+    body: Mapping[str, Any],
+    retry_after: str | None = None,
+    *,
+    relay_time: str | None = None,
+    now: datetime | None = None,
+) -> PocnetError:
+    """The PoCNet error for a relay error answer (``relay_time``: its clock header on a
+    401 ``stale``; ``now``: ours when the answer came)."""
     code = str(body.get("error", ""))[:40]
     message = str(body.get("message", ""))[:200] or f"HTTP {status}"
+    if status == 401 and code == "stale":
+        return ClockOff(None if now is None else clock_offset(relay_time, now))
     if status >= 500:
         return Unreachable(f"the relay answered {status} ({code or 'server error'}): {message}")
     if status == 429 or code == "rate_limited":
@@ -258,6 +302,7 @@ class HttpRelayTransport:
             ) as resp:
                 status = resp.status
                 retry_after = resp.headers.get("Retry-After")
+                relay_time = resp.headers.get(RELAY_TIME_HEADER)
                 raw = await _read_capped(resp, MAX_RESPONSE_BYTES)
         except (TimeoutError, aiohttp.ClientError, OSError) as e:
             misconfigured = connection_error(e, self._base)
@@ -277,10 +322,11 @@ class HttpRelayTransport:
             if status >= 500:
                 raise Unreachable(f"the relay answered {status}") from e
             raise PeerError(f"the relay's answer ({status}) is not valid JSON") from e
-        if status == 401 or (status == 403 and not scoped):
+        stale = status == 401 and doc.get("error") == "stale"  # our clock, not our key
+        if (status == 401 and not stale) or (status == 403 and not scoped):
             raise refused_key(status, str(doc.get("message", ""))[:200], self._party)
         if status >= 400:
-            raise error_for(status, doc, retry_after)
+            raise error_for(status, doc, retry_after, relay_time=relay_time, now=self._clock())
         return status, doc
 
     async def submit(self, envelope: bytes) -> SubmitResult:

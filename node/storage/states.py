@@ -46,6 +46,8 @@ OUTBOX: Machine[OutboxState] = Machine(
         OutboxState.QUEUED: frozenset(
             {OutboxState.QUEUED, OutboxState.ACCEPTED, OutboxState.FAILED}
         ),
+        # only by a person: 'node retry ID' or 'node flush --failed' sends it again
+        OutboxState.FAILED: frozenset({OutboxState.QUEUED}),
     },
 )
 

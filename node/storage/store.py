@@ -211,7 +211,7 @@ class Store(AuditRecords, Registers, DirectoryRecords, OfficerRecords, ConsoleQu
         async with self._write() as conn:
             await conn.execute(
                 update(messages)
-                .where(messages.c.msg_id == msg_id, _from(OUTBOX, OutboxState.QUEUED))
+                .where(messages.c.msg_id == msg_id, messages.c.state == OutboxState.QUEUED)
                 .values(attempts=attempts, next_attempt_at=next_at, last_error=error[:200])
             )
 
@@ -222,6 +222,24 @@ class Store(AuditRecords, Registers, DirectoryRecords, OfficerRecords, ConsoleQu
                 .where(messages.c.msg_id == msg_id, _from(OUTBOX, OutboxState.FAILED))
                 .values(state=OutboxState.FAILED, last_error=error[:200], next_attempt_at=None)
             )
+
+    async def requeue_failed(self, msg_ids: Iterable[str] | None = None) -> list[str]:
+        """Put sent envelopes that ended ``failed`` back in the queue, as new (attempts 0,
+        due now): those of ``msg_ids``, or every one. Returns the ids requeued."""
+        # failed -> queued is the one move back (node retry, node flush --failed)
+        cond = [messages.c.direction == "out", messages.c.state == OutboxState.FAILED]
+        if msg_ids is not None:
+            cond.append(messages.c.msg_id.in_(list(msg_ids)))
+        async with self._write() as conn:
+            rows = await conn.execute(select(messages.c.msg_id).where(*cond))
+            ids = sorted(str(r[0]) for r in rows)
+            if ids:
+                await conn.execute(
+                    update(messages)
+                    .where(*cond, messages.c.msg_id.in_(ids))
+                    .values(state=OutboxState.QUEUED, attempts=0, next_attempt_at=None)
+                )
+        return ids
 
     async def mark_responded(self, msg_id: str) -> bool:
         """Mark a received message answered; False if it was not in a state that allows it

@@ -15,6 +15,7 @@ import ssl
 from aiohttp import web
 
 from relay.app import AppParts, create_app, reload_members
+from relay.http.connections import ConnectionLimits, guard
 from relay.monitoring.logging import get_logger
 
 log = get_logger("relay.cli.serve")
@@ -37,6 +38,14 @@ async def serve(parts: AppParts) -> None:
         app, handle_signals=False, access_log=None, shutdown_timeout=cfg.shutdown_timeout_seconds
     )
     await runner.setup()
+    guard(
+        runner.server,
+        ConnectionLimits(
+            max_per_address=cfg.max_connections_per_address,
+            header_timeout=cfg.header_timeout_seconds,
+            retry_after=cfg.retry_after_seconds,
+        ),
+    )
     # Everything loaded so far lives as long as the process: keep the collector off it.
     gc.collect()
     gc.freeze()

@@ -4,6 +4,11 @@
 party id, or raises: :class:`keys.httpsig.AuthRejected` (401) for a missing, bad or stale
 signature or a replayed nonce; :class:`Forbidden` (403) for an unknown or inactive party;
 :class:`RateLimited` (429) past the party's token bucket. Time is passed in.
+
+A nonce is remembered until its signature's ``created`` leaves the window (``created +
+window``), in this process (:class:`NonceCache`, every request) and, for state-changing
+requests, in the database (:meth:`Authenticator.persist`), so a captured request cannot
+be replayed after a restart or at another relay process (docs/adr/0007).
 """
 
 from __future__ import annotations
@@ -19,15 +24,17 @@ from keys.httpsig_fast import AuthRejected, Verified, verify_request
 from keys.identities import VerifyKey
 from relay.core.members import Members
 from relay.storage.database import Unavailable
+from relay.storage.nonces import NonceStore
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class NonceCache:
     """Nonces seen within the replay window, bounded in size.
 
-    An entry stays while its signature could still pass the ``created`` check: until
-    ``created + window`` (a signer's clock may run ahead of ours), and at least
-    ``window`` after it was first seen. When the cache is full of live entries it
-    refuses new requests (fail closed) rather than forget a nonce that could be replayed.
+    Each entry lives until its expiry (the signature's ``created`` plus the window; by
+    default ``now`` plus the window). When the cache is full of live entries it refuses
+    new requests (fail closed) rather than forget a nonce that could be replayed.
     """
 
     def __init__(self, window: timedelta, max_size: int) -> None:
@@ -39,30 +46,31 @@ class NonceCache:
         return len(self._seen)
 
     def check_and_add(
-        self, party: str, nonce: str, now: datetime, *, created: datetime | None = None
+        self, party: str, nonce: str, now: datetime, expires_at: datetime | None = None
     ) -> None:
-        """Record a nonce.
+        """Record a nonce until ``expires_at``.
 
         Args:
             created: the signature's ``created`` time (the entry is kept until
                 ``max(now, created) + window``).
 
         Raises:
-            AuthRejected: ``replayed`` (seen within the window).
+            AuthRejected: ``replayed`` (seen and not yet expired).
             Unavailable: the cache is full of nonces still inside the window.
         """
-        horizon = now - self._window
         while self._seen:
-            key, seen_at = next(iter(self._seen.items()))
-            if seen_at >= horizon:  # at the horizon itself the signature still passes
+            key, expiry = next(iter(self._seen.items()))
+            if expiry >= now:  # at the expiry itself the signature still passes
                 break
             self._seen.popitem(last=False)
         key = (party, nonce)
-        if key in self._seen:
+        known = self._seen.get(key)
+        if known is not None and known > now:
             raise AuthRejected("replayed")
         if len(self._seen) >= self._max:
             raise Unavailable("too many requests in the replay window; try again shortly")
-        self._seen[key] = now if created is None else max(now, created)
+        self._seen[key] = expires_at if expires_at is not None else now + self._window
+        self._seen.move_to_end(key)
 
 
 class Throttled(RateLimited):
@@ -116,11 +124,13 @@ class Authenticator:
         window: timedelta,
         nonces: NonceCache,
         limiter: RateLimiter,
+        store: NonceStore | None = None,
     ) -> None:
         self._members = members
         self._window = window
         self._nonces = nonces
         self._limiter = limiter
+        self._store = store
 
     def authenticate(
         self,
@@ -160,6 +170,22 @@ class Authenticator:
             raise
         if not members.is_active(verified.party, now):
             raise Forbidden("this member is suspended or revoked", code="forbidden")
-        self._nonces.check_and_add(verified.party, verified.nonce, now, created=verified.created)
+        expires = verified.created + self._window
+        self._nonces.check_and_add(verified.party, verified.nonce, now, expires)
         self._limiter.take(verified.party, monotonic)
         return verified
+
+    async def persist(self, method: str, verified: Verified, now: datetime) -> None:
+        """Record a state-changing request's nonce in the database (no-op for reads or
+        without a store).
+
+        Raises:
+            AuthRejected: ``replayed``: another process, or this one before a restart,
+                accepted this nonce within the window.
+            Unavailable: the database failed.
+        """
+        if self._store is None or method.upper() in SAFE_METHODS:
+            return
+        expires = verified.created + self._window
+        if not await self._store.claim(verified.party, verified.nonce, expires, now):
+            raise AuthRejected("replayed")

@@ -28,6 +28,7 @@ from relay.config import RelayConfig
 from relay.core import integrity, longpoll
 from relay.core.members import Members
 from relay.core.node_receipts import check_node_receipt
+from relay.core.receipt_rules import contradiction, stated_digest
 from relay.monitoring.logging import get_logger
 from relay.monitoring.metrics import RelayMetrics
 from relay.storage.notify import Notifier
@@ -306,7 +307,8 @@ class RelayService:
                 another envelope.
             NotFound: no such message for which the caller is the recipient.
             Conflict: another receipt of this type from the caller is stored
-                (``receipt_exists``).
+                (``receipt_exists``), or it contradicts one of another type
+                (``receipt_contradicts``: :mod:`relay.core.receipt_rules`).
         """
         data = loads_strict(body, max_bytes=self.config.max_request_bytes, max_depth=2)
         if peek_issuer(data) != caller:
@@ -330,6 +332,17 @@ class RelayService:
                 raise Conflict(
                     f"you already sent another {r.type} receipt for this message",
                     code="receipt_exists",
+                )
+            earlier = []
+            for other in sorted(NODE_TYPES - {r.type}):
+                found = await self.store.find_receipt(tx, r.msg_id, other, r.issuer)
+                if found is not None:
+                    earlier.append((other, stated_digest(found[1])))
+            why = contradiction(r.type, r.envelope_sha256, earlier)
+            if why is not None:
+                raise Conflict(
+                    f"this receipt contradicts your earlier one: {why}",
+                    code="receipt_contradicts",
                 )
             receipt_sha = self._store_receipt(tx, signed)
             await append_event(

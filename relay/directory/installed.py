@@ -43,7 +43,7 @@ from relay.core.members import Members
 from relay.core.members_directory import DirectoryMembers
 from relay.monitoring.logging import get_logger
 from relay.storage.database import WRITE_OPTION, is_postgres
-from relay.storage.schema import directories
+from relay.storage.schema import directories, events
 from relay.storage.writer import NOTIFY_CHANNEL, Tx
 
 if TYPE_CHECKING:
@@ -105,6 +105,22 @@ async def latest(engine: AsyncEngine) -> StoredDirectory | None:
     async with engine.connect() as conn:
         row = (await conn.execute(_LATEST)).first()
     return None if row is None else _row(row)
+
+
+async def highest_audited_version(engine: AsyncEngine) -> int | None:
+    """The highest directory version the audit log records as installed, or None."""
+    query = select(events.c.directory_version).where(events.c.type == "directory_installed")
+    async with engine.connect() as conn:
+        values = [row[0] for row in await conn.execute(query)]
+    versions = [int(v) for v in values if isinstance(v, str) and v.isascii() and v.isdigit()]
+    return max(versions, default=None)
+
+
+class DirectoryRollback(ConfigError):
+    """The newest directory in the database is older than one the audit log records as
+    installed: a row was deleted or the database restored from an old backup."""
+
+    code = "directory_rollback"
 
 
 async def latest_version(engine: AsyncEngine) -> int | None:
@@ -230,11 +246,16 @@ class MembersSource:
     """
 
     def __init__(
-        self, engine: AsyncEngine, folder: Callable[[], Members], relay_key: VerifyKey
+        self,
+        engine: AsyncEngine,
+        folder: Callable[[], Members],
+        relay_key: VerifyKey,
+        on_rollback: Callable[[], None] = lambda: None,
     ) -> None:
         self._engine = engine
         self._folder = folder
         self._relay_key = relay_key
+        self._on_rollback = on_rollback
 
     async def load(self, now: datetime) -> Members:
         """The members to use from now on.
@@ -242,8 +263,24 @@ class MembersSource:
         Raises:
             ConfigError: the stored directory does not verify or does not list this
                 relay's key (a relay then refuses to start, or keeps what it has).
+            DirectoryRollback: it is older than the highest version the audit log records
+                as installed (or none is stored although one was installed).
         """
         stored = await latest(self._engine)
+        audited = await highest_audited_version(self._engine)
+        if audited is not None and (stored is None or stored.version < audited):
+            found = "none" if stored is None else f"version {stored.version}"
+            log.error(
+                "directory.rollback_refused",
+                stored=None if stored is None else stored.version,
+                audited=audited,
+            )
+            self._on_rollback()
+            raise DirectoryRollback(
+                f"the database's newest directory is {found}, but the audit log records "
+                f"version {audited} as installed: the database lost rows or was restored "
+                "from an old backup; install the newest published directory again"
+            )
         if stored is None:
             return self._folder()
         # Checking a large directory's signatures takes a while: keep the loop serving.
@@ -271,7 +308,10 @@ class MembersSource:
             True if the members changed.
         """
         version = await latest_version(self._engine)
-        if version is None or str(version) == service.members.version:
+        current = service.members.version
+        if version is None and not current.isdigit():
+            return False  # the members folder, and no directory installed
+        if version is not None and str(version) == current:
             return False
         await service.install_members(await self.load(now), now)
         return True

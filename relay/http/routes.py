@@ -2,13 +2,21 @@
 
 Handlers parse, call :class:`relay.core.service.RelayService` and turn its result or its
 :mod:`keys.errors` error into JSON. One middleware gives each request an id (bound into
-every log line it causes), reads the body within its limit (413 before reading when
-``Content-Length`` says too much), authenticates ``/v1/`` calls, maps errors to
-``{"error", "message"}`` and writes one ``http.request`` log line and the latency metric.
+every log line it causes), refuses what must not be read (a compressed body: 415; two
+signature headers of one name: 400; ``Content-Length`` over the limit: 413), reads the
+body within its limit, authenticates ``/v1/`` calls (and persists the nonce of a
+state-changing one), maps errors to ``{"error", "message"}`` and writes one
+``http.request`` log line and the latency metric.
+
+No failure of the database reaches a peer as a 500: whatever
+:func:`relay.storage.database.database_failure` recognises becomes 503 ``unavailable``
+with ``Retry-After``. A client that goes away mid-body is an ``info`` line (``client_gone``),
+not a traceback.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -23,7 +31,7 @@ import structlog
 from aiohttp import web
 
 from keys.encoding import loads_strict
-from keys.errors import PocnetError, Rejected, TooLarge, ValidationError
+from keys.errors import PeerError, PocnetError, Rejected, TooLarge, ValidationError
 from keys.httpsig import AuthRejected
 from relay.audit.proofs import AuditLog
 from relay.config import RelayConfig
@@ -31,13 +39,51 @@ from relay.core.auth import Authenticator, Throttled
 from relay.core.service import RelayService
 from relay.monitoring.logging import get_logger
 from relay.monitoring.metrics import CONTENT_TYPE, RelayMetrics
-from relay.storage.database import SchemaBehind, Unavailable, check_schema
+from relay.storage.database import Unavailable, database_failure
+from relay.storage.readiness import Readiness
 
 log = get_logger("relay.http.routes")
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/v1/openapi.json"})
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _ITEM_ID_RE = re.compile(r"^[0-9]{1,18}$")
+_NUMBER_RE = re.compile(r"[0-9]{1,10}(\.[0-9]{1,6})?")  # ASCII digits only, fullmatch
 JSON = "application/json"
+RELAY_TIME_HEADER = "Pocnet-Relay-Time"  # on a 401 stale: the relay's clock, Unix seconds
+SIGNATURE_HEADERS = ("Signature", "Signature-Input", "Content-Digest")
+_STATUS_CODES = {
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+}
+
+
+class DuplicateHeader(PeerError):
+    """A signature header appears more than once: a proxy that reads the first and this
+    relay (which would read another) could disagree about who is calling."""
+
+    code = "duplicate_header"
+
+
+class UnsupportedEncoding(PeerError):
+    """The body has a ``Content-Encoding`` other than ``identity`` (the digest and the size
+    limit apply to the bytes on the wire; nothing is decompressed)."""
+
+    code = "unsupported_encoding"
+    http_status = 415
+
+
+class SlowBody(PeerError):
+    """The body did not arrive within ``body_timeout_seconds``."""
+
+    code = "request_timeout"
+    http_status = 408
+
+
+class ClientGone(PeerError):
+    """The client closed the connection or broke the framing before its body was read."""
+
+    code = "client_gone"
 
 
 @dataclass
@@ -49,6 +95,7 @@ class Runtime:
     auth: Authenticator
     metrics: RelayMetrics
     clock: Callable[[], datetime]
+    readiness: Readiness
 
 
 RUNTIME = web.AppKey("runtime", Runtime)
@@ -73,22 +120,50 @@ def _error(status: int, code: str, message: str) -> web.Response:
     return _json({"error": code, "message": message}, status)
 
 
-async def read_body(request: web.Request, limit: int) -> bytes:
+async def read_body(request: web.Request, limit: int, timeout: float | None = None) -> bytes:
     """The request body, refusing more than ``limit`` bytes without holding them.
 
     Raises:
         TooLarge: ``Content-Length`` or the bytes actually sent exceed ``limit``.
+        SlowBody: the body took longer than ``timeout`` seconds.
+        ClientGone: the connection broke first.
     """
+    if timeout:
+        try:
+            async with asyncio.timeout(timeout):
+                return await read_body(request, limit)
+        except TimeoutError as e:
+            raise SlowBody(f"the body did not arrive within {timeout:g} s") from e
     if request.content_length is not None and request.content_length > limit:
         raise TooLarge(f"the body exceeds the limit of {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.content.iter_any():
-        size += len(chunk)
-        if size > limit:
-            raise TooLarge(f"the body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                raise TooLarge(f"the body exceeds the limit of {limit} bytes")
+            chunks.append(chunk)
+    except PocnetError:
+        raise
+    except Exception as e:  # only the connection is read here: a reset, a short body
+        raise ClientGone(f"the body could not be read ({type(e).__name__})") from e
     return b"".join(chunks)
+
+
+def check_headers(request: web.Request) -> None:
+    """Refuse what must not be read or could be read two ways.
+
+    Raises:
+        UnsupportedEncoding: ``Content-Encoding`` other than ``identity``.
+        DuplicateHeader: a signature header given more than once.
+    """
+    encodings = request.headers.getall("Content-Encoding", [])
+    if any(e.strip().lower() not in ("", "identity") for e in encodings):
+        raise UnsupportedEncoding("request bodies must not be compressed (Content-Encoding)")
+    for name in SIGNATURE_HEADERS:
+        if len(request.headers.getall(name, [])) > 1:
+            raise DuplicateHeader(f"the {name} header must appear once")
 
 
 def _reason(error: PocnetError) -> str:
@@ -116,12 +191,13 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
         try:
             if request.match_info.http_exception is not None:
                 raise request.match_info.http_exception
+            check_headers(request)
             limit = (
                 rt.config.max_envelope_bytes
                 if route == "/v1/envelopes" and request.method == "POST"
                 else rt.config.max_request_bytes
             )
-            body = await read_body(request, limit)
+            body = await read_body(request, limit, rt.config.body_timeout_seconds)
             request[BODY] = body
             if request.path not in PUBLIC_PATHS:
                 verified = rt.auth.authenticate(
@@ -134,17 +210,21 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
                 )
                 party = request[PARTY] = verified.party
                 structlog.contextvars.bind_contextvars(party=party)
+                await rt.auth.persist(request.method, verified, rt.clock())
             response = await handler(request)
         except web.HTTPException as e:
-            code = {404: "not_found", 405: "method_not_allowed"}.get(e.status, "bad_request")
-            reason = code
-            response = _error(e.status, code, e.reason)
+            response, reason = _http_error(e)
         except PocnetError as e:
             response, reason = _map_error(rt, e)
-        except Exception:
-            log.exception("http.internal_error", route=route, method=request.method)
-            reason = "internal_error"
-            response = _error(500, "internal_error", "internal error")
+        except Exception as e:
+            failure = database_failure(e)
+            if failure is not None:
+                log.warning("http.database_unavailable", route=route, error=type(e).__name__)
+                response, reason = _map_error(rt, failure)
+            else:
+                log.exception("http.internal_error", route=route, method=request.method)
+                reason = "internal_error"
+                response = _error(500, "internal_error", "internal error")
     finally:
         elapsed = time.perf_counter() - started
     rt.metrics.latency.labels(route=route, method=request.method).observe(elapsed)
@@ -161,6 +241,16 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
     return response
 
 
+def _http_error(e: web.HTTPException) -> tuple[web.Response, str]:
+    """aiohttp's own refusals (no route, wrong method) as the JSON error body."""
+    code = _STATUS_CODES.get(e.status, "bad_request")
+    response = _error(e.status, code, e.reason)
+    allow = e.headers.get("Allow")
+    if allow is not None:
+        response.headers["Allow"] = allow
+    return response, code
+
+
 def _map_error(rt: Runtime, e: PocnetError) -> tuple[web.Response, str]:
     reason = _reason(e)
     status = e.http_status
@@ -168,8 +258,18 @@ def _map_error(rt: Runtime, e: PocnetError) -> tuple[web.Response, str]:
         status, body = 500, {"error": "internal_error", "message": "internal error"}
     else:
         body = e.to_wire()
+    if isinstance(e, AuthRejected) and e.reason == "stale":
+        # Told only to a caller whose signature verified: the node can show its officer
+        # how far its clock is off (the relay's time is in a header).
+        body = {
+            "error": "stale",
+            "message": "the request's signature time is outside the relay's window: "
+            "check this computer's clock",
+        }
     rt.metrics.rejected.labels(status=str(status), reason=reason).inc()
-    if isinstance(e, AuthRejected) or status in (401, 403):
+    if isinstance(e, ClientGone):
+        log.info("http.client_gone", reason=e.message)
+    elif isinstance(e, AuthRejected) or status in (401, 403):
         log.warning("auth.rejected", status=status, reason=reason)
     elif isinstance(e, Rejected):
         log.warning("request.rejected", status=status, reason=reason)
@@ -178,8 +278,12 @@ def _map_error(rt: Runtime, e: PocnetError) -> tuple[web.Response, str]:
     response = _json(body, status)
     if isinstance(e, Throttled):
         response.headers["Retry-After"] = str(e.retry_after)
-    if isinstance(e, TooLarge):
-        response.force_close()  # the rest of an oversized body is not read
+    if body.get("error") == "stale":
+        response.headers[RELAY_TIME_HEADER] = str(int(rt.clock().timestamp()))
+    if isinstance(e, Unavailable):
+        response.headers["Retry-After"] = str(rt.config.retry_after_seconds)
+    if isinstance(e, TooLarge | UnsupportedEncoding | ClientGone | SlowBody):
+        response.force_close()  # the rest of the body is not read
     return response, reason
 
 
@@ -196,25 +300,36 @@ async def submit(request: web.Request) -> web.Response:
     )
 
 
-def _query_number(request: web.Request, name: str, default: float, top: float) -> float:
-    raw = request.query.get(name)
-    if raw is None:
+def query_number(
+    query: Any, name: str, default: float, *, low: float, top: float, integer: bool = False
+) -> float:
+    """The query parameter ``name``: ASCII digits (with a decimal part unless ``integer``),
+    at least ``low``; a value above ``top`` is taken as ``top``.
+
+    Raises:
+        ValidationError: not such a number, below ``low``, or given twice.
+    """
+    values = query.getall(name, [])
+    if not values:
         return default
-    try:
-        value = float(raw)
-    except ValueError as e:
-        raise ValidationError(f"{name} must be a number", code="invalid_field") from e
-    if not 0 <= value <= 1e9:
-        raise ValidationError(f"{name} must be a non-negative number", code="invalid_field")
+    kind = "a whole number" if integer else "a number"
+    raw = values[0]
+    if len(values) > 1 or not _NUMBER_RE.fullmatch(raw) or (integer and "." in raw):
+        raise ValidationError(f"{name} must be {kind} of at least {low:g}", code="invalid_field")
+    value = float(raw)
+    if value < low:
+        raise ValidationError(f"{name} must be {kind} of at least {low:g}", code="invalid_field")
     return min(value, top)
 
 
 async def inbox(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     cfg = rt.config
-    wait = _query_number(request, "wait", 0.0, cfg.longpoll_max_seconds)
-    limit = int(_query_number(request, "limit", cfg.inbox_max_items, cfg.inbox_max_items))
-    items = await rt.service.inbox(request[PARTY], limit=max(1, limit), wait=wait)
+    wait = query_number(request.query, "wait", 0.0, low=0, top=cfg.longpoll_max_seconds)
+    limit = query_number(
+        request.query, "limit", cfg.inbox_max_items, low=1, top=cfg.inbox_max_items, integer=True
+    )
+    items = await rt.service.inbox(request[PARTY], limit=int(limit), wait=wait)
     return _json({"items": items})
 
 
@@ -268,11 +383,14 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
-    try:
-        revision = await check_schema(rt.service.store.engine)
-    except (Unavailable, SchemaBehind) as e:
-        return _json({"status": "unavailable", "error": e.code, "message": e.message}, 503)
-    return _json({"status": "ready", "schema": revision})
+    verdict = await rt.readiness.check(rt.clock(), time.monotonic())
+    if not verdict.ready:
+        response = _json(
+            {"status": "unavailable", "error": verdict.code, "message": verdict.message}, 503
+        )
+        response.headers["Retry-After"] = str(rt.config.retry_after_seconds)
+        return response
+    return _json({"status": "ready", "schema": verdict.schema})
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -34,6 +34,12 @@ class RelayMetrics:
             ["where"],
             registry=r,
         )
+        self.directory_rollback = Counter(
+            "pocnet_relay_directory_rollback_refused",
+            "Times the relay refused a directory older than its audit log's highest installed "
+            "version (see directory.rollback_refused)",
+            registry=r,
+        )
         self.receipts = Counter(
             "pocnet_relay_receipts", "Receipts issued or stored, by type", ["type"], registry=r
         )

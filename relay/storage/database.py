@@ -11,9 +11,11 @@ Migrations are Alembic's, run in-process (no ``alembic`` command on PATH is need
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
@@ -35,6 +37,27 @@ class Unavailable(LocalError):
 
     code = "unavailable"
     http_status = 503
+
+
+def database_failure(error: BaseException) -> Unavailable | None:
+    """``error`` as :class:`Unavailable` if the database or the way to it failed, else None.
+
+    asyncpg reports a refused or broken connection as an ``OSError`` (not wrapped by
+    SQLAlchemy when it happens while connecting), a server shutting down or starting up as
+    its own ``PostgresError``; SQLite's "disk full" or "locked" arrive as ``sqlite3.Error``
+    or SQLAlchemy's ``OperationalError``. The message names only the error's type: the
+    driver's text can quote parameters.
+    """
+    if isinstance(error, Unavailable):
+        return error
+    if isinstance(
+        error,
+        SQLAlchemyError | OSError | asyncpg.PostgresError | asyncpg.InterfaceError | sqlite3.Error,
+    ):
+        wrapped = Unavailable("the relay's database is unavailable; try again shortly")
+        wrapped.__cause__ = error
+        return wrapped
+    return None
 
 
 class SchemaBehind(ConfigError):
@@ -141,7 +164,9 @@ async def upgrade(engine: AsyncEngine, target: str = "head") -> tuple[str | None
             before = await current_revision(conn)
             await conn.run_sync(_upgrade, target)
             after = await current_revision(conn)
-    except SQLAlchemyError as e:
+    except Exception as e:
+        if database_failure(e) is None:
+            raise
         raise Unavailable(f"cannot upgrade the database: {type(e).__name__}") from e
     return before, after
 
@@ -156,7 +181,9 @@ async def check_schema(engine: AsyncEngine) -> str:
     try:
         async with engine.connect() as conn:
             current = await current_revision(conn)
-    except SQLAlchemyError as e:
+    except Exception as e:
+        if database_failure(e) is None:
+            raise
         raise Unavailable(f"cannot reach the database: {type(e).__name__}") from e
     head = head_revision()
     if current == head:

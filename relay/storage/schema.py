@@ -16,6 +16,9 @@ Times are stored as integer microseconds since the Unix epoch (UTC) through
 - ``events``: the append-only audit trail of metadata; ``seq`` is the 0-based leaf index.
 - ``directories``: every signed directory installed; the newest is in force.
 - ``merkle_nodes``, ``checkpoints``: the audit log's Merkle tree and its signed checkpoints.
+- ``nonces``: the nonces of state-changing requests until they leave the replay window
+  (docs/adr/0007-replay-protection-across-restarts.md); ``ready_probe``: the row that
+  ``/readyz`` writes to prove the store takes writes.
 """
 
 from __future__ import annotations
@@ -188,6 +191,26 @@ directories = Table(
     Column("installed_at", UtcMicros(), nullable=False),
     Column("leaf_index", BigInteger, nullable=False),
     Column("file", LargeBinary, nullable=False),
+)
+
+# The nonce of every signed state-changing request (relay/storage/nonces.py) until ``expires_at``,
+# when a request signed with it can no longer pass the time check; purged after that.
+nonces = Table(
+    "nonces",
+    metadata,
+    Column("party", String(PARTY), nullable=False),
+    Column("nonce", String(128), nullable=False),
+    Column("expires_at", UtcMicros(), nullable=False),
+    PrimaryKeyConstraint("party", "nonce", name="pk_nonces"),
+    Index("ix_nonces_expires", "expires_at"),
+)
+
+# One row, rewritten by GET /readyz (at most every few seconds) to prove writes succeed.
+ready_probe = Table(
+    "ready_probe",
+    metadata,
+    Column("id", SmallInteger, primary_key=True, autoincrement=False),
+    Column("at", UtcMicros(), nullable=False),
 )
 
 INBOX_KINDS = ("envelope", "receipt")

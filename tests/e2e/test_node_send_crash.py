@@ -1,30 +1,32 @@
-"""kill -9 of ``node send`` at arbitrary points: nothing confirmed is lost, nothing twice.
+"""kill -9 of ``node send`` at named points: nothing confirmed is lost, nothing twice.
 
 A real relay and the FR and DE daemons run on loopback. ``python -m node send`` is started
-as a separate process again and again and killed (SIGKILL) after a random delay, from
-before it has sealed anything to after it has submitted. Then FR's daemon flushes what is
-queued. For every request FR's database holds, the relay's ``ACCEPTED`` and DE's
-``RETRIEVED`` arrive, and DE holds it exactly once; DE holds nothing FR does not know it
-sent; every ``node send`` that printed a msg_id before it died is among them.
+as a separate process again and again and killed (SIGKILL) at named points
+(:mod:`node.cli.faults`: before it has sealed anything, once the sealed envelope is
+committed, once it is submitted), never after a delay a loaded machine would stretch.
+Then FR's daemon flushes what is queued. For every request FR's database holds, the
+relay's ``ACCEPTED`` and DE's ``RETRIEVED`` arrive, and DE holds it exactly once; DE holds
+nothing FR does not know it sent; every ``node send`` that printed a msg_id before it died
+is among them.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import random
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from node.cli.faults import PAUSE_ENV, PAUSE_FILE_ENV
 from tests.e2e.nodeproc import LocalNetwork
 from tests.support.processes import ROOT, wait_for
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
-ATTEMPTS = 8
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+POINTS = ("started", "queued", "submitted", "queued", "submitted", "started")
 
 
 @pytest.fixture(scope="module")
@@ -38,23 +40,28 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNetwork]:
         yield network
 
 
-def test_kill_9_of_node_send_loses_nothing_and_sends_nothing_twice(net: LocalNetwork) -> None:
+def test_kill_9_of_node_send_loses_nothing_and_sends_nothing_twice(
+    net: LocalNetwork, tmp_path: Path
+) -> None:
     fr, de = net["FR"], net["DE"]
-    rng = random.Random(20261128)
     printed: set[str] = set()
     command = [sys.executable, "-m", "node", "send", "--to", "DE", "--kind", "ping"]
     command += ["--no-input", "--json", "--data", str(fr.data)]
-    for attempt in range(ATTEMPTS):
+    for attempt, point in enumerate(POINTS):
+        marker = tmp_path / f"paused-{attempt}"
+        pause = {PAUSE_ENV: point, PAUSE_FILE_ENV: str(marker)}
         proc = subprocess.Popen(
             command,
             cwd=ROOT,
-            env={**os.environ, **fr.env},
+            env={**os.environ, **fr.env, **pause},
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
         )
-        # From "still importing" to "done": spread the kill over the command's whole life.
-        time.sleep(rng.uniform(0.0, 2.5) if attempt else 0.05)
+        wait_for(
+            lambda m=marker, p=proc: m.exists() or p.poll() is not None, 120, f"{point} reached"
+        )
+        assert marker.exists(), f"node send ended before reaching {point}"
         proc.kill()
         out, _ = proc.communicate(timeout=10)
         if '"msg_id"' in out:

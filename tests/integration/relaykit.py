@@ -172,12 +172,23 @@ async def _shared_postgres() -> str:
 
 
 async def _truncate(url: str) -> None:
+    """Empty the shared database for the next test.
+
+    A session a previous test's relay left behind (a connection checked out when a task was
+    cancelled, idle in a transaction) would make TRUNCATE wait for ever for its lock: end
+    every other session on this database first, and bound the wait for the lock anyway.
+    """
     import asyncpg
 
     conn = await asyncpg.connect(_asyncpg_dsn(url))
     try:
         await conn.execute(
-            "TRUNCATE envelopes, inbox, receipts, events, merkle_nodes, checkpoints "
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        await conn.execute("SET lock_timeout = '20s'")
+        await conn.execute(
+            "TRUNCATE envelopes, inbox, receipts, events, merkle_nodes, checkpoints, nonces "
             "RESTART IDENTITY"
         )
     finally:
@@ -244,6 +255,12 @@ class AppUnderTest:
     members: dict[str, Member]
     relay_key: Any
     database_url: str
+    server: Any = None
+
+    async def close(self) -> None:
+        """Stop the relay (its shutdown runs to the end) before its database goes away."""
+        if self.server is not None:
+            await self.server.close()
 
     def client(self, party: str, session: Any = None) -> Any:
         from tests.integration.relayproc import SignedClient
@@ -306,4 +323,5 @@ async def serve_app(
         members,
         parts.signing_key.public,
         parts.database_url,
+        server,
     )

@@ -318,3 +318,33 @@ def test_stats_and_access_on_a_new_node(fr: Path, capsys: pytest.CaptureFixture[
 def test_directory_show_lists_pins(fr: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "directory", "--data", str(fr), "--json")
     assert code == 0 and {p["party"] for p in json.loads(out)["parties"]} == {"FR", "DE"}
+
+
+def test_failed_requests_are_sent_again_by_retry_and_flush_failed(
+    fr: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for _ in range(2):
+        code, _, _ = run(capsys, "send", "--to", "DE", "--kind", "ping", "--data", str(fr))
+        assert code == 0
+    _, out, _ = run(capsys, "inbox", "--sent", "--data", str(fr), "--json")
+    ids = sorted(row["msg_id"] for row in json.loads(out)["messages"])
+
+    async def fail_all() -> None:
+        store = await Store.open(fr / "node.db")
+        for msg_id in ids:
+            await store.mark_failed(msg_id, "stale: this computer's clock is off")
+        await store.close()
+
+    asyncio.run(fail_all())
+    code, _, err = run(capsys, "retry", "0" * 32, "--data", str(fr))
+    assert code != 0 and "not in this node" in err
+    code, out, _ = run(capsys, "retry", ids[0][:8], "--data", str(fr), "--json")
+    report = json.loads(out)
+    assert code == EXIT_UNREACHABLE and report["requeued"] == [ids[0]]
+    assert report["still_queued"] == 1  # the relay is down: queued again, not failed
+    code, _, err = run(capsys, "retry", ids[0], "--data", str(fr))
+    assert code != 0 and "not a sent request that failed" in err
+    code, out, _ = run(capsys, "flush", "--failed", "--data", str(fr), "--json")
+    assert json.loads(out)["requeued"] == [ids[1]] and json.loads(out)["still_queued"] == 2
+    _, out, _ = run(capsys, "inbox", "--sent", "--data", str(fr), "--json")
+    assert {row["state"] for row in json.loads(out)["messages"]} == {"queued"}

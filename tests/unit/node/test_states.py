@@ -29,6 +29,7 @@ OUTBOX_LEGAL = {
     ("queued", "queued"),  # a transient failure: one more attempt, later
     ("queued", "accepted"),  # the relay's verified ACCEPTED is committed
     ("queued", "failed"),  # a final refusal
+    ("failed", "queued"),  # an officer sends it again (node retry, node flush --failed)
 }
 INBOX_LEGAL = {
     ("new", "acknowledged"),  # the officer acknowledged it

@@ -20,12 +20,14 @@ from keys.errors import (
     RateLimited,
     Rejected,
     TooLarge,
+    Unauthenticated,
     ValidationError,
 )
 from keys.host.command import EXIT_CONFIG, Unreachable, exit_code_for
 from keys.identities import SigningKey
 from node.relayapi.misconfig import RelayConfigError, connection_error
 from node.relayapi.transport import (
+    ClockOff,
     HttpRelayTransport,
     InboxItem,
     RelayRateLimited,
@@ -265,3 +267,37 @@ def test_a_host_that_does_not_resolve_is_a_configuration_error() -> None:
     assert "relay.example.invalid" in found.message
     refused = aiohttp.ClientConnectorError(key, ConnectionRefusedError(111, "refused"))  # type: ignore[arg-type]
     assert connection_error(refused, "https://relay.example.invalid") is None  # an outage
+
+
+T = datetime(2026, 3, 1, tzinfo=UTC)
+STALE = {"error": "stale", "message": "check this computer's clock"}
+CLOCKS: dict[str, tuple[str | None, int | None, str]] = {
+    # name: (the relay's time header, offset expected, words in the message)
+    "ten minutes behind": (str(int(T.timestamp()) + 600), 600, "600 s behind the relay's"),
+    "ten minutes ahead": (str(int(T.timestamp()) - 600), -600, "600 s ahead of the relay's"),
+    "no header": (None, None, "clock is off"),
+    "not a number": ("soon", None, "clock is off"),
+    "non-ASCII digits": ("١٢٣", None, "clock is off"),
+    "absurdly long": ("9" * 40, None, "clock is off"),
+}
+
+
+@pytest.mark.parametrize("name", CLOCKS)
+def test_stale_answers_say_how_far_the_clock_is_off(name: str) -> None:
+    header, offset, words = CLOCKS[name]
+    error = error_for(401, STALE, relay_time=header, now=T)
+    assert isinstance(error, ClockOff) and isinstance(error, Unauthenticated)
+    assert error.offset_seconds == offset and words in error.message
+    assert is_transient(error), "a request refused only for time is retried"
+    assert not is_transient(error_for(401, {"error": "unauthenticated"}))
+
+
+async def test_a_stale_answer_through_the_transport(relay: tuple[ScriptedRelay, str]) -> None:
+    scripted, url = relay
+    fixed = datetime.now(UTC)  # the scripted relay checks the signature's time for real
+    scripted.answer = (401, STALE, {"Pocnet-Relay-Time": str(int(fixed.timestamp()) + 42)})
+    t = HttpRelayTransport(url, party="FR", signing_key=KEY, clock=lambda: fixed)
+    with pytest.raises(ClockOff) as e:
+        await t.inbox(wait=0, limit=1)
+    assert e.value.offset_seconds == 42
+    await t.close()

@@ -111,9 +111,21 @@ def test_a_request_from_a_clock_ahead_is_not_replayable_once_its_nonce_would_exp
     assert e.value.reason == "stale"
 
 
-def test_nonce_is_kept_until_created_plus_window_not_only_first_sight_plus_window() -> None:
+def test_a_nonce_lives_until_its_signature_leaves_the_window() -> None:
+    # Signed 4 minutes ahead of the relay's clock (inside the window): the signature passes
+    # the time check until created + window, so its nonce must be remembered as long.
     cache = NonceCache(WINDOW, 10)
-    cache.check_and_add("FR", "abc", T, created=T + timedelta(minutes=4))
+    created = T + timedelta(minutes=4)
+    cache.check_and_add("FR", "ahead", T, created + WINDOW)
     with pytest.raises(AuthRejected):
-        cache.check_and_add("FR", "abc", T + timedelta(minutes=9))
-    cache.check_and_add("FR", "abc", T + timedelta(minutes=9, seconds=1))
+        cache.check_and_add("FR", "ahead", T + timedelta(minutes=8))
+    cache.check_and_add("FR", "ahead", created + WINDOW + timedelta(seconds=1))
+
+
+def test_a_nonce_is_still_refused_at_its_expiry_itself() -> None:
+    # abs(created - now) == window still passes the time check: the nonce must be kept.
+    cache = NonceCache(WINDOW, 10)
+    cache.check_and_add("FR", "edge", T, T + WINDOW)
+    with pytest.raises(AuthRejected):
+        cache.check_and_add("FR", "edge", T + WINDOW)
+    cache.check_and_add("FR", "edge", T + WINDOW + timedelta(microseconds=1))

@@ -28,11 +28,16 @@ class Scene:
 async def scene(request: Any, tmp_path: Any, aiohttp_server: Any) -> Any:
     async with database(request.param, tmp_path) as url:
         relay = await start_app(aiohttp_server, url)
-        env = seal(relay.members["FR"], relay.members["DE"], relay.clock())
-        async with relay.client("FR") as fr, relay.client("DE") as de:
-            assert (await fr.submit(env.to_bytes()))[0] == 201
-            _, inbox = await de.inbox()
-        yield Scene(relay, env, inbox["items"][0]["id"])
+        try:
+            env = seal(relay.members["FR"], relay.members["DE"], relay.clock())
+            async with relay.client("FR") as fr, relay.client("DE") as de:
+                assert (await fr.submit(env.to_bytes()))[0] == 201
+                _, inbox = await de.inbox()
+            yield Scene(relay, env, inbox["items"][0]["id"])
+        finally:
+            # The relay's shutdown ends here, inside database(): not after this fixture
+            # has let go of the database (aiohttp_server's own teardown comes later).
+            await relay.close()
 
 
 async def test_inbox_recipient_sees_its_envelope(scene: Scene) -> None:

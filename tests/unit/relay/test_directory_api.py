@@ -282,3 +282,63 @@ async def test_relay_refuses_to_start_with_a_key_the_directory_does_not_list(
         await start_directory_app(aiohttp_server, db, w, clock, signing_key=SigningKey.generate())
     assert info.value.code == "relay_key_mismatch"
     assert "keys directory set-relay" in info.value.message
+
+
+async def _checkpoint_size(client: Any) -> int:
+    status, body, _ = await client.request("GET", "/v1/audit/checkpoint")
+    assert status == 200
+    return int(body["checkpoint"].split("\n")[1])
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_an_install_by_another_process_is_in_the_next_checkpoint_promptly(
+    kind: str, tmp_path: Path, aiohttp_server: Any
+) -> None:
+    # The checkpoint refresh is an hour: only the install's wake-up can bring it in.
+    # SQLite: the watcher's version check; PostgreSQL: the NOTIFY alone.
+    interval = 0.05 if kind == "sqlite" else 3600.0
+    cfg = RelayConfig(directory_check_seconds=interval, checkpoint_refresh_seconds=3600)
+    async with directory_database(kind, tmp_path) as url:
+        w, relay = await _relay(aiohttp_server, url, cfg)
+        async with relay.client("FR") as c:
+            before = await _checkpoint_size(c)
+            if kind == "postgres":  # let the listener connect: then only NOTIFY can wake it
+                await asyncio.sleep(0.5)
+            w.change(
+                lambda d: edit.suspend(d, "IT", at=relay.clock(), reason="audit"), relay.clock()
+            )
+            await install_file(url, w.signed(), relay.clock(), w, pin=False)  # its own engine
+            deadline = time.monotonic() + 10  # bounded; the refresh would take an hour
+            while await _checkpoint_size(c) <= before:
+                assert time.monotonic() < deadline, "the install is not in a checkpoint"
+                await asyncio.sleep(0.05)
+        await relay.close()
+
+
+async def test_a_directory_older_than_the_audit_log_says_is_refused(
+    db: str, aiohttp_server: Any
+) -> None:
+    from structlog.testing import capture_logs
+
+    from relay.directory.installed import DirectoryRollback
+    from relay.storage.schema import directories
+
+    w, relay = await _relay(aiohttp_server, db)
+    w.change(lambda d: edit.suspend(d, "IT", at=relay.clock(), reason="audit"), relay.clock())
+    await _publish(relay, w)  # version 2 in force, and in the audit log
+    engine = make_engine(db, pool_size=1)
+    try:
+        async with engine.begin() as conn:  # the newest row disappears
+            await conn.execute(directories.delete().where(directories.c.version == 2))
+    finally:
+        await engine.dispose()
+    with capture_logs() as logs, pytest.raises(DirectoryRollback):
+        await reload_members(relay.app)
+    assert relay.runtime.service.members.version == "2", "the newer one stays in force"
+    [event] = [e for e in logs if e["event"] == "directory.rollback_refused"]
+    assert (event["log_level"], event["stored"], event["audited"]) == ("error", 1, 2)
+    metrics = relay.runtime.metrics.render().decode()
+    assert "pocnet_relay_directory_rollback_refused_total 1.0" in metrics
+    with pytest.raises(ConfigError) as info:  # and a restart refuses to start on it
+        await start_directory_app(aiohttp_server, db, w, relay.clock)
+    assert info.value.code == "directory_rollback"
