@@ -51,8 +51,9 @@ class NonceCache:
         """Record a nonce until ``expires_at``.
 
         Args:
-            created: the signature's ``created`` time (the entry is kept until
-                ``max(now, created) + window``).
+            expires_at: when a request signed with this nonce can no longer pass the time
+                check (the signature's ``created`` plus the window); ``now`` plus the window
+                if not given.
 
         Raises:
             AuthRejected: ``replayed`` (seen and not yet expired).
@@ -65,7 +66,7 @@ class NonceCache:
             self._seen.popitem(last=False)
         key = (party, nonce)
         known = self._seen.get(key)
-        if known is not None and known > now:
+        if known is not None and known >= now:
             raise AuthRejected("replayed")
         if len(self._seen) >= self._max:
             raise Unavailable("too many requests in the replay window; try again shortly")
