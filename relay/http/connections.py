@@ -84,8 +84,9 @@ class GuardedHandler(RequestHandler):
         if self._guard_address is not None and not self.guard_counts.admit(self._guard_address):
             address, self._guard_address = self._guard_address, None
             log.warning("http.connection_refused", peer=address, reason="per_address_cap")
-            if isinstance(transport, asyncio.WriteTransport):
-                transport.write(_refusal(self.guard_limits.retry_after))
+            write = getattr(transport, "write", None)  # uvloop's transports are not asyncio's
+            if callable(write):
+                write(_refusal(self.guard_limits.retry_after))
             self.force_close()
             transport.close()
             return
