@@ -89,6 +89,7 @@ async def collect_reports(node: LocalNode, periods: list[str], at: datetime) -> 
         expected=expected,
         key_at=peers.key_at,
         inactive_now=lambda party: _inactive(peers, party, at),
+        now=at,
     )
 
 

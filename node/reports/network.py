@@ -22,7 +22,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from keys.encoding import b64u_decode, b64u_encode, canonical, format_time, pae, parse_time
@@ -166,6 +166,7 @@ def verify_report(
     sender: str,
     key_at: Callable[[datetime], VerifyKey],
     inactive_now: bool,
+    now: datetime | None = None,
 ) -> None:
     """Check a report received from ``sender``.
 
@@ -173,6 +174,8 @@ def verify_report(
         key_at: the sender's signing key valid at a time (raises Rejected when there is
             none: unknown, suspended or revoked then).
         inactive_now: the sender is suspended or revoked in the directory in force.
+        now: the time of collection; a report made more than :data:`FUTURE_SLACK` after it
+            is refused (its date would let it outrank every later correction).
 
     Raises:
         ReportRefused: ``content`` (fields beyond the figures, or text where a kind, an
@@ -201,6 +204,8 @@ def verify_report(
         # The key is the one valid when the report says it was made: figures of a month
         # made before it began would let a key retired before then sign them.
         raise ReportRefused("malformed", "made before the month it reports")
+    if now is not None and made > now + FUTURE_SLACK:
+        raise ReportRefused("malformed", f"made in the future ({made.isoformat()})")
     problem = _code_problem(body)
     if problem:
         raise ReportRefused("content", problem)
@@ -211,6 +216,10 @@ def verify_report(
         raise ReportRefused(reason, f"no key of {sender} valid at {made.isoformat()}") from None
     if signature.get("key_id") != key.key_id or not key.verify(sig, message):
         raise ReportRefused("bad_signature", f"the signature is not {sender}'s")
+
+
+FUTURE_SLACK = timedelta(days=1)
+"""How far ahead of the collector's clock a report's ``generated_at`` may be (clock skew)."""
 
 
 @dataclass(frozen=True)
@@ -301,6 +310,7 @@ def combine(
     expected: Iterable[str],
     key_at: Callable[[str, datetime], VerifyKey],
     inactive_now: Callable[[str], bool],
+    now: datetime | None = None,
 ) -> NetworkReport:
     """Verify every report and combine those that pass, for ``periods``.
 
@@ -320,6 +330,7 @@ def combine(
                 sender=item.sender,
                 key_at=_key_of(key_at, item.sender),
                 inactive_now=inactive_now(item.sender),
+                now=now,
             )
         except ReportRefused as e:
             report.refused.append(

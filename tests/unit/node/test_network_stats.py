@@ -8,7 +8,7 @@ import csv
 import io
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -493,3 +493,23 @@ async def test_the_daemon_sends_last_months_report_once(tmp_path: Path) -> None:
     finally:
         await fr.close()
         await ce.close()
+
+
+def test_a_report_made_in_the_future_is_refused() -> None:
+    # The newest report of a month wins: one dated ahead would outrank every correction.
+    body = signed()
+    _resigned_at("2025-03-09T00:00:00.000Z")(body)
+    collected = datetime(2025, 3, 7, tzinfo=UTC)
+    with pytest.raises(ReportRefused) as info:
+        verify_report(
+            body, sender="FR", key_at=_key_at(KEY.public), inactive_now=False, now=collected
+        )
+    assert info.value.reason == "malformed" and "future" in info.value.message
+    # within a day of clock skew it passes
+    verify_report(
+        body,
+        sender="FR",
+        key_at=_key_at(KEY.public),
+        inactive_now=False,
+        now=collected + timedelta(days=1, hours=1),
+    )
