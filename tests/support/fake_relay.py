@@ -12,8 +12,9 @@ alters a stored envelope as a dishonest operator could. Events are logged in an 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -330,3 +331,38 @@ async def fake_node(
     await node.store.pin(party, bundle, info.signing_key.to_b64(), info.signing_key.key_id, stamp)
     await node.peers.load()
     return node
+
+
+@dataclass
+class EmergencySent:
+    """FR and DE on one fake network, FR's emergency to DE accepted by the relay."""
+
+    clock: FakeClock
+    net: FakeRelayNetwork
+    fr: Node
+    de: Node
+    sent: Any  # the outbox's queued message
+
+
+@contextlib.asynccontextmanager
+async def emergency_sent(tmp_path: Path, t0: datetime) -> AsyncIterator[EmergencySent]:
+    """Two nodes with each other's keys; FR has sent DE an emergency disclosure request
+    (accepted, not yet fetched by DE). Both nodes are closed afterwards."""
+    from node.forms import validate_form
+    from node.forms.examples import example
+
+    clock = FakeClock(t0)
+    net = FakeRelayNetwork(clock)
+    fr = await fake_node(net, tmp_path / "fr", "FR", clock=clock)
+    de = await fake_node(net, tmp_path / "de", "DE", clock=clock)
+    try:
+        await fr.peers.refresh(fr.transport, clock())
+        await de.peers.refresh(de.transport, clock())
+        kind = "emergency_disclosure_request"
+        form = validate_form(kind, example(kind, t0, "FR"), now=t0, priority="emergency")
+        sent = await fr.outbox.queue("DE", form, clock(), grace=timedelta(0))
+        assert await fr.outbox.submit(sent, clock()) == "accepted"
+        yield EmergencySent(clock, net, fr, de, sent)
+    finally:
+        await fr.close()
+        await de.close()

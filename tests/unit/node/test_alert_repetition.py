@@ -24,9 +24,8 @@ from node.daemon.watch import check_directory, check_reminders
 from node.exchange.alerts import Alerter
 from node.exchange.outbox import Backoff
 from node.forms import validate_form
-from node.forms.examples import example
 from node.runtime import Node
-from tests.support.fake_relay import FakeClock, FakeRelayNetwork, fake_node
+from tests.support.fake_relay import FakeClock, FakeRelayNetwork, emergency_sent, fake_node
 
 T0 = datetime(2026, 1, 10, 3, 0, tzinfo=UTC)
 
@@ -43,17 +42,8 @@ class Recorder(Alerter):
 
 
 async def test_an_unacknowledged_emergency_is_recalled_until_acknowledged(tmp_path: Path) -> None:
-    clock = FakeClock(T0)
-    net = FakeRelayNetwork(clock)
-    fr = await fake_node(net, tmp_path / "fr", "FR", clock=clock)
-    de = await fake_node(net, tmp_path / "de", "DE", clock=clock)
-    try:
-        await fr.peers.refresh(fr.transport, clock())
-        await de.peers.refresh(de.transport, clock())
-        kind = "emergency_disclosure_request"
-        form = validate_form(kind, example(kind, T0, "FR"), now=T0, priority="emergency")
-        sent = await fr.outbox.queue("DE", form, clock(), grace=timedelta(0))
-        assert await fr.outbox.submit(sent, clock()) == "accepted"
+    async with emergency_sent(tmp_path, T0) as s:
+        de, sent, clock = s.de, s.sent, s.clock
         await de.inbox.handle(await de.transport.inbox(wait=0, limit=10), clock())
         settings = AlertSettings(remind_every_emergency=5.0)
         recorder = Recorder()
@@ -89,9 +79,6 @@ async def test_an_unacknowledged_emergency_is_recalled_until_acknowledged(tmp_pa
             now = T0 + timedelta(minutes=minutes)
             assert await check_reminders(de.store, recorder, settings, now) == []
         assert len(recorder.raised) == 3
-    finally:
-        await fr.close()
-        await de.close()
 
 
 async def test_directory_expiring_fires_at_30_7_1_days_then_clears(tmp_path: Path) -> None:

@@ -3,29 +3,19 @@ received requests (:mod:`node.cli.overview`)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from node.cli.overview import overview, render
 from node.forms import validate_form
-from node.forms.examples import example
-from tests.support.fake_relay import FakeClock, FakeRelayNetwork, fake_node
+from tests.support.fake_relay import emergency_sent
 
 T0 = datetime(2026, 1, 10, 3, 0, tzinfo=UTC)
 
 
 async def test_the_node_at_a_glance(tmp_path: Path) -> None:
-    clock = FakeClock(T0)
-    net = FakeRelayNetwork(clock)
-    fr = await fake_node(net, tmp_path / "fr", "FR", clock=clock)
-    de = await fake_node(net, tmp_path / "de", "DE", clock=clock)
-    try:
-        await fr.peers.refresh(fr.transport, clock())
-        await de.peers.refresh(de.transport, clock())
-        kind = "emergency_disclosure_request"
-        form = validate_form(kind, example(kind, T0, "FR"), now=T0, priority="emergency")
-        sent = await fr.outbox.queue("DE", form, clock(), grace=timedelta(0))
-        assert await fr.outbox.submit(sent, clock()) == "accepted"
+    async with emergency_sent(tmp_path, T0) as s:
+        clock, net, fr, de, sent = s.clock, s.net, s.fr, s.de, s.sent
         net.down = True
         for priority in ("urgent", "routine", "routine"):
             ping = validate_form("ping", {}, now=T0, priority=priority)
@@ -46,9 +36,6 @@ async def test_the_node_at_a_glance(tmp_path: Path) -> None:
             "FR",
         )
         assert f"node ack {sent.msg_id[:8]}" in render(view)
-    finally:
-        await fr.close()
-        await de.close()
 
 
 def test_an_expiring_directory_is_a_line_of_its_own() -> None:
