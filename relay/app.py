@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import web
 from sqlalchemy.engine import make_url
 
+from keys.host.command import version
 from keys.identities import SigningKey
 from relay.audit.checkpoints import Signer
 from relay.audit.proofs import AuditLog
@@ -123,7 +124,7 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
         )
         stack.push_async_callback(engine.dispose)
         await check_schema(engine)
-        metrics = RelayMetrics()
+        metrics = RelayMetrics(version=version(), started=parts.clock())
         notifier = Notifier()
         checkpoints = CheckpointTask(
             lambda now: audit_log.sign(now),

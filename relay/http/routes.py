@@ -40,6 +40,7 @@ from relay.core.service import RelayService
 from relay.monitoring.logging import get_logger
 from relay.monitoring.metrics import CONTENT_TYPE, RelayMetrics
 from relay.storage.database import Unavailable, database_failure
+from relay.storage.health import snapshot
 from relay.storage.readiness import Readiness
 
 log = get_logger("relay.http.routes")
@@ -220,6 +221,7 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
             failure = database_failure(e)
             if failure is not None:
                 log.warning("http.database_unavailable", route=route, error=type(e).__name__)
+                rt.metrics.database_errors.labels(where="request").inc()
                 response, reason = _map_error(rt, failure)
             else:
                 log.exception("http.internal_error", route=route, method=request.method)
@@ -228,6 +230,7 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
     finally:
         elapsed = time.perf_counter() - started
     rt.metrics.latency.labels(route=route, method=request.method).observe(elapsed)
+    rt.metrics.responded(response.status)
     response.headers["X-Request-Id"] = request_id
     log.info(
         "http.request",
@@ -329,6 +332,7 @@ async def inbox(request: web.Request) -> web.Response:
     limit = query_number(
         request.query, "limit", cfg.inbox_max_items, low=1, top=cfg.inbox_max_items, integer=True
     )
+    rt.metrics.polled(request[PARTY], rt.clock())
     items = await rt.service.inbox(request[PARTY], limit=int(limit), wait=wait)
     return _json({"items": items})
 
@@ -395,12 +399,26 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
+    now = rt.clock()
     try:
-        depths = await rt.service.store.queue_depths()
-        oldest = await rt.service.store.oldest_pending()
-        rt.metrics.set_queues(depths, oldest, rt.clock())
+        state = await snapshot(rt.service.store.engine)
     except Exception as e:  # the counters are still worth serving
         log.warning("metrics.queue_query_failed", error=type(e).__name__)
+        if database_failure(e) is not None:
+            rt.metrics.database_errors.labels(where="metrics").inc()
+    else:
+        rt.metrics.set_queues(state.pending, state.oldest_pending, now)
+        rt.metrics.set_state(
+            now=now,
+            schema=state.schema,
+            overdue=state.overdue,
+            checkpoint_size=state.checkpoint_size,
+            checkpoint_at=state.checkpoint_at,
+            directory_version=state.directory_version,
+            directory_expires=state.directory_expires,
+            members=rt.service.members.parties(),
+            disk_free=rt.readiness.disk_free(),
+        )
     return web.Response(body=rt.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
 
