@@ -221,7 +221,6 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
             failure = database_failure(e)
             if failure is not None:
                 log.warning("http.database_unavailable", route=route, error=type(e).__name__)
-                rt.metrics.database_errors.labels(where="request").inc()
                 response, reason = _map_error(rt, failure)
             else:
                 log.exception("http.internal_error", route=route, method=request.method)
@@ -270,6 +269,8 @@ def _map_error(rt: Runtime, e: PocnetError) -> tuple[web.Response, str]:
             "check this computer's clock",
         }
     rt.metrics.rejected.labels(status=str(status), reason=reason).inc()
+    if isinstance(e, Unavailable) and e.__cause__ is not None:  # the database failed
+        rt.metrics.database_errors.labels(where="request").inc()
     if isinstance(e, ClientGone):
         log.info("http.client_gone", reason=e.message)
     elif isinstance(e, AuthRejected) or status in (401, 403):

@@ -128,11 +128,7 @@ class RelayMetrics:
             "Age of the last signed audit checkpoint (-1: none yet)",
             registry=r,
         )
-        self.disk_free = Gauge(
-            "pocnet_relay_database_disk_free_bytes",
-            "Free bytes on the disk of the SQLite database; absent on PostgreSQL",
-            registry=r,
-        )
+        self.disk_free: Gauge | None = None  # registered by the first SQLite figure
         self.latency = Histogram(
             "pocnet_relay_request_seconds",
             "Request latency, by route and method (long-polls included)",
@@ -191,6 +187,12 @@ class RelayMetrics:
                 (directory_expires - now).total_seconds()
             )
         if disk_free is not None:
+            if self.disk_free is None:
+                self.disk_free = Gauge(
+                    "pocnet_relay_database_disk_free_bytes",
+                    "Free bytes on the disk of the SQLite database (absent on PostgreSQL)",
+                    registry=self.registry,
+                )
             self.disk_free.set(disk_free)
         self._set_polls(members, now)
 
