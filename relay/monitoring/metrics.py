@@ -106,8 +106,7 @@ class RelayMetrics:
         )
         self.directory_expires_in = Gauge(
             "pocnet_relay_directory_expires_in_seconds",
-            "Seconds until the directory in force expires (negative: expired); absent "
-            "without one",
+            "Seconds until the directory in force expires (negative: expired); absent without one",
             ["version"],
             registry=r,
         )
@@ -118,6 +117,13 @@ class RelayMetrics:
             ["party"],
             registry=r,
         )
+        self.started = Gauge(
+            "pocnet_relay_started_timestamp_seconds",
+            "When this relay process started (Unix time)",
+            registry=r,
+        )
+        if started is not None:
+            self.started.set(started.timestamp())
         self.checkpoint_size = Gauge(
             "pocnet_relay_checkpoint_tree_size",
             "Entries covered by the last signed audit checkpoint (0: none yet)",
