@@ -11,14 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.nodeproc import LocalNetwork, set_options
 from tests.e2e.secretariat import Secretariat
 from tests.support.processes import free_port, run_module, wait_for
+from tests.support.promql import alert_rules, exported, problems
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 BOUND = 60.0
+ALERTS = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "alerts.yml"
 
 
 def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -70,6 +73,12 @@ def test_node_metrics_follow_the_relay_and_agree_on_the_directory(tmp_path: Path
         assert 0 < left <= node_expiry
         assert node[("pocnet_node_outbox_queued", (("priority", "routine"),))] == 0
         assert node[("pocnet_node_unacknowledged", (("priority", "emergency"),))] == 0
+        # Every rule of the node's group reads what this node exports.
+        page = urllib.request.urlopen(node_url, timeout=5).read().decode()
+        rules = alert_rules(yaml.safe_load(ALERTS.read_text()), "pocnet-node")
+        assert len(rules) >= 4
+        wrong = [p for name, expr in rules.items() for p in problems(name, expr, exported(page))]
+        assert not wrong, wrong
         # The relay reports the same directory (read from its database).
         relay = scrape(net.relay.url + "/metrics")
         assert relay[("pocnet_relay_directory_version", ())] == float(version)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -102,3 +103,41 @@ def exported(page: str) -> Exported:
             names.add(sample.name)
             labels.setdefault(sample.name, set()).update(sample.labels)
     return Exported(frozenset(names), {k: frozenset(v) for k, v in labels.items()})
+
+
+# Series Prometheus makes itself for every target (not the exporter's to export).
+SYNTHETIC = frozenset({"up", "scrape_duration_seconds", "scrape_samples_scraped"})
+TARGET_LABELS = frozenset({"instance", "job"})
+
+
+def problems(where: str, expr: str, page: Exported) -> list[str]:
+    """What ``expr`` reads that ``page`` does not export: a name, a matched label, a
+    grouping label (checked when every name's labels are known), or no metric at all."""
+    got = reads(expr)
+    found = []
+    if not got.names:
+        found.append(f"{where}: reads no metric: {expr}")
+    known: set[str] = set(TARGET_LABELS)
+    complete = True
+    for name in sorted(got.names):
+        if name in SYNTHETIC:
+            continue
+        if name not in page.names:
+            found.append(f"{where}: {name} is not exported")
+            continue
+        if name not in page.labels:
+            complete = False  # a labelled metric with no child yet: its labels are unknown
+            continue
+        known |= page.labels[name]
+        missing = got.matched.get(name, frozenset()) - page.labels[name] - TARGET_LABELS
+        if missing:
+            found.append(f"{where}: {name} has no label {sorted(missing)}")
+    if complete and not got.grouped <= known:
+        found.append(f"{where}: groups by {sorted(got.grouped - known)}, which nothing has")
+    return found
+
+
+def alert_rules(doc: dict[str, Any], group: str) -> dict[str, str]:
+    """Alert name: expression, of the named group of a parsed Prometheus rules file."""
+    rules = [r for g in doc["groups"] if g["name"] == group for r in g["rules"]]
+    return {r["alert"]: r["expr"] for r in rules}
