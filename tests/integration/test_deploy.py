@@ -16,7 +16,6 @@ import ssl
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +24,7 @@ import pytest
 import yaml
 
 from relay.storage.database import head_revision
-from tests.integration.relaykit import (
-    create_pg_database,
-    drop_pg_database,
-    make_member,
-    skip_without_postgres,
-)
+from tests.integration.relaykit import make_member
 from tests.integration.relayproc import RelayProcess, SignedClient
 from tests.support.processes import free_port, wait_for
 
@@ -40,19 +34,6 @@ DEPLOY = ROOT / "deploy"
 ENTRYPOINT = DEPLOY / "relay-entrypoint.sh"
 BIN = Path(sys.executable).parent  # where this checkout's relay and node commands are
 BOUND = 60.0
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: Any) -> Iterator[str | None]:
-    if request.param == "sqlite":
-        yield None
-        return
-    skip_without_postgres()
-    url = asyncio.run(create_pg_database())
-    try:
-        yield url
-    finally:
-        asyncio.run(drop_pg_database(url))
 
 
 def container_env(volume: Path, database_url: str | None, **extra: str) -> dict[str, str]:
@@ -83,7 +64,7 @@ def _get(url: str, context: ssl.SSLContext | None = None) -> int:
 
 
 def test_entrypoint_setup_on_an_empty_volume_then_serve(
-    tmp_path: Path, database_url: str | None
+    tmp_path: Path, process_database_url: str | None
 ) -> None:
     volume = tmp_path / "data"
     volume.mkdir()  # an empty volume, as a new container gets it
@@ -92,7 +73,10 @@ def test_entrypoint_setup_on_an_empty_volume_then_serve(
     secret.chmod(0o600)
     port = free_port()
     env = container_env(
-        volume, database_url, POCNET_RELAY_PASSPHRASE_FILE=str(secret), POCNET_RELAY_PORT=str(port)
+        volume,
+        process_database_url,
+        POCNET_RELAY_PASSPHRASE_FILE=str(secret),
+        POCNET_RELAY_PORT=str(port),
     )
     # Neither a passphrase file nor an explicit choice of an unencrypted key: refused.
     bare = {k: v for k, v in env.items() if k != "POCNET_RELAY_PASSPHRASE_FILE"}

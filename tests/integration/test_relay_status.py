@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,30 +15,11 @@ import pytest
 from relay.cli.status import attention
 from relay.config import RelayConfig
 from relay.storage.database import head_revision
-from tests.integration.relaykit import (
-    create_pg_database,
-    drop_pg_database,
-    make_member,
-    seal,
-    skip_without_postgres,
-)
+from tests.integration.relaykit import make_member, seal
 from tests.integration.relayproc import RelayProcess, SignedClient
 from tests.support.processes import run_module, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: Any) -> Iterator[str | None]:
-    if request.param == "sqlite":
-        yield None
-        return
-    skip_without_postgres()
-    url = asyncio.run(create_pg_database())
-    try:
-        yield url
-    finally:
-        asyncio.run(drop_pg_database(url))
 
 
 def status(relay: RelayProcess, *extra: str) -> tuple[int, dict[str, Any]]:
@@ -64,10 +44,10 @@ async def _emergency_then_poll(relay: RelayProcess, fr: Any, de: Any, it: Any) -
         assert (await ci.inbox())[0] == 200
 
 
-def test_relay_status(tmp_path: Path, database_url: str | None) -> None:
+def test_relay_status(tmp_path: Path, process_database_url: str | None) -> None:
     relay = RelayProcess.create(
         tmp_path / "relay",
-        database_url=database_url,
+        database_url=process_database_url,
         env={"POCNET_RELAY_OVERDUE_EMERGENCY_SECONDS": "1"},
     )
     members = {p: make_member(p) for p in ("FR", "DE", "IT")}
@@ -87,7 +67,7 @@ def test_relay_status(tmp_path: Path, database_url: str | None) -> None:
             str(relay.data),
             "--url",
             relay.url,
-            *(["--database-url", database_url] if database_url else []),
+            *(["--database-url", process_database_url] if process_database_url else []),
         )
     assert code == 7 and doc["ok"] is False
     assert doc["attention"] == ["1 OVERDUE envelope(s) undelivered to DE: call its 24/7 number"]

@@ -99,7 +99,7 @@ def test_each_listed_test_runs_its_command() -> None:
 
 
 def test_commands_are_split_as_a_shell_would() -> None:
-    page = "```sh\nrelay a --data /x && relay b \\\n  --flag # note\n# only a comment\nx | y < f\n```\n"
+    page = "```sh\nrelay a --data /x && relay b \\\n  --flag # note\n# a comment\nx | y < f\n```\n"
     assert shown_commands(page) == ["relay a --data /x", "relay b --flag", "x", "y"]
     assert _key("relay init --data /var/lib/r --passphrase-file /etc/p") == (
         "relay init --data DIR --passphrase-file"
