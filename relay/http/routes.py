@@ -38,9 +38,8 @@ from relay.config import RelayConfig
 from relay.core.auth import Authenticator, Throttled
 from relay.core.service import RelayService
 from relay.monitoring.logging import get_logger
-from relay.monitoring.metrics import CONTENT_TYPE, RelayMetrics
+from relay.monitoring.metrics import RelayMetrics
 from relay.storage.database import Unavailable, database_failure
-from relay.storage.health import snapshot
 from relay.storage.readiness import Readiness
 
 log = get_logger("relay.http.routes")
@@ -398,31 +397,6 @@ async def readyz(request: web.Request) -> web.Response:
     return _json({"status": "ready", "schema": verdict.schema})
 
 
-async def metrics(request: web.Request) -> web.Response:
-    rt = request.app[RUNTIME]
-    now = rt.clock()
-    try:
-        state = await snapshot(rt.service.store.engine)
-    except Exception as e:  # the counters are still worth serving
-        log.warning("metrics.queue_query_failed", error=type(e).__name__)
-        if database_failure(e) is not None:
-            rt.metrics.database_errors.labels(where="metrics").inc()
-    else:
-        rt.metrics.set_queues(state.pending, state.oldest_pending, now)
-        rt.metrics.set_state(
-            now=now,
-            schema=state.schema,
-            overdue=state.overdue,
-            checkpoint_size=state.checkpoint_size,
-            checkpoint_at=state.checkpoint_at,
-            directory_version=state.directory_version,
-            directory_expires=state.directory_expires,
-            members=rt.service.members.parties(),
-            disk_free=rt.readiness.disk_free(),
-        )
-    return web.Response(body=rt.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
-
-
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/envelopes", submit)
     app.router.add_get("/v1/inbox", inbox)
@@ -433,4 +407,3 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/v1/openapi.json", openapi)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)

@@ -5,10 +5,13 @@ and ``relay status``.
 recipient and those of them already OVERDUE, the oldest undelivered one, the last signed
 checkpoint and the directory in force. Everything comes from the shared database, so every
 relay process on one PostgreSQL reports the same figures. Reads only; no decision.
+``/metrics`` is public, so :class:`Snapshots` reads at most once per ``every`` seconds
+and serves the same answer in between: a flood of scrapes is not a flood of queries.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -87,3 +90,23 @@ async def snapshot(engine: AsyncEngine) -> Snapshot:
         directory_expires=None if directory is None else directory[1],
         seconds=time.perf_counter() - started,
     )
+
+
+class Snapshots:
+    """The last :func:`snapshot`, read again at most once per ``every`` seconds."""
+
+    def __init__(self, engine: AsyncEngine, every: float) -> None:
+        self._engine = engine
+        self._every = every
+        self._last: tuple[float, Snapshot] | None = None
+        self._lock = asyncio.Lock()
+
+    async def read(self, monotonic: float) -> Snapshot:
+        """The snapshot of the last ``every`` seconds, or a new one (concurrent callers wait
+        for one read; a failed read is not kept)."""
+        async with self._lock:
+            if self._last is not None and monotonic - self._last[0] < self._every:
+                return self._last[1]
+            state = await snapshot(self._engine)
+            self._last = (monotonic, state)
+            return state

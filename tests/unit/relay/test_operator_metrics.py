@@ -12,7 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from relay.config import RelayConfig
 from relay.monitoring.metrics import RelayMetrics
-from relay.storage.database import head_revision
+from relay.storage.database import head_revision, make_engine
+from relay.storage.health import Snapshots
 from tests.integration.relaykit import AppUnderTest, database, seal, start_app
 
 
@@ -72,6 +73,18 @@ async def test_overdue_poll_checkpoint_schema_and_directory(relay: AppUnderTest)
         assert got[("pocnet_relay_database_disk_free_bytes", ())] > 0
     else:
         assert ("pocnet_relay_database_disk_free_bytes", ()) not in got
+
+
+async def test_scrapes_read_the_database_at_most_once_a_second(relay: AppUnderTest) -> None:
+    engine = make_engine(relay.database_url)
+    try:
+        snapshots = Snapshots(engine, every=1.0)
+        first = await snapshots.read(100.0)
+        assert await snapshots.read(100.9) is first  # a flood of scrapes: one query
+        fresh = await snapshots.read(101.0)
+        assert fresh is not first and fresh.schema == first.schema == head_revision()
+    finally:
+        await engine.dispose()
 
 
 def test_directory_expiry_and_members_bound_the_labels() -> None:
