@@ -15,6 +15,7 @@ import signal
 import ssl
 import subprocess
 import sys
+import tomllib
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -262,6 +263,22 @@ def test_compose_file_wires_what_the_repository_ships() -> None:
 
 
 # -- the image, where a container engine works ---------------------------------------------
+
+
+def test_containerfile_copies_the_packages_and_the_entry_point() -> None:
+    """What can be checked without an engine: every COPY source exists, the packages
+    pyproject.toml installs are all copied, and the entry point is the tested script."""
+    lines = (DEPLOY / "Containerfile").read_text().splitlines()
+    copies = [line.split()[1:-1] for line in lines if line.startswith("COPY ")]
+    sources = {source for sources in copies for source in sources}
+    assert all((ROOT / source).exists() for source in sources), sources
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    found = project["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {pattern.rstrip("*") for pattern in found}
+    assert packages <= sources and "pyproject.toml" in sources
+    assert "deploy/relay-entrypoint.sh" in sources
+    assert 'ENTRYPOINT ["pocnet-relay-entrypoint"]' in lines and 'CMD ["serve"]' in lines
+    assert "USER pocnet" in lines  # never as root
 
 
 def _engine() -> str | None:
