@@ -24,6 +24,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from keys.encoding import format_time
+from keys.errors import ValidationError
 from keys.host.command import EXIT_CODES_HELP, EXIT_REFUSED, emit, version
 from keys.host.files import BUNDLE_NAME
 from relay.cli.audit import AddArgs, LoadConfig
@@ -70,7 +71,13 @@ def _time(value: float) -> datetime:
 
 
 def read_live(url: str, timeout: float) -> Live:
-    """Scrape ``url``/metrics for the process's start and the members' last polls."""
+    """Scrape ``url``/metrics for the process's start and the members' last polls.
+
+    Raises:
+        ValidationError: ``url`` is not http:// or https://.
+    """
+    if not url.startswith(("http://", "https://")):
+        raise ValidationError(f"--url must start with http:// or https://, not {url[:64]!r}")
     try:
         with urllib.request.urlopen(url.rstrip("/") + "/metrics", timeout=timeout) as r:  # noqa: S310
             page = r.read(MAX_METRICS_BYTES).decode("utf-8", "replace")

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from relay.cli.status import attention
+from keys.errors import ValidationError
+from relay.cli.status import attention, read_live
 from relay.config import RelayConfig
 from relay.storage.database import head_revision
 from tests.integration.relaykit import make_member, seal
@@ -93,6 +94,11 @@ def test_relay_status(tmp_path: Path, process_database_url: str | None) -> None:
     assert doc["attention"][0].startswith("relay process: no answer from")
     assert doc["attention"][1].startswith("1 OVERDUE envelope(s) undelivered to DE")
     assert doc["pending"] == 1 and doc["overdue"] == 1 and doc["connected"] == 0
+
+
+def test_only_a_web_address_is_asked() -> None:
+    with pytest.raises(ValidationError, match="--url must start with http"):
+        read_live("file:///etc/passwd", timeout=1)
 
 
 def test_database_gone_is_said_first() -> None:
