@@ -9,6 +9,7 @@ types with a message naming the key. One environment variable overrides the file
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 import tomllib
@@ -152,6 +153,17 @@ class ConsoleSettings:
     login_failures: int = _s(5, "failed logins per name or address before a 5-minute wait")
 
 
+@dataclass(frozen=True)
+class MetricsSettings:
+    """Prometheus metrics of 'node run': directory expiry, outbox, relay reachable, last poll."""
+
+    enabled: bool = _s(False, "serve Prometheus text at http://HOST:PORT/metrics from 'node run'")
+    host: str = _s("127.0.0.1", "address it listens on (loopback unless allow_remote)")
+    port: int = _s(9471, "port it listens on")
+    allow_remote: bool = _s(False, "allow another address than loopback (no authentication)")
+    refresh_seconds: float = _s(15.0, "how often the figures read from the store are renewed")
+
+
 SECTIONS: dict[str, type] = {
     "keystore": KeystoreSettings,
     "relay": RelaySettings,
@@ -163,6 +175,7 @@ SECTIONS: dict[str, type] = {
     "audit": AuditSettings,
     "statistics": StatisticsSettings,
     "console": ConsoleSettings,
+    "metrics": MetricsSettings,
 }
 
 
@@ -183,6 +196,7 @@ class NodeConfig:
     audit: AuditSettings = field(default_factory=AuditSettings)
     statistics: StatisticsSettings = field(default_factory=StatisticsSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     authority: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     contacts: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -290,6 +304,7 @@ def parse(
         raise ConfigError("console.port must be 1-65535 and console.idle_minutes at least 1")
     if bool(sections["console"].tls_cert) != bool(sections["console"].tls_key):
         raise ConfigError("console.tls_cert and console.tls_key go together")
+    _check_metrics(sections["metrics"])
     contacts = _string_table("contacts", doc.get("contacts", {}))
     for key in contacts:
         validate_party_id(key)
@@ -304,6 +319,22 @@ def parse(
         contacts=contacts,
         **sections,
     )
+
+
+def _check_metrics(metrics: MetricsSettings) -> None:
+    if not 1 <= metrics.port <= 65535 or not 1 <= metrics.refresh_seconds <= 3600:
+        raise ConfigError("metrics.port must be 1-65535, metrics.refresh_seconds 1-3600")
+    if metrics.allow_remote:
+        return
+    try:
+        loopback = metrics.host == "localhost" or ipaddress.ip_address(metrics.host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ConfigError(
+            f"metrics.host {metrics.host!r} is not a loopback address: /metrics has no "
+            "authentication; set metrics.allow_remote = true to serve it there anyway"
+        )
 
 
 def load(data_dir: Path, env: Mapping[str, str] | None = None) -> NodeConfig:

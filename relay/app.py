@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import web
 from sqlalchemy.engine import make_url
 
+from keys.host.command import version
 from keys.identities import SigningKey
 from relay.audit.checkpoints import Signer
 from relay.audit.proofs import AuditLog
@@ -27,11 +28,13 @@ from relay.core.members import Members
 from relay.core.service import RelayService
 from relay.directory.installed import MembersSource
 from relay.http.audit_routes import add_audit_routes
+from relay.http.metrics_route import SNAPSHOTS, add_metrics_route
 from relay.http.routes import AUDIT, RUNTIME, Runtime, add_routes, middleware
 from relay.monitoring.logging import get_logger
 from relay.monitoring.metrics import RelayMetrics
 from relay.monitoring.protocol_log import ProtocolErrorLog
 from relay.storage.database import check_schema, is_postgres, make_engine
+from relay.storage.health import Snapshots
 from relay.storage.nonces import NonceStore
 from relay.storage.notify import DeadlinePublisher, Notifier
 from relay.storage.readiness import Readiness
@@ -45,6 +48,7 @@ from relay.tasks.pglistener import PgListener
 log = get_logger("relay.app")
 
 
+SCRAPE_REUSE_SECONDS = 1.0  # /metrics reads the database at most this often
 CLOSE_SECONDS = 10.0  # a background part that has not stopped by then is logged and left
 
 
@@ -104,6 +108,7 @@ def create_app(parts: AppParts) -> web.Application:
     app[PARTS] = parts
     add_routes(app)
     add_audit_routes(app)
+    add_metrics_route(app)
     app.cleanup_ctx.append(_lifetime)
     app.on_shutdown.append(_release_waiters)
     return app
@@ -123,7 +128,7 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
         )
         stack.push_async_callback(engine.dispose)
         await check_schema(engine)
-        metrics = RelayMetrics()
+        metrics = RelayMetrics(version=version(), started=parts.clock())
         notifier = Notifier()
         checkpoints = CheckpointTask(
             lambda now: audit_log.sign(now),
@@ -220,6 +225,7 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
         deadlines.start()
         stack.push_async_callback(_bounded("deadlines", deadlines.close))
         app[RUNTIME] = Runtime(cfg, service, auth, metrics, parts.clock, readiness)
+        app[SNAPSHOTS] = Snapshots(engine, SCRAPE_REUSE_SECONDS)
         app[DEADLINES] = deadlines
         app[NOTIFIER] = notifier
         app[WRITER] = writer

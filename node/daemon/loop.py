@@ -39,8 +39,10 @@ from typing import Any, TypeVar
 
 from keys.encoding import format_time, parse_time
 from keys.errors import PocnetError
+from keys.host.command import version
 from keys.host.files import keystore_is_encrypted
 from node.audit.auditor import auditor_for
+from node.daemon.metrics import MetricsServer, NodeMetrics, refresh
 from node.daemon.statistics import report_due, send_report, sent_periods
 from node.daemon.watch import (
     check_acknowledgements,
@@ -107,6 +109,10 @@ class Daemon:
         self.audit_wake = asyncio.Event()
         self.auditor = auditor_for(node)
         self.log = node.log
+        settings = node.config.metrics
+        self.metrics = (
+            NodeMetrics(node.config.party, version(), node.clock()) if settings.enabled else None
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set."""
@@ -144,6 +150,12 @@ class Daemon:
         ]
         if node.config.statistics.secretariat:
             tasks.append(asyncio.create_task(self.statistics_loop(stop), name="statistics"))
+        server = None
+        if self.metrics is not None:
+            settings = node.config.metrics
+            server = MetricsServer(self.metrics, settings.host, settings.port)
+            self.log.info("metrics.listening", host=settings.host, port=settings.port)
+            tasks.append(asyncio.create_task(self.metrics_loop(stop), name="metrics"))
         stopper = asyncio.create_task(stop.wait())
         failed: BaseException | None = None
         try:
@@ -151,6 +163,8 @@ class Daemon:
         finally:
             stop.set()  # a loop that ended on its own stops the others
             await asyncio.gather(stopper, *tasks, return_exceptions=True)
+            if server is not None:
+                await asyncio.to_thread(server.close)
             for t in tasks:
                 if not t.cancelled() and t.exception() is not None:
                     failed = t.exception()
@@ -228,6 +242,8 @@ class Daemon:
                 )
                 if not done:
                     return
+                if self.metrics is not None:
+                    self.metrics.answered(node.clock())
                 if failures:
                     self.log.info("relay.reconnected", after_failures=failures)
                     failures = 0
@@ -248,6 +264,8 @@ class Daemon:
                     )
             except PocnetError as e:
                 failures += 1
+                if self.metrics is not None:
+                    self.metrics.failed()
                 await self._relay_down(e)
                 delay = await self._reconnect_delay(failures)
                 event = "relay.unreachable" if is_transient(e) else "relay.refused"
@@ -375,6 +393,16 @@ class Daemon:
                 self.log.error("audit.failed", error=e.code)
             await pause(stop, gap)
             await pause(stop, wait - gap, self.audit_wake)
+
+    async def metrics_loop(self, stop: asyncio.Event) -> None:
+        """Renew the metrics read from the store every ``[metrics] refresh_seconds``."""
+        assert self.metrics is not None
+        while not stop.is_set():
+            try:
+                await refresh(self.metrics, self.node)
+            except PocnetError as e:
+                self.log.error("metrics.refresh_failed", error=e.code)
+            await pause(stop, self.node.config.metrics.refresh_seconds)
 
     async def statistics_loop(self, stop: asyncio.Event) -> None:
         """Send last month's statistics report to ``[statistics] secretariat`` once it is

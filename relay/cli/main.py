@@ -1,5 +1,5 @@
 # PYTHON_ARGCOMPLETE_OK
-"""The ``relay`` command: init, serve, db, members, directory, logs, audit.
+"""The ``relay`` command: init, serve, db, members, directory, logs, audit, stats, status.
 
 Every subcommand has ``--help`` and ``--json``; exit codes are :mod:`keys.host.command`'s.
 The data folder (``--data``, default ``$POCNET_RELAY_DATA`` or ``./relay-data``) holds the
@@ -43,6 +43,7 @@ from relay.cli import audit as audit_cli
 from relay.cli import directory as directory_cli
 from relay.cli import members as members_cli
 from relay.cli import stats as stats_cli
+from relay.cli import status as status_cli
 from relay.core import members as relay_members
 from relay.directory import folder as members_folder
 from relay.monitoring.logging import configure_logging, get_logger
@@ -395,6 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     audit_cli.register(sub, common=_common, database_args=_database_args, load_config=_config)
     stats_cli.register(sub, common=_common, database_args=_database_args, load_config=_config)
+    status_cli.register(sub, common=_common, database_args=_database_args, load_config=_config)
     return add_version(add_exit_codes(parser))
 
 

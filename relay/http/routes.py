@@ -38,7 +38,7 @@ from relay.config import RelayConfig
 from relay.core.auth import Authenticator, Throttled
 from relay.core.service import RelayService
 from relay.monitoring.logging import get_logger
-from relay.monitoring.metrics import CONTENT_TYPE, RelayMetrics
+from relay.monitoring.metrics import RelayMetrics
 from relay.storage.database import Unavailable, database_failure
 from relay.storage.readiness import Readiness
 
@@ -228,6 +228,7 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
     finally:
         elapsed = time.perf_counter() - started
     rt.metrics.latency.labels(route=route, method=request.method).observe(elapsed)
+    rt.metrics.responded(response.status)
     response.headers["X-Request-Id"] = request_id
     log.info(
         "http.request",
@@ -267,6 +268,8 @@ def _map_error(rt: Runtime, e: PocnetError) -> tuple[web.Response, str]:
             "check this computer's clock",
         }
     rt.metrics.rejected.labels(status=str(status), reason=reason).inc()
+    if isinstance(e, Unavailable) and e.__cause__ is not None:  # the database failed
+        rt.metrics.database_errors.labels(where="request").inc()
     if isinstance(e, ClientGone):
         log.info("http.client_gone", reason=e.message)
     elif isinstance(e, AuthRejected) or status in (401, 403):
@@ -329,6 +332,7 @@ async def inbox(request: web.Request) -> web.Response:
     limit = query_number(
         request.query, "limit", cfg.inbox_max_items, low=1, top=cfg.inbox_max_items, integer=True
     )
+    rt.metrics.polled(request[PARTY], rt.clock())
     items = await rt.service.inbox(request[PARTY], limit=int(limit), wait=wait)
     return _json({"items": items})
 
@@ -393,17 +397,6 @@ async def readyz(request: web.Request) -> web.Response:
     return _json({"status": "ready", "schema": verdict.schema})
 
 
-async def metrics(request: web.Request) -> web.Response:
-    rt = request.app[RUNTIME]
-    try:
-        depths = await rt.service.store.queue_depths()
-        oldest = await rt.service.store.oldest_pending()
-        rt.metrics.set_queues(depths, oldest, rt.clock())
-    except Exception as e:  # the counters are still worth serving
-        log.warning("metrics.queue_query_failed", error=type(e).__name__)
-    return web.Response(body=rt.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
-
-
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/envelopes", submit)
     app.router.add_get("/v1/inbox", inbox)
@@ -414,4 +407,3 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/v1/openapi.json", openapi)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)

@@ -61,6 +61,15 @@ class Readiness:
         database = engine.url.database if engine.dialect.name == "sqlite" else None
         self._folder = Path(database).resolve().parent if database else None
 
+    def disk_free(self) -> int | None:
+        """Free bytes on the SQLite database's disk (None on PostgreSQL or if unreadable)."""
+        if self._folder is None:
+            return None
+        try:
+            return free_bytes(self._folder)
+        except OSError:
+            return None
+
     async def check(self, now: datetime, monotonic: float) -> Verdict:
         """The verdict, from the last ``every`` seconds or checked now."""
         async with self._lock:  # concurrent probes wait for one check

@@ -70,6 +70,13 @@ _META = (
 )
 
 
+# Envelopes waiting per recipient; when the oldest undelivered one was accepted.
+QUEUE_DEPTHS = (
+    select(inbox.c.party, func.count()).where(inbox.c.kind == "envelope").group_by(inbox.c.party)
+)
+OLDEST_PENDING = select(func.min(envelopes.c.accepted_at)).where(_IS_PENDING)
+
+
 def _meta(row: Any) -> StoredEnvelope:
     return StoredEnvelope(*row)
 
@@ -156,27 +163,21 @@ class Store:
                 )
             ).scalar()
         # min() bypasses the column type on some drivers: normalise to datetimes.
-        times = [_as_time(overdue), _as_time(expires)]
-        purge = _as_time(final)
+        times = [as_time(overdue), as_time(expires)]
+        purge = as_time(final)
         if purge is not None:
             times.append(purge + retention)
         present = [t for t in times if t is not None]
         return min(present) if present else None
 
     async def queue_depths(self) -> dict[str, int]:
-        query = (
-            select(inbox.c.party, func.count())
-            .where(inbox.c.kind == "envelope")
-            .group_by(inbox.c.party)
-        )
         async with self.engine.connect() as conn:
-            rows: Any = await conn.execute(query)
+            rows: Any = await conn.execute(QUEUE_DEPTHS)
             return {str(party): int(n) for party, n in rows}
 
     async def oldest_pending(self) -> datetime | None:
-        query = select(func.min(envelopes.c.accepted_at)).where(_IS_PENDING)
         async with self.engine.connect() as conn:
-            return _as_time((await conn.execute(query)).scalar())
+            return as_time((await conn.execute(OLDEST_PENDING)).scalar())
 
     # Writes (inside a writer transaction) -------------------------------------------------
 
@@ -310,7 +311,7 @@ class Store:
         )
 
 
-def _as_time(value: object) -> datetime | None:
+def as_time(value: object) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value
     return from_micros(int(value))  # type: ignore[call-overload]

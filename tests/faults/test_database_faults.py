@@ -170,8 +170,16 @@ async def test_sqlite_store_refusing_writes_is_503_not_ready_then_recovers(
             assert (await cf.request("GET", "/readyz", sign=False))[0] == 200
             env = seal(fr, de, relay.clock(), body=big)
             assert (await cf.submit(env.to_bytes()))[0] == 201
+            metrics = relay.runtime.metrics.render().decode()
         print(
             f"FAULT-SUMMARY sqlite-writes-refused statuses={dict(sorted(statuses.items()))} "
             "ready_during=503 ready_after=200"
         )
         assert statuses[503] >= 1 and set(statuses) <= {200, 201, 503}, statuses
+        # Each refused write counted as a database error and a 5xx (/readyz's 503 too).
+        for prefix in (
+            "pocnet_relay_database_errors_total",
+            'pocnet_relay_http_responses_total{code_class="5xx"}',
+        ):
+            lines = [ln for ln in metrics.splitlines() if ln.startswith(prefix)]
+            assert lines and float(lines[0].split()[-1]) >= statuses[503], (prefix, lines)

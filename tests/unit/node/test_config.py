@@ -58,12 +58,24 @@ def test_rendered_config_lists_every_setting_with_its_default(tmp_path: Path) ->
         ('party = "FR"\n[console]\nport = 70000', "console.port must be 1-65535"),
         ('party = "FR"\n[console]\ntls_cert = "c.pem"', "go together"),
         ('party = "FR"\n[console]\nenabled = "yes"', "console.enabled must be a bool"),
+        ('party = "FR"\n[metrics]\nport = 0', "metrics.port must be 1-65535"),
+        ('party = "FR"\n[metrics]\nrefresh_seconds = 0.5', "metrics.refresh_seconds 1-3600"),
+        ('party = "FR"\n[metrics]\nhost = "0.0.0.0"', "is not a loopback address"),
+        ('party = "FR"\n[metrics]\nhost = "metrics.example"', "is not a loopback address"),
     ],
 )
 def test_bad_config_is_refused_naming_the_setting(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError) as info:
         node_config.load(write(tmp_path, text))
     assert message in info.value.message
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost", "127.0.0.2"])
+def test_metrics_on_loopback_or_explicitly_elsewhere(tmp_path: Path, host: str) -> None:
+    cfg = node_config.load(write(tmp_path, f'party = "FR"\n[metrics]\nhost = "{host}"'))
+    assert cfg.metrics.host == host and not cfg.metrics.enabled
+    text = 'party = "FR"\n[metrics]\nhost = "0.0.0.0"\nallow_remote = true'
+    assert node_config.load(write(tmp_path, text)).metrics.allow_remote
 
 
 def test_missing_config_says_how_to_create_one(tmp_path: Path) -> None:
