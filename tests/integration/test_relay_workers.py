@@ -14,7 +14,7 @@ import json
 import os
 import signal
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +70,10 @@ async def test_two_workers_one_leader_and_a_takeover_after_kill_9(
     tmp_path: Path, pg_cluster: PgCluster
 ) -> None:
     url = pg_cluster.create_database("relay_workers")
-    env = {"POCNET_RELAY_OVERDUE_EMERGENCY_SECONDS": "1", "POCNET_RELAY_LEADER_CHECK_SECONDS": "0.5"}
+    env = {
+        "POCNET_RELAY_OVERDUE_EMERGENCY_SECONDS": "1",
+        "POCNET_RELAY_LEADER_CHECK_SECONDS": "0.5",
+    }
     relay = RelayProcess.create(tmp_path / "relay", database_url=url, env=env)
     now = datetime.now(UTC)
     fr, de = make_member("FR", now=now), make_member("DE", now=now)
