@@ -1,8 +1,9 @@
 """Accepted envelopes per second with 1, 2 and 4 relay processes on one PostgreSQL.
 
 ``relay serve --workers N`` (N processes sharing the port with SO_REUSEPORT) on a fresh
-database each time, the counts interleaved over ``ROUNDS`` rounds; the same load as ``bench_relay`` (32 concurrent senders, signed 4 KiB
-envelopes prepared before the clock starts). The figure is each N's rate as a ratio to one
+database each time, the counts interleaved over ``ROUNDS`` rounds; the same load as
+``bench_relay`` (32 concurrent senders, signed 4 KiB envelopes prepared before the clock
+starts). The figure is each N's rate as a ratio to one
 process measured in the same run; issue 16 sets no number, so the row is reported, not
 passed or failed.
 
