@@ -150,12 +150,7 @@ class Supervisor:
 
     def _child(self, slot: int) -> None:
         """In the forked worker: the default signal handling back, then the relay."""
-        signal.set_wakeup_fd(-1)
-        for sig in HANDLED:
-            signal.signal(sig, signal.SIG_DFL)
-        if self._pipe is not None:
-            for fd in self._pipe:
-                os.close(fd)
+        self._uninstall()
         self._run(slot)
 
     # -- the loop ------------------------------------------------------------------------

@@ -3,8 +3,10 @@
 Real processes: the supervisor and its two forked workers share one port (SO_REUSEPORT).
 The leader (the worker holding the leader lock) signs checkpoints and issues OVERDUE;
 killed with SIGKILL, it is restarted by the supervisor and the other worker (or the new
-one) takes the lock. Nothing is done twice: one OVERDUE per envelope, no two checkpoints of
-one tree size. Every wait is on a condition, with a bound.
+one) takes the lock. SIGHUP reaches every worker; a port held by another program makes the
+supervisor give up with exit 8 instead of restarting for ever. Nothing is done twice: one
+OVERDUE per envelope, no two checkpoints of one tree size. Every wait is on a condition,
+with a bound.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,10 +23,11 @@ from typing import Any
 
 import asyncpg
 
-from tests.integration.relaykit import make_member, seal
+from keys.host.command import EXIT_CONFIG
+from tests.integration.relaykit import Member, make_member, seal
 from tests.integration.relayproc import RelayProcess, SignedClient, relay_cli
 from tests.support.pgcluster import PgCluster
-from tests.support.processes import wait_for
+from tests.support.processes import run_module, wait_for
 
 BOUND = 60.0  # seconds: generous for a loaded 2-core machine
 TAKEOVER_BOUND = 20.0  # leader_check_seconds is 0.5 here: a takeover far inside this
@@ -59,6 +63,17 @@ async def db_rows(url: str, query: str) -> list[Any]:
         await conn.close()
 
 
+async def submit_emergencies(
+    relay: RelayProcess, fr: Member, de: Member, sent: list[str], count: int = 4
+) -> None:
+    """``count`` emergencies from FR to DE, each ACCEPTED (201), on new connections."""
+    async with SignedClient(relay.url, "FR", fr.key) as client:
+        for _ in range(count):
+            envelope = seal(fr, de, datetime.now(UTC), priority="emergency")
+            assert (await client.submit(envelope.to_bytes()))[0] == 201
+            sent.append(envelope.header.msg_id)
+
+
 def start_workers(relay: RelayProcess, count: int) -> None:
     args = ["serve", "--data", str(relay.data), "--port", str(relay.port), "--workers", str(count)]
     assert relay.database_url is not None
@@ -79,7 +94,14 @@ async def test_two_workers_one_leader_and_a_takeover_after_kill_9(
     fr, de = make_member("FR", now=now), make_member("DE", now=now)
     relay.add_member(fr.bundle)
     relay.add_member(de.bundle)
-    sent = []
+    sent: list[str] = []
+    with socket.socket() as taken:  # the port held by another program: exit 8, not a loop
+        taken.bind(("127.0.0.1", relay.port))
+        taken.listen()
+        args = ["--port", str(relay.port), "--database-url", url, "--workers", "2"]
+        busy = run_module("relay", "serve", "--data", str(relay.data), *args, env=env)
+    assert busy.returncode == EXIT_CONFIG, busy.stdout + busy.stderr
+    assert '"workers.giving_up"' in busy.stdout and "cannot listen" in busy.stdout
     start_workers(relay, 2)
     try:
         wait_for(lambda: len(log_events(relay, "workers.started")) >= 2, BOUND, "2 workers")
@@ -87,26 +109,20 @@ async def test_two_workers_one_leader_and_a_takeover_after_kill_9(
         first = wait_for(lambda: log_events(relay, "leader.elected"), BOUND, "a leader")
         leader = first[0]["pid"]
         assert leader in pids
-        async with SignedClient(relay.url, "FR", fr.key) as client:
-            for _ in range(4):
-                env_ = seal(fr, de, datetime.now(UTC), priority="emergency")
-                assert (await client.submit(env_.to_bytes()))[0] == 201
-                sent.append(env_.header.msg_id)
-            os.kill(leader, signal.SIGKILL)
-            killed_at = time.monotonic()
-            taken = wait_for(
-                lambda: [e for e in log_events(relay, "leader.elected") if e["pid"] != leader],
-                TAKEOVER_BOUND,
-                "another worker to lead",
-            )
-            takeover = time.monotonic() - killed_at
-            print(f"leader takeover after kill -9: {takeover:.2f} s (pid {taken[0]['pid']})")
-            assert not alive(leader)
-            wait_for(lambda: len(log_events(relay, "workers.started")) >= 3, BOUND, "a restart")
-            for _ in range(4):
-                env_ = seal(fr, de, datetime.now(UTC), priority="emergency")
-                assert (await client.submit(env_.to_bytes()))[0] == 201
-                sent.append(env_.header.msg_id)
+        await submit_emergencies(relay, fr, de, sent)
+        os.kill(leader, signal.SIGKILL)
+        killed_at = time.monotonic()
+        taken = wait_for(
+            lambda: [e for e in log_events(relay, "leader.elected") if e["pid"] != leader],
+            TAKEOVER_BOUND,
+            "another worker to lead",
+        )
+        takeover = time.monotonic() - killed_at
+        print(f"leader takeover after kill -9: {takeover:.2f} s (pid {taken[0]['pid']})")
+        assert not alive(leader)
+        wait_for(lambda: len(log_events(relay, "workers.started")) >= 3, BOUND, "a restart")
+        # New connections: those to the killed worker died with it (a client reconnects).
+        await submit_emergencies(relay, fr, de, sent)
 
         async def overdue() -> list[Any]:
             return await db_rows(url, "SELECT msg_id FROM events WHERE type = 'overdue'")
@@ -122,6 +138,9 @@ async def test_two_workers_one_leader_and_a_takeover_after_kill_9(
         )
         assert twice == []
         assert len(log_events(relay, "leader.elected")) == 2
+        assert relay.proc is not None
+        relay.proc.send_signal(signal.SIGHUP)  # passed on: every worker re-reads the members
+        wait_for(lambda: len(log_events(relay, "members.reloaded")) >= 2, BOUND, "2 reloads")
     finally:
         code = relay.stop(BOUND)
     assert code == 0
