@@ -48,14 +48,14 @@ class LeaderLock:
         self.held = False
 
     async def _connection(self) -> Any:
-        import asyncpg
+        import asyncpg  # as the listener: only PostgreSQL relays load it
 
         if self._conn is not None and not self._conn.is_closed():
             return self._conn
         self.held = False  # a new session holds nothing
         try:
             self._conn = await asyncpg.connect(self._dsn, timeout=CONNECT_TIMEOUT_SECONDS)
-        except (OSError, TimeoutError, asyncpg.PostgresError) as e:
+        except Exception as e:  # refused, reset, timed out, starting up: not there now
             self._conn = None
             raise LeaderLockUnavailable(type(e).__name__) from e
         return self._conn

@@ -41,7 +41,7 @@ class Leadership(BackgroundTask):
 
     name = "leader"
     logger = log
-    failure_event = "leader.check_failed"
+    failure_event = "leader.unavailable"
 
     def __init__(self, lock: Lock, duties: Iterable[BackgroundTask], every: float) -> None:
         super().__init__()
@@ -51,6 +51,7 @@ class Leadership(BackgroundTask):
         self._every = every
         self.leading = False
         self.elections = 0
+        self._failing = False
         for duty in self._duties:
             duty.gate = self.is_leader
 
@@ -59,7 +60,9 @@ class Leadership(BackgroundTask):
 
     async def round(self) -> float | None:
         if not self.leading:
-            if await self._lock.try_acquire():
+            acquired = await self._lock.try_acquire()
+            self._failing = False
+            if acquired:
                 self.leading = True
                 self.elections += 1
                 log.info("leader.elected", pid=os.getpid())
@@ -73,11 +76,15 @@ class Leadership(BackgroundTask):
         return self._every
 
     def failed(self, error: Exception) -> float | None:
-        """The database could not be asked: not leading (the lock went with the session)."""
+        """The database could not be asked: not leading (the lock went with the session).
+        Logged once per outage (``leader.unavailable``), not at every attempt."""
         if self.leading:
             self.leading = False
             log.warning("leader.lost", pid=os.getpid(), error=type(error).__name__)
-        return super().failed(error)
+        if not self._failing:
+            log.warning("leader.unavailable", error=type(error).__name__, retry_in=self._every)
+        self._failing = True
+        return self._every
 
     async def close(self) -> None:
         """Stop seeking, and release the lock (the session ends)."""

@@ -140,11 +140,17 @@ async def test_a_leader_that_cannot_reach_the_database_stops_leading() -> None:
     leader.start()
     try:
         await _until(lambda: leader.leading, "elected")
-        session.lose()
-        await _until(lambda: not leader.leading, "deposed")
-        session.down = False  # the server is back: the lock is free, taken again
-        await _until(lambda: leader.leading, "elected again")
+        with capture_logs() as logs:
+            session.lose()
+            await _until(lambda: not leader.leading, "deposed")
+            tried = session.attempts
+            await _until(lambda: session.attempts >= tried + 3, "three more attempts")
+            session.down = False  # the server is back: the lock is free, taken again
+            await _until(lambda: leader.leading, "elected again")
         assert leader.elections == 2
+        events = [e["event"] for e in logs]
+        assert events.count("leader.unavailable") == 1, events  # once per outage
+        assert events.count("leader.lost") == 1 and events[-1] == "leader.elected"
     finally:
         await leader.close()
         await duty.close()
