@@ -12,7 +12,6 @@ with a bound.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import socket
@@ -31,20 +30,6 @@ from tests.support.processes import run_module, wait_for
 
 BOUND = 60.0  # seconds: generous for a loaded 2-core machine
 TAKEOVER_BOUND = 20.0  # leader_check_seconds is 0.5 here: a takeover far inside this
-
-
-def log_events(relay: RelayProcess, event: str) -> list[dict[str, Any]]:
-    """The JSON log lines named ``event`` written so far by the supervisor and its workers."""
-    found = []
-    for line in relay.output().splitlines():
-        if line.startswith("{"):
-            try:
-                doc = json.loads(line)
-            except ValueError:
-                continue
-            if doc.get("event") == event:
-                found.append(doc)
-    return found
 
 
 def alive(pid: int) -> bool:
@@ -104,23 +89,23 @@ async def test_two_workers_one_leader_and_a_takeover_after_kill_9(
     assert '"workers.giving_up"' in busy.stdout and "cannot listen" in busy.stdout
     start_workers(relay, 2)
     try:
-        wait_for(lambda: len(log_events(relay, "workers.started")) >= 2, BOUND, "2 workers")
-        pids = {w["pid"] for w in log_events(relay, "workers.started")}
-        first = wait_for(lambda: log_events(relay, "leader.elected"), BOUND, "a leader")
+        wait_for(lambda: len(relay.events("workers.started")) >= 2, BOUND, "2 workers")
+        pids = {w["pid"] for w in relay.events("workers.started")}
+        first = wait_for(lambda: relay.events("leader.elected"), BOUND, "a leader")
         leader = first[0]["pid"]
         assert leader in pids
         await submit_emergencies(relay, fr, de, sent)
         os.kill(leader, signal.SIGKILL)
         killed_at = time.monotonic()
         taken = wait_for(
-            lambda: [e for e in log_events(relay, "leader.elected") if e["pid"] != leader],
+            lambda: [e for e in relay.events("leader.elected") if e["pid"] != leader],
             TAKEOVER_BOUND,
             "another worker to lead",
         )
         takeover = time.monotonic() - killed_at
         print(f"leader takeover after kill -9: {takeover:.2f} s (pid {taken[0]['pid']})")
         assert not alive(leader)
-        wait_for(lambda: len(log_events(relay, "workers.started")) >= 3, BOUND, "a restart")
+        wait_for(lambda: len(relay.events("workers.started")) >= 3, BOUND, "a restart")
         # New connections: those to the killed worker died with it (a client reconnects).
         await submit_emergencies(relay, fr, de, sent)
 
@@ -137,13 +122,13 @@ async def test_two_workers_one_leader_and_a_takeover_after_kill_9(
             url, "SELECT tree_size FROM checkpoints GROUP BY tree_size HAVING count(*) > 1"
         )
         assert twice == []
-        assert len(log_events(relay, "leader.elected")) == 2
+        assert len(relay.events("leader.elected")) == 2
         assert relay.proc is not None
         relay.proc.send_signal(signal.SIGHUP)  # passed on: every worker re-reads the members
-        wait_for(lambda: len(log_events(relay, "members.reloaded")) >= 2, BOUND, "2 reloads")
+        wait_for(lambda: len(relay.events("members.reloaded")) >= 2, BOUND, "2 reloads")
     finally:
         code = relay.stop(BOUND)
     assert code == 0
-    assert not any(alive(w["pid"]) for w in log_events(relay, "workers.started"))
+    assert not any(alive(w["pid"]) for w in relay.events("workers.started"))
     report = relay_cli("audit", "verify", "--data", str(relay.data), "--database-url", url)
     assert report["ok"] is True and report["entries"] >= 2 * len(sent)
