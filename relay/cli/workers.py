@@ -16,7 +16,9 @@ The supervisor only watches:
   supervisor exits 8 too, as a single ``relay serve`` would;
 - SIGTERM or SIGINT: SIGTERM to every worker (each shuts down gracefully), SIGKILL to any
   still running after the grace time, exit 0;
-- SIGHUP: passed on to every worker (each re-reads the members).
+- SIGHUP: passed on to every worker (each re-reads the members);
+- the supervisor itself killed (SIGKILL): on Linux each worker gets SIGTERM from the kernel
+  (``PR_SET_PDEATHSIG``) and shuts down gracefully; none is left serving unsupervised.
 
 Log lines: ``workers.started`` (pid and slot of each start), ``workers.exited`` (exit code,
 seconds it ran, restart delay), ``workers.giving_up``, ``workers.stopping``.
@@ -24,10 +26,12 @@ seconds it ran, restart delay), ``workers.giving_up``, ``workers.stopping``.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -39,6 +43,19 @@ from relay.monitoring.logging import get_logger
 log = get_logger("relay.cli.workers")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 HANDLED = (*STOP_SIGNALS, signal.SIGHUP)
+PR_SET_PDEATHSIG = 1  # Linux prctl(2)
+
+
+def stop_with_parent(parent: int) -> None:
+    """Linux: have the kernel send this process SIGTERM when the supervisor dies (even by
+    SIGKILL), so no worker outlives it; if it is already gone, stop now."""
+    if sys.platform == "linux":
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        except (OSError, AttributeError) as e:  # no prctl: the supervisor's stop still works
+            log.warning("workers.no_parent_death_signal", error=type(e).__name__)
+    if os.getppid() != parent:
+        raise SystemExit(0)
 
 
 @dataclass(frozen=True)
@@ -148,15 +165,18 @@ class Supervisor:
                 os.close(fd)
             self._pipe = None
 
-    def _child(self, slot: int) -> None:
+    def _child(self, slot: int, parent: int) -> None:
         """In the forked worker: the default signal handling back, then the relay."""
         self._uninstall()
+        stop_with_parent(parent)
         self._run(slot)
 
     # -- the loop ------------------------------------------------------------------------
 
     def _start(self, slot: int) -> None:
-        proc = self._context.Process(target=self._child, args=(slot,), name=f"relay-worker-{slot}")
+        proc = self._context.Process(
+            target=self._child, args=(slot, os.getpid()), name=f"relay-worker-{slot}"
+        )
         proc.start()
         self._procs[slot] = proc
         self._started_at[slot] = self._clock()

@@ -4,7 +4,8 @@ Real processes: the supervisor and its two forked workers share one port (SO_REU
 The leader (the worker holding the leader lock) signs checkpoints and issues OVERDUE;
 killed with SIGKILL, it is restarted by the supervisor and the other worker (or the new
 one) takes the lock. SIGHUP reaches every worker; a port held by another program makes the
-supervisor give up with exit 8 instead of restarting for ever. Nothing is done twice: one
+supervisor give up with exit 8 instead of restarting for ever; a supervisor killed outright
+takes its workers with it. Nothing is done twice: one
 OVERDUE per envelope, no two checkpoints of one tree size. Every wait is on a condition,
 with a bound.
 """
@@ -130,5 +131,11 @@ async def test_two_workers_one_leader_and_a_takeover_after_kill_9(
         code = relay.stop(BOUND)
     assert code == 0
     assert not any(alive(w["pid"]) for w in relay.events("workers.started"))
+    # The supervisor killed outright: its workers stop too (Linux parent-death signal).
+    start_workers(relay, 2)
+    wait_for(lambda: len(relay.events("workers.started")) >= 2, BOUND, "2 workers again")
+    orphans = [w["pid"] for w in relay.events("workers.started")]
+    relay.kill()
+    wait_for(lambda: not any(alive(p) for p in orphans), BOUND, "the workers to stop")
     report = relay_cli("audit", "verify", "--data", str(relay.data), "--database-url", url)
     assert report["ok"] is True and report["entries"] >= 2 * len(sent)
