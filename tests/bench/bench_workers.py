@@ -126,7 +126,11 @@ def main() -> None:
             print("   (skipped: no PostgreSQL: set POCNET_TEST_POSTGRES_URL or install the server)")
             return
     one = next((r for r in results if r["workers"] == 1), None)
-    print(f"   on {where}, {os.cpu_count()} cores shared by the load, PostgreSQL and the relays")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"   on {where}, {os.cpu_count()} cores shared by the load, PostgreSQL and the relays "
+        f"(load average now {load}: other work on the machine lowers every figure alike)"
+    )
     for r in results:
         ratio = r["per_s"] / one["per_s"] if one and one["per_s"] else float("nan")
         r["ratio_to_1"] = round(ratio, 2)
