@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
-from sqlalchemy.engine import make_url
 
 from keys.identities import SigningKey
 from relay.audit.checkpoints import Signer
@@ -31,7 +30,7 @@ from relay.http.routes import AUDIT, RUNTIME, Runtime, add_routes, middleware
 from relay.monitoring.logging import get_logger
 from relay.monitoring.metrics import RelayMetrics
 from relay.monitoring.protocol_log import ProtocolErrorLog
-from relay.storage.database import check_schema, is_postgres, make_engine
+from relay.storage.database import asyncpg_dsn, check_schema, is_postgres, make_engine
 from relay.storage.leadership import LeaderLock
 from relay.storage.nonces import NonceStore
 from relay.storage.notify import DeadlinePublisher, Notifier
@@ -64,11 +63,6 @@ def _bounded(
             log.error("relay.shutdown_stuck", part=name, after_s=seconds)
 
     return run
-
-
-def _plain_dsn(url: str) -> str:
-    """The ``postgresql://`` URL of a ``postgresql+asyncpg://`` one, for asyncpg itself."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def system_clock() -> datetime:
@@ -208,7 +202,7 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
         )
         if is_postgres(engine):  # several processes: the once-only duties in the leader
             leadership = Leadership(
-                LeaderLock(_plain_dsn(parts.database_url)),
+                LeaderLock(asyncpg_dsn(parts.database_url)),
                 (checkpoints, deadlines),
                 cfg.leader_check_seconds,
             )
@@ -225,7 +219,7 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
 
         if is_postgres(engine):
             listener = PgListener(
-                _plain_dsn(parts.database_url),
+                asyncpg_dsn(parts.database_url),
                 on_inbox=lambda party: notifier.notify([party]),
                 on_audit=checkpoints.grown,
                 on_reconnect=reconnected,
