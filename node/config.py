@@ -2,8 +2,9 @@
 
 Every setting has a name, a default and a one-line help (the field's metadata); ``node
 init`` writes them all out (:func:`render`), and :func:`load` refuses unknown keys and wrong
-types with a message naming the key. One environment variable overrides the file:
-``POCNET_NODE_RELAY_URL``.
+types with a message naming the key. Environment variables override the file's relay
+addresses: ``POCNET_NODE_RELAY_URLS`` (several, separated by commas) or
+``POCNET_NODE_RELAY_URL`` (one).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from keys.identities import validate_party_id
 
 CONFIG_NAME = "node.toml"
 ENV_RELAY_URL = "POCNET_NODE_RELAY_URL"
+ENV_RELAY_URLS = "POCNET_NODE_RELAY_URLS"
+MAX_RELAY_URLS = 8
 AUTHORITY_KEYS = ("organisation", "officer", "phone", "email", "office_hours", "time_zone")
 
 
@@ -46,6 +49,11 @@ class RelaySettings:
     """How to reach the relay."""
 
     url: str = _s("http://127.0.0.1:8470", "relay base URL (https:// in production)")
+    urls: tuple[str, ...] = _s(
+        (),
+        "several relays of one network, tried in this order, sticking to the one that "
+        "answers (empty: only url)",
+    )
     request_timeout: float = _s(15.0, "seconds before a request to the relay is abandoned")
     long_poll_wait: int = _s(30, "seconds the relay may hold an inbox request open")
     inbox_batch: int = _s(100, "most inbox items fetched at once")
@@ -53,6 +61,11 @@ class RelaySettings:
     directory_refresh: int = _s(600, "seconds between fetches of the signed directory")
     reconnect_base: float = _s(0.5, "first delay before reconnecting to the relay, in seconds")
     reconnect_max: float = _s(30.0, "longest delay between reconnection attempts, in seconds")
+
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        """The relay URLs to use, in order: ``urls`` if given, else ``url`` alone."""
+        return self.urls or (self.url,)
 
 
 @dataclass(frozen=True)
@@ -214,6 +227,10 @@ class NodeConfig:
 
 
 def _check_type(where: str, value: Any, default: Any) -> Any:
+    if isinstance(default, tuple):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where} must be a list of strings, not {value!r}")
+        return tuple(value)
     if isinstance(default, bool):
         ok = isinstance(value, bool)
     elif isinstance(default, float):
@@ -247,6 +264,27 @@ def _string_table(name: str, raw: Any) -> Mapping[str, str]:
     return MappingProxyType({str(k): v for k, v in raw.items() if v})
 
 
+def _relay_from_env(relay: RelaySettings, env: Mapping[str, str]) -> RelaySettings:
+    """``relay`` with the environment's addresses, if any (several win over one)."""
+    if env.get(ENV_RELAY_URLS):
+        urls = tuple(u.strip() for u in env[ENV_RELAY_URLS].split(",") if u.strip())
+        return dataclasses.replace(relay, urls=urls)
+    if env.get(ENV_RELAY_URL):
+        return dataclasses.replace(relay, url=env[ENV_RELAY_URL], urls=())
+    return relay
+
+
+def _check_relay_urls(relay: RelaySettings) -> None:
+    name = "relay.urls" if relay.urls else "relay.url"
+    if len(relay.endpoints) > MAX_RELAY_URLS:
+        raise ConfigError(f"relay.urls lists more than {MAX_RELAY_URLS} relays")
+    if len(set(relay.endpoints)) != len(relay.endpoints):
+        raise ConfigError("relay.urls names one relay twice")
+    for url in relay.endpoints:
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{name} must start with http:// or https://, not {url!r}")
+
+
 def parse(
     doc: Mapping[str, Any], data_dir: Path, env: Mapping[str, str] | None = None
 ) -> NodeConfig:
@@ -265,11 +303,8 @@ def parse(
     except ValidationError as e:
         raise ConfigError(f"party: {e.message}") from e
     sections = {name: _section(name, cls, doc.get(name, {})) for name, cls in SECTIONS.items()}
-    if env.get(ENV_RELAY_URL):
-        sections["relay"] = dataclasses.replace(sections["relay"], url=env[ENV_RELAY_URL])
-    url = sections["relay"].url
-    if not url.startswith(("http://", "https://")):
-        raise ConfigError(f"relay.url must start with http:// or https://, not {url!r}")
+    sections["relay"] = _relay_from_env(sections["relay"], env)
+    _check_relay_urls(sections["relay"])
     if sections["log"].level not in ("debug", "info", "warning", "error"):
         raise ConfigError("log.level must be debug, info, warning or error")
     if sections["log"].format not in ("auto", "json", "console"):

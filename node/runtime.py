@@ -24,6 +24,7 @@ from node.exchange.inbox import Inbox
 from node.exchange.outbox import Backoff, Outbox
 from node.exchange.retry import RetryPolicy
 from node.logs import Logger
+from node.relayapi.failover import FailoverTransport
 from node.relayapi.transport import HttpRelayTransport, RelayTransport
 from node.storage.store import Store
 from node.trust.changes import OwnKeys
@@ -150,6 +151,32 @@ def retry_policy(config: NodeConfig) -> RetryPolicy:
     return RetryPolicy(o.retry_base, caps)
 
 
+def relay_transport(
+    config: NodeConfig, keystore: Keystore, *, clock: Clock, log: Logger
+) -> RelayTransport:
+    """HTTP to the relay of ``relay.url``, or with several ``relay.urls`` a transport that
+    fails over between them (:mod:`node.relayapi.failover`)."""
+    relays = [
+        (
+            url,
+            HttpRelayTransport(
+                url,
+                party=config.party,
+                signing_key=keystore.signing_key,
+                clock=clock,
+                timeout=config.relay.request_timeout,
+                ca_file=config.relay.ca_file or None,
+            ),
+        )
+        for url in config.relay.endpoints
+    ]
+    if len(relays) == 1:
+        return relays[0][1]
+    return FailoverTransport(
+        relays, log=log, base=config.relay.reconnect_base, cap=config.relay.reconnect_max
+    )
+
+
 async def open_node(
     config: NodeConfig,
     keystore: Keystore,
@@ -158,17 +185,11 @@ async def open_node(
     transport: RelayTransport | None = None,
     clock: Clock = system_clock,
 ) -> Node:
-    """Build a complete node (the transport defaults to HTTP to ``relay.url``)."""
+    """Build a complete node (the transport defaults to HTTP to ``relay.url``, or to each
+    of ``relay.urls`` in turn)."""
     own = OwnKeys(keystore.signing_key.public.key_id, frozenset(keystore.decryption_keys()))
     local = await open_local(config, log, own)
-    transport = transport or HttpRelayTransport(
-        config.relay.url,
-        party=config.party,
-        signing_key=keystore.signing_key,
-        clock=clock,
-        timeout=config.relay.request_timeout,
-        ca_file=config.relay.ca_file or None,
-    )
+    transport = transport or relay_transport(config, keystore, clock=clock, log=log)
     outbox = Outbox(
         store=local.store,
         transport=transport,

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
-from sqlalchemy.engine import make_url
 
 from keys.host.command import version
 from keys.identities import SigningKey
@@ -33,8 +32,9 @@ from relay.http.routes import AUDIT, RUNTIME, Runtime, add_routes, middleware
 from relay.monitoring.logging import get_logger
 from relay.monitoring.metrics import RelayMetrics
 from relay.monitoring.protocol_log import ProtocolErrorLog
-from relay.storage.database import check_schema, is_postgres, make_engine
+from relay.storage.database import asyncpg_dsn, check_schema, is_postgres, make_engine
 from relay.storage.health import Snapshots
+from relay.storage.leadership import LeaderLock
 from relay.storage.nonces import NonceStore
 from relay.storage.notify import DeadlinePublisher, Notifier
 from relay.storage.readiness import Readiness
@@ -43,6 +43,7 @@ from relay.storage.writer import Writer
 from relay.tasks.checkpoints import CheckpointTask
 from relay.tasks.deadlines import DeadlineTask
 from relay.tasks.directory import DirectoryWatcher
+from relay.tasks.leader import Leadership
 from relay.tasks.pglistener import PgListener
 
 log = get_logger("relay.app")
@@ -88,6 +89,7 @@ PARTS = web.AppKey("parts", AppParts)
 DEADLINES = web.AppKey("deadlines", DeadlineTask)
 NOTIFIER = web.AppKey("notifier", Notifier)
 WRITER = web.AppKey("writer", Writer)
+LEADERSHIP = web.AppKey("leadership", Leadership)
 SOURCE = web.AppKey("members_source", MembersSource)
 
 
@@ -197,14 +199,23 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
             every=cfg.ready_probe_seconds,
             timeout=cfg.ready_timeout_seconds,
         )
-        checkpoints.start()  # signs the first checkpoint now
-        stack.push_async_callback(_bounded("checkpoints", checkpoints.close))
         publisher = DeadlinePublisher(engine) if is_postgres(engine) else None
         if publisher is not None:
             stack.push_async_callback(_bounded("publisher", publisher.close))
         deadlines = DeadlineTask(
             service, parts.clock, announce=None if publisher is None else publisher.publish
         )
+        if is_postgres(engine):  # several processes: the once-only duties in the leader
+            leadership = Leadership(
+                LeaderLock(asyncpg_dsn(parts.database_url)),
+                (checkpoints, deadlines),
+                cfg.leader_check_seconds,
+            )
+            leadership.start()
+            stack.push_async_callback(_bounded("leadership", leadership.close))
+            app[LEADERSHIP] = leadership
+        checkpoints.start()  # signs the first checkpoint now (the leader's, on PostgreSQL)
+        stack.push_async_callback(_bounded("checkpoints", checkpoints.close))
 
         def reconnected() -> None:  # anything committed while not listening: look again
             notifier.notify_all()
@@ -212,10 +223,10 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
             deadlines.wake()
 
         if is_postgres(engine):
-            dsn = make_url(parts.database_url).set(drivername="postgresql")
             listener = PgListener(
-                dsn.render_as_string(hide_password=False),
+                asyncpg_dsn(parts.database_url),
                 on_inbox=lambda party: notifier.notify([party]),
+                on_audit=checkpoints.grown,
                 on_reconnect=reconnected,
                 on_directory=watcher.wake,
                 on_deadline=deadlines.consider,

@@ -77,6 +77,12 @@ class RelayConfig:
     retry_after_seconds: int = _opt(
         "server", 5, "Retry-After of a 503 answer (the database or the store is unavailable)"
     )
+    workers: int = _opt(
+        "server",
+        1,
+        "relay processes serving the port together (SO_REUSEPORT) under one supervisor "
+        "that restarts a dead one; more than 1 needs PostgreSQL",
+    )
     ready_min_free_bytes: int = _opt(
         "server",
         64 * 1024 * 1024,
@@ -103,6 +109,12 @@ class RelayConfig:
     )
     pool_size: int = _opt("database", 10, "database connections kept open (reads and the writer)")
     group_commit_max: int = _opt("database", 256, "most write operations committed together")
+    leader_check_seconds: float = _opt(
+        "database",
+        2.0,
+        "PostgreSQL: how often a relay process tries to become the leader (the one that "
+        "signs checkpoints and handles deadlines), and the leader checks that it still is",
+    )
 
     max_envelope_bytes: int = _opt("limits", 2 * 1024 * 1024, "largest envelope accepted")
     max_request_bytes: int = _opt("limits", 64 * 1024, "largest body of any other request")
@@ -177,11 +189,17 @@ class RelayConfig:
             raise ConfigError("port must be between 1 and 65535")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("tls_cert and tls_key go together")
-        for name in ("group_commit_max", "inbox_max_items", "ack_max_ids", "deadline_batch"):
+        for name in (
+            "group_commit_max",
+            "inbox_max_items",
+            "ack_max_ids",
+            "deadline_batch",
+            "workers",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
-        if self.directory_check_seconds <= 0:
-            raise ConfigError("directory_check_seconds must be positive")
+        if self.directory_check_seconds <= 0 or self.leader_check_seconds <= 0:
+            raise ConfigError("directory_check_seconds and leader_check_seconds must be positive")
         if self.rate_per_second <= 0 or self.rate_burst < 1:
             raise ConfigError("rate_per_second must be positive and rate_burst at least 1")
         try:

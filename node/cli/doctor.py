@@ -25,7 +25,7 @@ from keys.identities import RELAY_ID
 from node.cli.base import load_config, now
 from node.config import NodeConfig
 from node.logs import get_logger
-from node.relayapi.probe import probe_health
+from node.relayapi.probe import HealthProbe, probe_health
 from node.runtime import Node, open_node, resolve_passphrase, unlock
 
 CLOCK_WARN_S = 5.0
@@ -111,23 +111,42 @@ async def directory_check(node: Node) -> Check:
     return Check("directory", status, f"valid, expires in {days:.1f} days ({expires:%Y-%m-%d})")
 
 
+async def _reachable(cfg: NodeConfig) -> tuple[list[Check], HealthProbe | None]:
+    """One check per relay URL (``GET /healthz``), and the first healthy answer (else the
+    first answer at all, else None).
+
+    With several URLs, one that fails while another answers is a warning: the node fails
+    over to the one that answers.
+    """
+    probes: list[tuple[str, HealthProbe | None, str]] = []
+    for url in cfg.relay.endpoints:
+        try:
+            health = await probe_health(
+                url,
+                clock=now,
+                timeout=min(cfg.relay.request_timeout, 10.0),
+                ca_file=cfg.relay.ca_file or None,
+            )
+        except PocnetError as e:
+            probes.append((url, None, e.message))
+            continue
+        ms = round(health.round_trip_s * 1000)
+        probes.append((url, health, f"{url}/healthz: {health.status}, {ms} ms"))
+    healthy = [h for _, h, _ in probes if h is not None and h.status == 200]
+    bad = "warn" if healthy else "fail"
+    checks = [
+        Check("relay reachable", "pass" if h is not None and h.status == 200 else bad, detail)
+        for _, h, detail in probes
+    ]
+    answered = healthy + [h for _, h, _ in probes if h is not None]
+    return checks, answered[0] if answered else None
+
+
 async def relay_checks(cfg: NodeConfig, node: Node | None) -> list[Check]:
-    """Reachability, clock, identity (ours accepted, the relay's known)."""
-    checks: list[Check] = []
-    try:
-        health = await probe_health(
-            cfg.relay.url,
-            clock=now,
-            timeout=min(cfg.relay.request_timeout, 10.0),
-            ca_file=cfg.relay.ca_file or None,
-        )
-    except PocnetError as e:
-        return [Check("relay reachable", "fail", e.message)]
-    ok = "pass" if health.status == 200 else "fail"
-    ms = round(health.round_trip_s * 1000)
-    checks.append(
-        Check("relay reachable", ok, f"{cfg.relay.url}/healthz: {health.status}, {ms} ms")
-    )
+    """Reachability of each relay URL, clock, identity (ours accepted, the relay's known)."""
+    checks, health = await _reachable(cfg)
+    if health is None:
+        return checks
     checks.append(clock_check(health.offset_s))
     if node is None:
         checks.append(Check("relay accepts this node", "fail", "not checked: keystore not open"))

@@ -121,7 +121,7 @@ class Daemon:
         self.log.info(
             "daemon.started",
             party=node.config.party,
-            relay=node.config.relay.url,
+            relay=", ".join(node.config.relay.endpoints),
             keystore_encrypted=encrypted,
             **await node.store.counts(),
         )
@@ -298,7 +298,7 @@ class Daemon:
         self.outage_alerted = True
         queued = await node.store.due_outgoing("", limit=1000)
         detail = {
-            "relay": node.config.relay.url,
+            "relay": ", ".join(node.config.relay.endpoints),
             "since": format_time(self.down_since),
             "minutes": round((now - self.down_since).total_seconds() / 60, 1),
             "queued": len(queued),
@@ -320,7 +320,7 @@ class Daemon:
             return
         now = self.node.clock()
         detail = {
-            "relay": self.node.config.relay.url,
+            "relay": ", ".join(self.node.config.relay.endpoints),
             "since": format_time(since),
             "minutes": round((now - since).total_seconds() / 60, 1),
         }

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from keys.auditlog import checkpoint as signed_checkpoint
@@ -45,6 +44,7 @@ from relay.config import RelayConfig
 from relay.storage.database import (
     SQLITE_NAME,
     Unavailable,
+    asyncpg_dsn,
     check_schema,
     database_url,
     is_postgres,
@@ -206,8 +206,7 @@ async def pg_waiter(url: str) -> Any:
     """A wait that ends on the writer's next ``audit:`` notification (or after 5 s)."""
     import asyncpg
 
-    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(dsn)
+    conn = await asyncpg.connect(asyncpg_dsn(url))
     grown = asyncio.Event()
 
     def on_message(_conn: Any, _pid: int, _channel: str, payload: str) -> None:

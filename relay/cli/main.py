@@ -74,6 +74,7 @@ def _config(args: argparse.Namespace) -> relay_config.RelayConfig:
         cfg,
         host=getattr(args, "host", None),
         port=getattr(args, "port", None),
+        workers=getattr(args, "workers", None),
         database_url=getattr(args, "database_url", None),
     )
 
@@ -173,31 +174,31 @@ def _loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from relay.app import AppParts
-    from relay.cli.serve import serve
+    from relay.cli.serve import run_serve
 
     cfg = _config(args)
     configure_logging(level=args.log_level)
     log = get_logger("relay.cli.main")
     data: Path = args.data
+    url = database_url(cfg.database_url, data)
+    if cfg.workers > 1 and not url.startswith("postgresql"):
+        raise ConfigError(
+            f"workers = {cfg.workers} needs PostgreSQL: SQLite lets one process write and "
+            "cannot wake another process's long polls, so a SQLite relay runs as one process "
+            "(set database_url to postgresql+asyncpg://..., or run one worker)",
+            code="workers_need_postgres",
+        )
     keystore, bundle, encrypted = _open_keystore(args)
     if not encrypted:
         log.warning("keystore.unencrypted", detail="the relay's private key is stored unencrypted")
-    url = database_url(cfg.database_url, data)
     members_folder.load_folder(data, bundle)  # fail now, not at the first request
 
     def load_members() -> relay_members.Members:
         return members_folder.load_folder(data, bundle)
 
     parts = AppParts(cfg, url, keystore.signing_key, load_members)
-    log.info("relay.starting", data=str(data), database=safe_url(url))
-    try:
-        with asyncio.Runner(loop_factory=_loop_factory(cfg.event_loop)) as runner:
-            runner.run(serve(parts))
-    except Unavailable as e:
-        raise ConfigError(e.message, code=e.code) from e
-    except OSError as e:
-        raise ConfigError(f"cannot listen on {cfg.host}:{cfg.port}: {e.strerror}") from e
-    return 0
+    log.info("relay.starting", data=str(data), database=safe_url(url), workers=cfg.workers)
+    return run_serve(parts, _loop_factory(cfg.event_loop))
 
 
 # db --------------------------------------------------------------------------------------
@@ -309,12 +310,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the relay",
         description="Serve the relay API until SIGTERM/SIGINT (graceful: in-flight requests "
         "finish). SIGHUP re-reads the members (the installed directory, else the members "
-        "folder). Logs are JSON lines on stdout.",
+        "folder). Logs are JSON lines on stdout. With --workers N, N processes share the "
+        "port and one PostgreSQL; the one holding the leader lock signs checkpoints and "
+        "handles deadlines.",
         epilog=EXIT_CODES_HELP,
         formatter_class=fmt,
     )
     srv.add_argument("--host", help="listen address (default 127.0.0.1)")
     srv.add_argument("--port", type=int, help="listen port (default 8470)")
+    srv.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="run N relay processes on the port (SO_REUSEPORT) under a supervisor that "
+        "restarts a dead one; N > 1 needs PostgreSQL (default: [server] workers, 1)",
+    )
     srv.add_argument(
         "--log-level",
         default="info",

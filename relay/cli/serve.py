@@ -3,6 +3,9 @@
 On a stop signal the listening socket closes, waiting long-polls are released, in-flight
 requests get ``shutdown_timeout_seconds`` to finish (their transactions commit whole or
 not at all), then the writer drains and the database closes. SIGHUP re-reads the members.
+
+:func:`run_serve` runs one such relay in this process, or (``workers`` > 1) several under
+the supervisor of :mod:`relay.cli.workers`, each listening with ``SO_REUSEPORT``.
 """
 
 from __future__ import annotations
@@ -11,12 +14,18 @@ import asyncio
 import gc
 import signal
 import ssl
+from collections.abc import Callable
 
+import structlog
 from aiohttp import web
 
-from relay.app import AppParts, create_app, reload_members
+from keys.errors import ConfigError, PocnetError
+from keys.host.command import exit_code_for
+from relay.app import CLOSE_SECONDS, AppParts, create_app, reload_members
+from relay.cli.workers import Supervisor
 from relay.http.connections import ConnectionLimits, guard
 from relay.monitoring.logging import get_logger
+from relay.storage.database import Unavailable
 
 log = get_logger("relay.cli.serve")
 
@@ -30,8 +39,8 @@ def _ssl_context(cert: str, key: str) -> ssl.SSLContext | None:
     return context
 
 
-async def serve(parts: AppParts) -> None:
-    """Serve until a stop signal."""
+async def serve(parts: AppParts, *, reuse_port: bool = False) -> None:
+    """Serve until a stop signal (``reuse_port``: share the port with other workers)."""
     cfg = parts.config
     app = create_app(parts)
     runner = web.AppRunner(
@@ -73,7 +82,11 @@ async def serve(parts: AppParts) -> None:
     loop.add_signal_handler(signal.SIGHUP, _reload)
     try:
         site = web.TCPSite(
-            runner, cfg.host, cfg.port, ssl_context=_ssl_context(cfg.tls_cert, cfg.tls_key)
+            runner,
+            cfg.host,
+            cfg.port,
+            ssl_context=_ssl_context(cfg.tls_cert, cfg.tls_key),
+            reuse_port=reuse_port or None,
         )
         await site.start()
         log.info("relay.listening", host=cfg.host, port=cfg.port, tls=bool(cfg.tls_cert))
@@ -83,3 +96,46 @@ async def serve(parts: AppParts) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
         await runner.cleanup()
+
+
+LoopFactory = Callable[[], asyncio.AbstractEventLoop] | None
+
+
+def serve_here(parts: AppParts, loop_factory: LoopFactory, *, reuse_port: bool = False) -> None:
+    """Run one relay in this process until a stop signal.
+
+    Raises:
+        ConfigError: the database is unavailable at start, or the port cannot be listened on.
+    """
+    cfg = parts.config
+    try:
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(serve(parts, reuse_port=reuse_port))
+    except Unavailable as e:
+        raise ConfigError(e.message, code=e.code) from e
+    except OSError as e:
+        raise ConfigError(f"cannot listen on {cfg.host}:{cfg.port}: {e.strerror}") from e
+
+
+def run_serve(parts: AppParts, loop_factory: LoopFactory) -> int:
+    """``relay serve``: one relay here, or ``workers`` of them under a supervisor; the exit
+    code.
+
+    Raises:
+        ConfigError: (one worker) as :func:`serve_here`.
+    """
+    cfg = parts.config
+    if cfg.workers == 1:
+        serve_here(parts, loop_factory)
+        return 0
+
+    def worker(slot: int) -> None:
+        structlog.contextvars.bind_contextvars(worker=slot)
+        try:
+            serve_here(parts, loop_factory, reuse_port=True)
+        except PocnetError as e:  # the supervisor decides from the exit code
+            log.error("relay.worker_failed", error=e.code, detail=e.message)
+            raise SystemExit(exit_code_for(e)) from e
+
+    grace = cfg.shutdown_timeout_seconds + 2 * CLOSE_SECONDS
+    return Supervisor(cfg.workers, worker, grace=grace).run()

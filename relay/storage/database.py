@@ -14,6 +14,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import asyncpg
 from alembic import command
@@ -86,6 +87,30 @@ def database_url(configured: str, data_dir: Path) -> str:
             "database_url must be postgresql+asyncpg://... or sqlite+aiosqlite:///...",
         )
     return url.render_as_string(hide_password=False)
+
+
+def asyncpg_dsn(url: str) -> str:
+    """The plain ``postgresql://`` DSN for asyncpg itself (the LISTEN connection, the leader
+    lock, ``relay audit tail``) of a ``postgresql+asyncpg://`` URL.
+
+    Several hosts (a primary and its standbys) are written for SQLAlchemy as repeated
+    ``?host=h1:5432&host=h2:5432``, which asyncpg would read as the last host alone; they
+    become asyncpg's ``h1:5432,h2:5432``, and the other parameters
+    (``target_session_attrs=read-write``) stay.
+    """
+    parsed = make_url(url).set(drivername="postgresql")
+    hosts = parsed.query.get("host")
+    if not isinstance(hosts, tuple) or len(hosts) < 2:
+        return parsed.render_as_string(hide_password=False)
+    user = quote(parsed.username or "", safe="")
+    if parsed.password is not None:
+        user += ":" + quote(str(parsed.password), safe="")
+    rest = {k: v for k, v in parsed.query.items() if k != "host"}
+    query = "?" + urlencode(rest, doseq=True) if rest else ""
+    netloc = ",".join(quote(h, safe=":[]") for h in hosts)
+    return (
+        f"postgresql://{user + '@' if user else ''}{netloc}/{quote(parsed.database or '')}{query}"
+    )
 
 
 def safe_url(url: str) -> str:

@@ -87,13 +87,17 @@ def dispatch(
     on_inbox: Callable[[str], None],
     on_deadline: Callable[[datetime], None],
     on_directory: Callable[[], None],
+    on_audit: Callable[[int], None] = lambda _size: None,
 ) -> None:
     """Call the handler a NOTIFY ``payload`` on the relay channel names; ignore the rest:
-    ``inbox:<party>``, ``deadline:<time>`` (another process stored a new deadline) or
-    ``directory`` (``relay directory install`` committed a new version)."""
+    ``inbox:<party>``, ``deadline:<time>`` (another process stored a new deadline),
+    ``directory`` (``relay directory install`` committed a new version) or ``audit:<size>``
+    (a commit grew the audit log: the leader's checkpoint signer hears it)."""
     kind, _, rest = payload.partition(":")
     if kind == "inbox" and rest:
         on_inbox(rest)
+    elif kind == "audit" and rest.isascii() and rest.isdigit() and len(rest) <= 20:
+        on_audit(int(rest))
     elif kind + ":" == DEADLINE_PREFIX:
         when = parse_deadline(rest)
         if when is not None:

@@ -10,12 +10,18 @@ A round that raises is logged (:meth:`BackgroundTask.failed`: the error's class 
 its text by default, since a driver's message may quote data) and the task keeps going
 after ``retry_seconds`` or an earlier wake-up: a database that went away may come back.
 Cancellation (shutdown) is never caught.
+
+A task given a ``gate`` (a function that says whether it may work now) runs its rounds only
+while the gate is open, and otherwise sleeps until woken: the duties that must happen once
+across relay processes are gated on :class:`relay.tasks.leader.Leadership`, which wakes them
+when this process is elected.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -49,6 +55,7 @@ class BackgroundTask:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self.gate: Callable[[], bool] | None = None
 
     async def round(self) -> float | None:
         """One pass of the duty; return how long to sleep before the next (None: until
@@ -102,6 +109,9 @@ class BackgroundTask:
             await self.sleep(self.first_sleep)
         while not self._stopping:
             self._wake.clear()
+            if self.gate is not None and not self.gate():
+                await self.sleep(None)  # until woken (elected, or closed)
+                continue
             try:
                 pause = await self.round()
             except asyncio.CancelledError:

@@ -24,8 +24,9 @@ FIRST_BACKOFF_SECONDS = 0.5
 
 
 class PgListener(BackgroundTask):
-    """LISTEN on the relay channel; call ``on_inbox(party)``, ``on_deadline(when)`` or
-    ``on_directory()`` per message, and ``on_reconnect()`` once listening (again)."""
+    """LISTEN on the relay channel; call ``on_inbox(party)``, ``on_deadline(when)``,
+    ``on_directory()`` or ``on_audit(tree_size)`` per message, and ``on_reconnect()``
+    once listening (again)."""
 
     name = "pg-listener"
     logger = log
@@ -39,13 +40,18 @@ class PgListener(BackgroundTask):
         on_reconnect: Callable[[], None],
         on_directory: Callable[[], None] = lambda: None,
         on_deadline: Callable[[datetime], None] = lambda _when: None,
+        on_audit: Callable[[int], None] = lambda _size: None,
         max_backoff: float = 30.0,
     ) -> None:
         super().__init__()
         self._dsn = dsn
         self._on_reconnect = on_reconnect
         self._on_payload = partial(
-            dispatch, on_inbox=on_inbox, on_deadline=on_deadline, on_directory=on_directory
+            dispatch,
+            on_inbox=on_inbox,
+            on_deadline=on_deadline,
+            on_directory=on_directory,
+            on_audit=on_audit,
         )
         self._max_backoff = max_backoff
         self._backoff = FIRST_BACKOFF_SECONDS

@@ -2,7 +2,7 @@
 
 Each benchmark prints its figures next to a baseline measured in the same run, as ratios
 (the machines are shared and noisy, so absolute numbers alone mean little). At the end it
-prints issue 12's table (:mod:`tests.bench.scoreboard`): every row with its figures from
+prints the table of goals (:mod:`tests.bench.scoreboard`): every row with its figures from
 this run and PASS/FAIL against the goal, or why it was not measured.
 Run one with ``python -m tests.bench NAME`` (e.g. ``envelope``).
 """
@@ -35,7 +35,7 @@ def main(argv: list[str]) -> int:
             failed += 1
             print(f"!! {name} failed: {type(e).__name__}: {e}", flush=True)
         print(f"   ({time.perf_counter() - started:.1f} s)\n", flush=True)
-    print("== issue 12: the table of goals ==")
+    print("== the table of goals (issues 12 and 16) ==")
     for line in scoreboard.summary():
         print("   " + line)
     return 1 if failed else 0

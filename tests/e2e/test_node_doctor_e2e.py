@@ -100,3 +100,22 @@ def test_a_wrong_relay_path_is_a_configuration_error_not_an_outage(net: LocalNet
         assert code == EXIT_UNREACHABLE, out
     finally:
         net.relay.start()
+
+
+def test_doctor_checks_every_relay_url(net: LocalNetwork) -> None:
+    fr = net["FR"]
+    before = (fr.data / "node.toml").read_text()
+    dead = "http://127.0.0.1:9"
+    try:
+        set_options(fr.data / "node.toml", {"relay": {"urls": [dead, net.relay.url]}})
+        code, out = fr.call("doctor")
+        reach = [c for c in out["checks"] if c["name"] == "relay reachable"]
+        assert [c["status"] for c in reach] == ["warn", "pass"], out
+        assert dead in reach[0]["detail"] and net.relay.url in reach[1]["detail"]
+        assert statuses(out)["relay accepts this node"] == "pass", out  # through the live one
+        set_options(fr.data / "node.toml", {"relay": {"urls": [dead, "http://127.0.0.1:7"]}})
+        code, out = fr.call("doctor")
+        reach = [c for c in out["checks"] if c["name"] == "relay reachable"]
+        assert code == EXIT_CONFIG and [c["status"] for c in reach] == ["fail", "fail"], out
+    finally:
+        (fr.data / "node.toml").write_text(before)

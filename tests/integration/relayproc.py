@@ -82,6 +82,20 @@ class RelayProcess(ServiceProcess):
         self.launch(f"serve-{self.port}", "relay", *args)
         self.wait_ready(self._healthy, timeout, "no answer on /healthz")
 
+    def events(self, name: str | None = None) -> list[dict[str, Any]]:
+        """The JSON log lines of the latest run so far (those named ``name``, if given)."""
+        found = []
+        for line in self.output().splitlines():
+            if not line.startswith("{"):
+                continue
+            try:
+                doc = json.loads(line)
+            except ValueError:
+                continue
+            if name is None or doc.get("event") == name:
+                found.append(doc)
+        return found
+
     def _healthy(self) -> bool:
         try:
             with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:

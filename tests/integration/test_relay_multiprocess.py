@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import select
 
 from keys.receipts import verify as verify_receipt
-from relay.app import DEADLINES, AppParts
+from relay.app import DEADLINES, LEADERSHIP, AppParts
 from relay.config import RelayConfig
 from relay.core.members import StaticMembers
 from relay.storage.database import make_engine
@@ -92,16 +92,29 @@ def _types(relay: AppUnderTest, items: list[dict[str, Any]]) -> list[str]:
     return [verify_receipt(i["receipt"], relay.relay_key).receipt.type for i in items]
 
 
-async def test_a_deadline_stored_by_one_process_wakes_the_others(
+async def _leader_and_follower(pair: Pair) -> tuple[AppUnderTest, AppUnderTest]:
+    """The instance that holds the leader lock, and the other (bounded wait for one)."""
+    async with asyncio.timeout(WAKE_BOUND_SECONDS):
+        while True:
+            leading = [app for app in (pair.a, pair.b) if app.app[LEADERSHIP].leading]
+            if len(leading) == 1:
+                leader = leading[0]
+                return leader, pair.b if leader is pair.a else pair.a
+            await asyncio.sleep(0.01)
+
+
+async def test_a_deadline_stored_by_a_follower_wakes_the_leader(
     tmp_path: Path, aiohttp_server: Any
 ) -> None:
-    # B's clock is two minutes ahead: once B looks, A's 60 s emergency deadline has passed
-    # for B, while A's own deadline task sleeps for a minute of real time.
+    # The leader's clock is two minutes ahead: once it looks, the follower's 60 s emergency
+    # deadline has passed for it. Only the leader handles deadlines (ADR 0014).
     cfg = RelayConfig(overdue_emergency_seconds=60)
     async with database("postgres", tmp_path) as url:
-        pair = await _pair(aiohttp_server, url, cfg, timedelta(minutes=2))
-        a, b = pair.a, pair.b
+        pair = await _pair(aiohttp_server, url, cfg, timedelta(0))
+        b, a = await _leader_and_follower(pair)  # b leads, a follows
+        b.clock.advance(minutes=2)
         b_task = b.app[DEADLINES]
+        b_task.wake()
         await asyncio.wait_for(b_task.idle.wait(), WAKE_BOUND_SECONDS)  # no deadline: asleep
         fr, de = a.members["FR"], a.members["DE"]
         env = seal(fr, de, a.clock(), priority="emergency", ttl=timedelta(minutes=10))
@@ -113,6 +126,7 @@ async def test_a_deadline_stored_by_one_process_wakes_the_others(
             latency = time.perf_counter() - submitted
             assert status == 200 and _types(b, inbox["items"]) == ["OVERDUE"], inbox
             assert latency < WAKE_BOUND_SECONDS, f"B emitted OVERDUE after {latency:.3f} s"
+            assert a.app[DEADLINES].rounds == 0  # the follower's deadline task never ran
             # A, later past the deadline too, and both racing again: nothing more.
             a.clock.advance(minutes=3)
             b.clock.advance(minutes=3)

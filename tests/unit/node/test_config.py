@@ -62,6 +62,10 @@ def test_rendered_config_lists_every_setting_with_its_default(tmp_path: Path) ->
         ('party = "FR"\n[metrics]\nrefresh_seconds = 0.5', "metrics.refresh_seconds 1-3600"),
         ('party = "FR"\n[metrics]\nhost = "0.0.0.0"', "is not a loopback address"),
         ('party = "FR"\n[metrics]\nhost = "metrics.example"', "is not a loopback address"),
+        ('party = "FR"\n[relay]\nurls = "http://a"', "relay.urls must be a list of strings"),
+        ('party = "FR"\n[relay]\nurls = ["http://a", 3]', "relay.urls must be a list"),
+        ('party = "FR"\n[relay]\nurls = ["http://a", "ftp://b"]', "relay.urls must start with"),
+        ('party = "FR"\n[relay]\nurls = ["http://a", "http://a"]', "names one relay twice"),
     ],
 )
 def test_bad_config_is_refused_naming_the_setting(tmp_path: Path, text: str, message: str) -> None:
@@ -88,6 +92,43 @@ def test_floats_accept_integers_and_env_overrides_the_relay(tmp_path: Path) -> N
     cfg = node_config.load(folder, env={node_config.ENV_RELAY_URL: "https://other.example"})
     assert cfg.outbox.retry_base == 2.0 and isinstance(cfg.outbox.retry_base, float)
     assert cfg.relay.url == "https://other.example"
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "expected"),
+    [
+        pytest.param('party = "FR"\n', {}, ("http://127.0.0.1:8470",), id="default-url"),
+        pytest.param(
+            'party = "FR"\n[relay]\nurl = "https://one.example"\n',
+            {},
+            ("https://one.example",),
+            id="old-single-url-still-read",
+        ),
+        pytest.param(
+            'party = "FR"\n[relay]\nurl = "https://one.example"\n'
+            'urls = ["https://a.example", "https://b.example"]\n',
+            {},
+            ("https://a.example", "https://b.example"),
+            id="urls-win-over-url",
+        ),
+        pytest.param(
+            'party = "FR"\n[relay]\nurls = ["https://a.example"]\n',
+            {node_config.ENV_RELAY_URLS: "https://x.example, https://y.example"},
+            ("https://x.example", "https://y.example"),
+            id="env-urls",
+        ),
+        pytest.param(
+            'party = "FR"\n[relay]\nurls = ["https://a.example", "https://b.example"]\n',
+            {node_config.ENV_RELAY_URL: "https://x.example"},
+            ("https://x.example",),
+            id="env-url-replaces-the-list",
+        ),
+    ],
+)
+def test_relay_endpoints(
+    tmp_path: Path, text: str, env: dict[str, str], expected: tuple[str, ...]
+) -> None:
+    assert node_config.load(write(tmp_path, text), env=env).relay.endpoints == expected
 
 
 def _keystore(tmp_path: Path, secret: bytes | None) -> NodeConfig:

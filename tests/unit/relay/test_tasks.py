@@ -180,6 +180,9 @@ def test_deadline_sleep(deadline: datetime | None, expected: float | None) -> No
         pytest.param("deadline:soon", None, id="deadline-not-a-time"),
         pytest.param("deadline:" + "9" * 100, None, id="deadline-too-long"),
         pytest.param("directory", ("directory", None), id="directory"),
+        pytest.param("audit:42", ("audit", 42), id="audit-grown"),
+        pytest.param("audit:-1", None, id="audit-not-a-size"),
+        pytest.param("audit:" + "9" * 30, None, id="audit-too-long"),
         pytest.param("other:x", None, id="unknown-kind"),
         pytest.param("", None, id="empty"),
     ],
@@ -191,6 +194,7 @@ def test_listener_dispatch(payload: str, expected: tuple[str, object] | None) ->
         on_inbox=lambda party: calls.append(("inbox", party)),
         on_deadline=lambda when: calls.append(("deadline", when)),
         on_directory=lambda: calls.append(("directory", None)),
+        on_audit=lambda size: calls.append(("audit", size)),
     )
     assert calls == ([] if expected is None else [expected])
 
