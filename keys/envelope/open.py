@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Protocol
 
 from keys.encoding import canonical, loads_strict, pae
+from keys.envelope.attachments import check_refs
 from keys.envelope.model import (
     SHARED_FIELDS,
     SIGNATURE_LEN,
@@ -131,6 +132,7 @@ def open_at(
     msg = message.to_dict()
     if any(hdr[name] != msg[name] for name in SHARED_FIELDS):
         raise Rejected("header_mismatch")
+    check_refs(message.attachments, header.attachments)
     if message.recipient != me:  # implied by the two checks above; kept explicit
         raise Rejected("wrong_recipient")
     if seen(message.msg_id):
