@@ -73,6 +73,11 @@ def blob_len(size: int, chunk_size: int, index: int) -> int:
     return plain_chunk_len(size, chunk_size, index) + CHUNK_OVERHEAD + extra
 
 
+def blob_offset(chunk_size: int, index: int) -> int:
+    """Where encrypted chunk ``index`` starts when the chunks are stored end to end."""
+    return (STREAM_HEADER_BYTES if index else 0) + index * (chunk_size + CHUNK_OVERHEAD)
+
+
 def ciphertext_size(size: int, chunk_size: int) -> int:
     """Total length of all encrypted chunks of a file of ``size`` bytes."""
     return size + STREAM_HEADER_BYTES + CHUNK_OVERHEAD * chunk_count(size, chunk_size)
