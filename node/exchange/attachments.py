@@ -20,14 +20,16 @@ Progress lines carry ids and counts only, never a name or a byte of content.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import mimetypes
 import os
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, Protocol, cast
+from typing import IO, Any, Protocol, TypeVar, cast
 
 from keys import receipts
 from keys.encoding import format_time, loads_strict
@@ -43,6 +45,40 @@ from node.storage.store import Store
 
 PROGRESS_EVERY = 64  # chunks between two progress log lines (and progress records)
 SENT_REASON = "attachment_failed"  # what the sender learns: crypto failures look the same
+
+
+IN_FLIGHT = 4  # chunk requests in flight per file: memory stays a few chunks, whatever the size
+T = TypeVar("T")
+
+
+async def in_order(
+    jobs: Iterator[Callable[[], Awaitable[T]]], width: int = IN_FLIGHT
+) -> AsyncIterator[T]:
+    """Run ``jobs`` with at most ``width`` in flight; yield their results in order. The
+    first failure cancels the rest and is raised."""
+    running: deque[asyncio.Task[T]] = deque()
+    try:
+        while True:
+            while len(running) < width:
+                job = next(jobs, None)
+                if job is None:
+                    break
+                running.append(asyncio.ensure_future(job()))
+            if not running:
+                return
+            yield await running.popleft()
+    finally:
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
+
+
+def put_job(
+    put: Callable[[int], Awaitable[None]],
+) -> Callable[[int], Callable[[], Awaitable[None]]]:
+    """``i`` -> a job that uploads chunk ``i`` (reading it when the job starts)."""
+    return lambda i: lambda: put(i)
 
 
 class AttachmentTransport(Protocol):
@@ -206,14 +242,16 @@ class Uploader:
                 have=sent,
                 chunks=att.chunks,
             )
-            for i in range(att.chunks):
-                if i in present:
-                    continue
+            missing = (i for i in range(att.chunks) if i not in present)
+
+            async def put(i: int) -> None:
                 src.seek(blob_offset(att.chunk_size, i))
                 blob = src.read(blob_len(att.size, att.chunk_size, i))
                 await self.transport.put_chunk(
                     att.id, i, blob, size=att.ciphertext_size, chunks=att.chunks
                 )
+
+            async for _ in in_order(map(put_job(put), missing)):
                 sent += 1
                 if sent % PROGRESS_EVERY == 0:
                     await self.store.attachment_progress(att.id, sent, format_time(now))
@@ -295,11 +333,17 @@ class Downloader:
             have=start,
             chunks=att.chunks,
         )
+
+        def fetch(i: int) -> Callable[[], Awaitable[bytes]]:
+            return lambda: self.transport.get_chunk(
+                att.id, i, blob_len(att.size, att.chunk_size, i)
+            )
+
         with _private(sealed, "ab") as out:
-            for i in range(start, att.chunks):
-                expected = blob_len(att.size, att.chunk_size, i)
-                blob = await self.transport.get_chunk(att.id, i, expected)
-                if len(blob) != expected:
+            i = start - 1
+            async for blob in in_order(map(fetch, range(start, att.chunks))):
+                i += 1
+                if len(blob) != blob_len(att.size, att.chunk_size, i):
                     raise Rejected("attachment_chunk_size")
                 out.write(blob)
                 if (i + 1) % PROGRESS_EVERY == 0:

@@ -228,11 +228,13 @@ attachment_chunks = Table(
     Column("sender", String(PARTY), nullable=False),
     Column("size", Integer, nullable=False),
     Column("sha256", LargeBinary, nullable=False),
-    Column("data", LargeBinary, nullable=False),
     Column("stored_at", UtcMicros(), nullable=False),
     Column("msg_id", String(ID), nullable=True),
+    # Last: SQLite reads a row's columns in order, and a column after a 1 MiB blob would
+    # walk the blob's overflow pages on every metadata query.
+    Column("data", LargeBinary, nullable=False),
     PrimaryKeyConstraint("att_id", "idx", name="pk_attachment_chunks"),
-    Index("ix_attachment_chunks_sender", "sender"),
+    Index("ix_attachment_chunks_sender", "sender", "size"),  # covers the quota's sum
     Index("ix_attachment_chunks_msg", "msg_id"),
 )
 

@@ -1,4 +1,5 @@
-"""Issue 12's table of goals: each benchmark reports its row here, ``make bench`` prints all.
+"""Issue 12's table of goals (and issue 15's rows 7 and 8): each benchmark reports its row
+here, ``make bench`` prints all.
 
 A benchmark calls :func:`record` with its figure and the baseline measured in the same
 run; the line is printed at once and again in the summary that ``python -m tests.bench``
@@ -18,6 +19,7 @@ class Row:
     goal: str
     met: Callable[[float], bool]
     bench: str
+    issue: int = 12
 
 
 ROWS: dict[int, Row] = {
@@ -44,6 +46,20 @@ ROWS: dict[int, Row] = {
         lambda v: v < 1.0,
         "relay_audit",
     ),
+    7: Row(
+        "attachments: peak RSS of sender, relay, recipient for 1 GiB vs 10 MiB",
+        "<= 1.1x",
+        lambda v: v <= 1.1,
+        "attachments",
+        issue=15,
+    ),
+    8: Row(
+        "attachments: 1 GiB FR -> verified at DE vs a plain aiohttp loopback copy",
+        ">= 0.5",
+        lambda v: v >= 0.5,
+        "attachments",
+        issue=15,
+    ),
 }
 
 NOT_BUILT = {5: "the pyas2lib peer (its own venv, the oscrypto fix) is not built by make bench yet"}
@@ -64,8 +80,8 @@ class Result:
     def line(self) -> str:
         row = ROWS[self.row]
         return (
-            f"[issue 12 row {self.row}] {self.label}: {self.shown} (baseline in the same run: "
-            f"{self.baseline}); goal {row.goal}: {self.verdict}"
+            f"[issue {row.issue} row {self.row}] {self.label}: {self.shown} (baseline in the "
+            f"same run: {self.baseline}); goal {row.goal}: {self.verdict}"
         )
 
 

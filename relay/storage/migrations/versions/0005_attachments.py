@@ -24,12 +24,12 @@ def upgrade() -> None:
         sa.Column("sender", sa.String(16), nullable=False),
         sa.Column("size", sa.Integer(), nullable=False),
         sa.Column("sha256", sa.LargeBinary(), nullable=False),
-        sa.Column("data", sa.LargeBinary(), nullable=False),
         sa.Column("stored_at", sa.BigInteger(), nullable=False),
         sa.Column("msg_id", sa.String(32), nullable=True),
+        sa.Column("data", sa.LargeBinary(), nullable=False),  # last: see schema.py
         sa.PrimaryKeyConstraint("att_id", "idx", name="pk_attachment_chunks"),
     )
-    op.create_index("ix_attachment_chunks_sender", "attachment_chunks", ["sender"])
+    op.create_index("ix_attachment_chunks_sender", "attachment_chunks", ["sender", "size"])
     op.create_index("ix_attachment_chunks_msg", "attachment_chunks", ["msg_id"])
     op.create_table(
         "attachments",
