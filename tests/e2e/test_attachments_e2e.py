@@ -144,3 +144,38 @@ def test_a_chunk_changed_at_the_relay_makes_the_request_rejected(
     assert not (de.data / "attachments" / "files" / msg_id / att["att_id"]).exists()
     code, _ = de.call("attachment", "save", msg_id, "disk.img", "--out", str(tmp_path / "x"))
     assert code != 0
+
+
+def test_a_response_carries_an_attachment_back(net: LocalNetwork, tmp_path: Path) -> None:
+    fr, de = net["FR"], net["DE"]
+    request_id = send_with(fr, "DE")
+    wait_for(lambda: request_id in [m.msg_id for m in de.messages("in")], 30, "request at DE")
+    answer = tmp_path / "subscriber-records.csv"
+    sha = make_file(answer, MIB + 1, "answer")
+    form = de.data / "answer.json"
+    form.write_text(json.dumps(example("status_update", datetime.now(UTC), "DE")))
+    code, out = de.call(
+        "respond",
+        request_id,
+        "--kind",
+        "status_update",
+        "--form",
+        str(form),
+        "--no-input",
+        "--attach",
+        str(answer),
+    )
+    assert code == 0, out
+    reply_id = out["msg_id"]
+    wait_for(
+        lambda: (
+            [a["state"] for a in attachment_states(fr, reply_id)] == ["complete"]
+            if reply_id in [m.msg_id for m in fr.messages("in")]
+            else False
+        ),
+        60,
+        "FR verified the reply's file",
+    )
+    saved = tmp_path / "got.csv"
+    code, _ = fr.call("attachment", "save", reply_id, "subscriber-records.csv", "--out", str(saved))
+    assert code == 0 and hashlib.sha256(saved.read_bytes()).hexdigest() == sha
