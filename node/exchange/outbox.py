@@ -212,7 +212,7 @@ class Outbox(Exchange):
             now=stamp,
             next_attempt_at=format_time(now + (self.send_grace if grace is None else grace)),
         )
-        await self.store.add_message(row)
+        await self.store.add_message(row, sealed.signature)
         await self.store.add_attachments(attachment_rows(sealed.message, "out", stamp))
         self.log.info(
             "outbox.queued",
