@@ -49,7 +49,7 @@ from node.daemon.watch import (
     check_reminders,
 )
 from node.exchange.alerts import Alert
-from node.exchange.attachments import downloader_for
+from node.exchange.downloads import downloader_for
 from node.exchange.escalation import back_id, unreachable_id
 from node.exchange.outbox import Backoff
 from node.relayapi.transport import is_transient

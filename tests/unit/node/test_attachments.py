@@ -22,12 +22,12 @@ from keys.identities import SigningKey
 from keys.states import IllegalTransition
 from node.exchange.attachments import (
     AttachmentDirs,
-    Downloader,
     Uploader,
     attachment_rows,
     media_type_of,
     seal_files,
 )
+from node.exchange.downloads import Downloader
 from node.exchange.outbox import message_row
 from node.storage.states import ATTACHMENT, AttachmentState, InboxState
 from node.storage.store import Store
