@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from keys.host.command import EXIT_NOT_FOUND
 from node.forms.examples import example
 from tests.e2e.nodeproc import LocalNetwork, NodeProcess
 from tests.support.processes import wait_for
@@ -68,7 +69,10 @@ def send_with(node: NodeProcess, to: str, *files: Path) -> str:
 
 
 def attachment_states(node: NodeProcess, msg_id: str) -> list[dict[str, Any]]:
+    """The node's attachments of ``msg_id`` (none while the message has not arrived)."""
     code, out = node.call("attachment", "list", msg_id)
+    if code == EXIT_NOT_FOUND:
+        return []
     assert code == 0, out
     return list(out["attachments"])
 
