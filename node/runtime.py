@@ -20,6 +20,7 @@ from keys.keystore import Keystore
 from keys.limits import ProtocolLimits
 from node.config import NodeConfig
 from node.exchange.alerts import Alerter
+from node.exchange.attachments import uploader_for
 from node.exchange.inbox import Inbox
 from node.exchange.outbox import Backoff, Outbox
 from node.exchange.retry import RetryPolicy
@@ -199,6 +200,7 @@ async def open_node(
         retry=retry_policy(config),
         ttl=timedelta(days=config.outbox.ttl_days),
         send_grace=timedelta(seconds=config.outbox.send_grace_seconds),
+        uploader=uploader_for(transport, local.store, config.data_dir, log),
         log=log,
     )
     alerter = Alerter(config.alerts, log)

@@ -22,16 +22,19 @@ from keys.identities import SigningKey
 from relay.audit.checkpoints import Signer
 from relay.audit.proofs import AuditLog
 from relay.config import RelayConfig
+from relay.core.attachments import AttachmentService
 from relay.core.auth import Authenticator, NonceCache, RateLimiter
 from relay.core.members import Members
 from relay.core.service import RelayService
 from relay.directory.installed import MembersSource
+from relay.http.attachment_routes import add_attachment_routes
 from relay.http.audit_routes import add_audit_routes
 from relay.http.metrics_route import SNAPSHOTS, add_metrics_route
 from relay.http.routes import AUDIT, RUNTIME, Runtime, add_routes, middleware
 from relay.monitoring.logging import get_logger
 from relay.monitoring.metrics import RelayMetrics
 from relay.monitoring.protocol_log import ProtocolErrorLog
+from relay.storage.attachments import AttachmentStore
 from relay.storage.database import asyncpg_dsn, check_schema, is_postgres, make_engine
 from relay.storage.health import Snapshots
 from relay.storage.leadership import LeaderLock
@@ -98,7 +101,10 @@ def create_app(parts: AppParts) -> web.Application:
     cfg = parts.config
     app = web.Application(
         middlewares=[middleware],
-        client_max_size=max(cfg.max_envelope_bytes, cfg.max_request_bytes) + 1024,
+        client_max_size=max(
+            cfg.max_envelope_bytes, cfg.max_request_bytes, cfg.attachment_max_chunk_bytes
+        )
+        + 1024,
         # Bodies are read as sent (a compressed one is refused, 415); aiohttp's own
         # protocol errors are one rate-limited warning line, never a traceback.
         handler_args={
@@ -111,6 +117,7 @@ def create_app(parts: AppParts) -> web.Application:
     add_routes(app)
     add_audit_routes(app)
     add_metrics_route(app)
+    add_attachment_routes(app)
     app.cleanup_ctx.append(_lifetime)
     app.on_shutdown.append(_release_waiters)
     return app
@@ -172,6 +179,7 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
             config=cfg,
             notifier=notifier,
             metrics=metrics,
+            attachments=AttachmentService(store=AttachmentStore(engine), writer=writer, config=cfg),
         )
         await service.install_members(service.members, parts.clock())
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from keys.auditlog.checkpoint import origin_for
+from keys.envelope.attachments import MAX_CHUNK_BLOB
 from keys.errors import ConfigError, ValidationError
 from keys.limits import ProtocolLimits
 
@@ -138,6 +139,26 @@ class RelayConfig:
         "limits", 8 * 1024 * 1024, "answer size after which an inbox answer stops adding items"
     )
     ack_max_ids: int = _opt("limits", 100, "most ids in one POST /v1/inbox/ack")
+    attachment_max_file_bytes: int = _opt(
+        "limits", 2 * 1024**3, "largest sealed attachment (its encrypted size) accepted"
+    )
+    attachment_max_message_bytes: int = _opt(
+        "limits", 2 * 1024**3, "largest total of the attachments of one message"
+    )
+    attachment_quota_bytes: int = _opt(
+        "limits",
+        8 * 1024**3,
+        "attachment bytes one party may have stored at the relay (pending and accepted, "
+        "until retention purges them)",
+    )
+    attachment_max_chunk_bytes: int = _opt(
+        "limits", MAX_CHUNK_BLOB, "largest attachment chunk accepted in one request"
+    )
+    attachment_pending_seconds: float = _opt(
+        "delivery",
+        7 * 86400.0,
+        "uploaded attachment chunks that no accepted envelope claims are deleted after this",
+    )
 
     overdue_emergency_seconds: float = _opt(
         "delivery", 300.0, "an undelivered emergency envelope is OVERDUE after this"

@@ -14,11 +14,18 @@ whose ``reason`` names the check (for the operator), and whose text says only "r
 (for the peer). Order: version, sizes, recipient is me, sender known and active at
 ``created_at``, outer signature, decryption key known, decryption, inner signature, inner
 message well-formed, inner fields equal to the header's, ``msg_id`` not seen before,
-clock skew and expiry.
+clock skew and expiry. A message with attachments lists them in its header as opaque
+references (:mod:`keys.envelope.attachments`) equal to the signed manifest's; their
+chunks are made and opened by :mod:`keys.envelope.stream`.
 """
 
-from keys.envelope.model import (
+from keys.envelope.attachments import (
     ATTACHMENT_FIELDS,
+    REF_FIELDS,
+    Attachment,
+    AttachmentRef,
+)
+from keys.envelope.model import (
     HEADER_FIELDS,
     MESSAGE_FIELDS,
     PRIORITIES,
@@ -27,7 +34,6 @@ from keys.envelope.model import (
     TYPE_ENVELOPE,
     TYPE_MESSAGE,
     VERSION,
-    Attachment,
     Envelope,
     Header,
     Message,
@@ -53,12 +59,14 @@ __all__ = [
     "HEADER_FIELDS",
     "MESSAGE_FIELDS",
     "PRIORITIES",
+    "REF_FIELDS",
     "SHARED_FIELDS",
     "SIGNATURE_LEN",
     "TYPE_ENVELOPE",
     "TYPE_MESSAGE",
     "VERSION",
     "Attachment",
+    "AttachmentRef",
     "Envelope",
     "Header",
     "Message",

@@ -18,11 +18,11 @@ from keys.encoding import (
     b64u_decode,
     b64u_encode,
     canonical,
-    has_controls,
     loads_strict,
     pae,
     parse_time,
 )
+from keys.envelope.attachments import Attachment, AttachmentRef, refs_from_list
 from keys.errors import DecodeError, Rejected, ValidationError
 from keys.identities import VerifyKey, validate_party_id
 from keys.limits import DEFAULT_LIMITS, ProtocolLimits
@@ -59,13 +59,10 @@ MESSAGE_FIELDS = (
     "attachments",
 )
 SHARED_FIELDS = ("v", "msg_id", "sender", "recipient", "created_at", "priority")
-ATTACHMENT_FIELDS = ("name", "media_type", "size", "sha256")
 _ID_RE = re.compile(r"^[0-9a-f]{32}\Z")
 _KIND_RE = re.compile(r"^[a-z][a-z_]{0,47}\Z")
 _LANG_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}\Z")
 _KEY_ID_RE = re.compile(r"^[a-z0-9-]{1,24}:[0-9a-f]{32}\Z")
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
-_MEDIA_RE = re.compile(r"^[a-z0-9!#$&^_.+-]{1,64}/[a-z0-9!#$&^_.+-]{1,64}\Z")
 SIGNATURE_LEN = 64
 
 
@@ -118,10 +115,13 @@ class Header:
     enc_key_id: str
     size: int
     v: int = VERSION
+    attachments: tuple[AttachmentRef, ...] = ()
 
     def __post_init__(self) -> None:
         if not is_version(self.v):
             raise ValidationError(f"unknown envelope version {self.v!r}", code="bad_version")
+        if len({a.id for a in self.attachments}) != len(self.attachments):
+            raise ValidationError("header attachments repeat an id", code="duplicate_attachment")
         validate_id(self.msg_id, "msg_id")
         validate_party_id(self.sender)
         validate_party_id(self.recipient)
@@ -146,10 +146,14 @@ class Header:
         return parse_time(self.expires_at)
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in HEADER_FIELDS}
+        """The header's members; ``attachments`` only when the message has some."""
+        out: dict[str, Any] = {name: getattr(self, name) for name in HEADER_FIELDS}
+        if self.attachments:
+            out["attachments"] = [a.to_dict() for a in self.attachments]
+        return out
 
     @classmethod
-    def from_dict(cls, obj: Mapping[str, Any]) -> Header:
+    def from_dict(cls, obj: Mapping[str, Any], limits: ProtocolLimits = DEFAULT_LIMITS) -> Header:
         """Validate a decoded header.
 
         Raises:
@@ -157,41 +161,12 @@ class Header:
         """
         if not is_version(obj.get("v")):
             raise ValidationError(f"unknown envelope version {obj.get('v')!r}", code="bad_version")
+        refs: tuple[AttachmentRef, ...] = ()
+        if "attachments" in obj:
+            refs = refs_from_list(obj["attachments"], limits.max_attachments)
+            obj = {k: v for k, v in obj.items() if k != "attachments"}
         _exact_fields(obj, HEADER_FIELDS, "header")
-        return cls(**{name: obj[name] for name in HEADER_FIELDS})
-
-
-@dataclass(frozen=True)
-class Attachment:
-    """Descriptor of a file that travels separately; only its digest is signed here."""
-
-    name: str
-    media_type: str
-    size: int
-    sha256: str
-
-    def __post_init__(self) -> None:
-        if (
-            not isinstance(self.name, str)
-            or not 0 < len(self.name) <= 255
-            or "/" in self.name
-            or "\\" in self.name
-            or self.name in (".", "..")
-            or has_controls(self.name)
-        ):
-            raise ValidationError(
-                "attachment name must be 1 to 255 characters: a file name, without '/' or "
-                "'\\', not '.' or '..', and without control characters"
-            )
-        if not isinstance(self.media_type, str) or not _MEDIA_RE.match(self.media_type):
-            raise ValidationError("attachment media_type is not a media type")
-        if type(self.size) is not int or self.size < 0:
-            raise ValidationError("attachment size must be a non-negative integer")
-        if not isinstance(self.sha256, str) or not _SHA256_RE.match(self.sha256):
-            raise ValidationError("attachment sha256 must be 64 lower-case hex digits")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in ATTACHMENT_FIELDS}
+        return cls(attachments=refs, **{name: obj[name] for name in HEADER_FIELDS})
 
 
 @dataclass(frozen=True, repr=False)
@@ -264,8 +239,9 @@ class Message:
         for item in raw_att:
             if not isinstance(item, dict):
                 raise ValidationError("attachment must be an object")
-            _exact_fields(item, ATTACHMENT_FIELDS, "attachment")
-            atts.append(Attachment(**item))
+            atts.append(Attachment.from_dict(item))
+        if len({a.id for a in atts}) != len(atts):
+            raise ValidationError("attachments repeat an id", code="duplicate_attachment")
         fields = {name: obj[name] for name in MESSAGE_FIELDS if name != "attachments"}
         return cls(attachments=tuple(atts), **fields)
 
@@ -347,21 +323,27 @@ class Envelope:
         if not is_version(obj.get("v")):
             raise ValidationError(f"unknown envelope version {obj.get('v')!r}", code="bad_version")
         _exact_fields(obj, ("v", "header", "ciphertext", "sig"), "envelope")
-        header_bytes = b64u_decode(obj["header"], max_bytes=16 * limits.max_field_chars)
+        header_max = header_max_bytes(limits)
+        header_bytes = b64u_decode(obj["header"], max_bytes=header_max)
         ciphertext = b64u_decode(obj["ciphertext"], max_bytes=limits.max_envelope_bytes)
         signature = b64u_decode(obj["sig"], max_bytes=SIGNATURE_LEN)
         if len(signature) != SIGNATURE_LEN:
             raise ValidationError("sig must be 64 bytes", code="bad_signature")
-        hobj = loads_strict(header_bytes, max_bytes=16 * limits.max_field_chars, max_depth=2)
+        hobj = loads_strict(header_bytes, max_bytes=header_max, max_depth=3)
         for name, value in hobj.items():
             if isinstance(value, str) and len(value) > limits.max_field_chars:
                 raise ValidationError(f"header field {name} is too long", code="field_too_long")
-        header = Header.from_dict(hobj)
+        header = Header.from_dict(hobj, limits)
         if canonical(header.to_dict()) != header_bytes:
             raise DecodeError("header is not in canonical form", code="not_canonical")
         if header.size != len(ciphertext):
             raise ValidationError("header size does not match the ciphertext", code="bad_size")
         return cls(header, header_bytes, ciphertext, signature)
+
+
+def header_max_bytes(limits: ProtocolLimits = DEFAULT_LIMITS) -> int:
+    """The longest routing header accepted: the fields, and one reference per attachment."""
+    return 16 * limits.max_field_chars + 160 * limits.max_attachments
 
 
 def outer_signed_bytes(header_bytes: bytes, ciphertext: bytes) -> bytes:

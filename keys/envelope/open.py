@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Protocol
 
 from keys.encoding import canonical, loads_strict, pae
+from keys.envelope.attachments import check_refs
 from keys.envelope.model import (
     SHARED_FIELDS,
     SIGNATURE_LEN,
@@ -173,7 +174,8 @@ def verify_inner(
     every field the header shares equal to the header's.
 
     Raises:
-        Rejected: ``inner_signature``, ``inner_malformed`` or ``header_mismatch``.
+        Rejected: ``inner_signature``, ``inner_malformed``, ``header_mismatch`` or
+            ``attachments_mismatch``.
     """
     if len(signature) != SIGNATURE_LEN or not sender_key.verify(
         signature, pae(TYPE_MESSAGE, message_bytes)
@@ -192,6 +194,7 @@ def verify_inner(
     msg = message.to_dict()
     if any(hdr[name] != msg[name] for name in SHARED_FIELDS):
         raise Rejected("header_mismatch")
+    check_refs(message.attachments, header.attachments)
     return message
 
 

@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from keys.encoding import canonical, check_depth, format_time, pae
+from keys.envelope.attachments import Attachment
 from keys.envelope.model import (
     TYPE_MESSAGE,
-    Attachment,
     Envelope,
     Header,
     Message,
@@ -136,6 +136,7 @@ def seal_at(
         suite=suite.name,
         enc_key_id=recipient_key.key_id,
         size=len(plaintext) + suite.overhead,
+        attachments=tuple(a.ref() for a in message.attachments),
     )
     header_bytes = canonical(header.to_dict())
     try:

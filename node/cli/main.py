@@ -27,6 +27,7 @@ from keys.host.command import (
 from keys.keystore import KDF_PROFILES
 from keys.suites import DEFAULT_SUITE, SUITES
 from node.cli import (
+    attachments,
     audit,
     console_cli,
     directory,
@@ -89,6 +90,14 @@ def _form_args(p: argparse.ArgumentParser, *, kind_required: bool = True) -> Non
     )
     p.add_argument(
         "--no-input", action="store_true", help="never ask on the terminal for missing fields"
+    )
+    p.add_argument(
+        "--attach",
+        action="append",
+        type=Path,
+        metavar="FILE",
+        help="seal FILE and send it with the message (repeatable; encrypted chunk by chunk, "
+        "uploaded before the message, resumed after an interruption)",
     )
 
 
@@ -166,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--limit", type=int, default=200, metavar="N", help="show at most N messages (default 200)"
     )
+
+    attachments.add_parser(sub, _add)
 
     p = _add(sub, "show", working.cmd_show, "display a message (recorded in the access log)")
     p.add_argument("id", metavar="ID", help="message id (or a unique prefix)")

@@ -19,6 +19,7 @@ from node.cli.formfile import read_form
 from node.cli.interactive import complete_interactively
 from node.exchange.acknowledge import acknowledge
 from node.exchange.alerts import Alert
+from node.exchange.attachments import AttachmentDirs, seal_files
 from node.forms import KINDS, ValidatedForm, validate_form
 from node.forms.i18n import language_warning
 from node.forms.replies import reply_priority
@@ -106,8 +107,15 @@ async def _send(
     # Queued due only after [outbox] send_grace_seconds: the daemon leaves it to us unless
     # we die first; an unanswered submit below sets the usual backoff instead.
     pause_at("started")
+    files = getattr(args, "attach", None) or []
+    sealed_files = seal_files(files, AttachmentDirs.under(node.config.data_dir)) if files else ()
     msg = await node.outbox.queue(
-        recipient, form, now(), conversation_id=conversation_id, in_reply_to=in_reply_to
+        recipient,
+        form,
+        now(),
+        conversation_id=conversation_id,
+        in_reply_to=in_reply_to,
+        attachments=sealed_files,
     )
     pause_at("queued")
     outcome, error = await node.outbox.submit_explained(msg, now())

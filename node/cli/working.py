@@ -15,6 +15,7 @@ from keys.host.command import EXIT_REFUSED, emit
 from keys.host.files import write_private
 from node import config as node_config
 from node.audit.auditor import auditor_for
+from node.cli.attachments import attachment_lines
 from node.cli.base import data_dir, full_node, local_node, now, os_user
 from node.cli.overview import overview
 from node.cli.overview import render as render_overview
@@ -83,10 +84,17 @@ async def cmd_show(args: argparse.Namespace) -> int:
             zone = _contact_zone(node, msg.counterpart) if msg.direction == "in" else None
             view = readable(msg, timeline, zone)
             page = as_text(view) if args.format == "text" else as_html(view, now(), os_user())
-            emit({}, as_json=False, text=page)
+            files = await node.store.attachments_of(msg.msg_id)
+            emit({}, as_json=False, text=page + attachment_lines(files))
             return 0
+        files = await node.store.attachments_of(msg.msg_id)
     content = msg.content
+    # An attachment's key opens its chunks: it stays in the database, not on a screen.
+    content["attachments"] = [
+        {k: v for k, v in a.items() if k != "key"} for a in content.get("attachments", [])
+    ]
     result = {**msg.summary(), "message": content}
+    result["attachment_files"] = [f.to_dict() for f in files]
     header = (
         f"{msg.kind} {'to' if msg.direction == 'out' else 'from'} {msg.counterpart} "
         f"({msg.priority}), sent {format_time(msg.created_at)}, state {msg.state}\n"
@@ -98,7 +106,7 @@ async def cmd_show(args: argparse.Namespace) -> int:
         text = header + "\n\n" + printable(msg.kind, shown, args.lang)
     else:
         text = header + "\n" + json.dumps(shown, indent=2, ensure_ascii=False)
-    emit(result, as_json=args.json, text=text)
+    emit(result, as_json=args.json, text=text + attachment_lines(files))
     return 0
 
 

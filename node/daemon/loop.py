@@ -51,6 +51,7 @@ from node.daemon.watch import (
     check_reminders,
 )
 from node.exchange.alerts import Alert
+from node.exchange.downloads import downloader_for
 from node.exchange.escalation import back_id, unreachable_id
 from node.exchange.outbox import Backoff
 from node.relayapi.transport import is_transient
@@ -107,6 +108,7 @@ class Daemon:
         self.down_since: datetime | None = None  # the relay's current outage began then
         self.outage_alerted = False
         self.audit_wake = asyncio.Event()
+        self.attachments_wake = asyncio.Event()
         self.auditor = auditor_for(node)
         self.log = node.log
         settings = node.config.metrics
@@ -147,6 +149,7 @@ class Daemon:
             asyncio.create_task(self.watch_loop(stop), name="watch"),
             asyncio.create_task(self.directory_loop(stop), name="directory"),
             asyncio.create_task(self.audit_loop(stop), name="audit"),
+            asyncio.create_task(self.attachments_loop(stop), name="attachments"),
         ]
         if node.config.statistics.secretariat:
             tasks.append(asyncio.create_task(self.statistics_loop(stop), name="statistics"))
@@ -255,6 +258,8 @@ class Daemon:
                     report = await node.inbox.handle(items, node.clock())
                     if report.receipts:
                         self.audit_wake.set()
+                    if report.received:
+                        self.attachments_wake.set()
                     self.log.debug(
                         "inbox.batch",
                         received=len(report.received),
@@ -359,6 +364,24 @@ class Daemon:
             if due:
                 delay = min(scan, (parse_time(due) - node.clock()).total_seconds())
             await pause(stop, max(delay, 0.05), self.outbox_wake)
+
+    async def attachments_loop(self, stop: asyncio.Event) -> None:
+        """Download and verify the attachments of received messages in the background
+        (:class:`node.exchange.attachments.Downloader`), when a message arrives and every
+        ``outbox.scan_interval`` seconds (a relay that did not answer, a restart)."""
+        node = self.node
+        downloader = downloader_for(node)
+        if downloader is None:  # a relay client without attachments (a test double)
+            await stop.wait()  # a loop that ends stops the daemon
+            return
+        while not stop.is_set():
+            self.attachments_wake.clear()
+            try:
+                if await downloader.run_once(node.clock()):
+                    self.outbox_wake.set()  # a REJECTED to post
+            except PocnetError as e:
+                self.log.warning("attachment.download_failed", error=e.code)
+            await pause(stop, node.config.outbox.scan_interval, self.attachments_wake)
 
     async def watch_loop(self, stop: asyncio.Event) -> None:
         node = self.node

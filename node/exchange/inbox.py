@@ -29,6 +29,7 @@ from keys.errors import PocnetError, Rejected, ValidationError
 from keys.identities import RELAY_ID
 from keys.limits import ProtocolLimits
 from node.exchange.alerts import Alert, Alerter
+from node.exchange.attachments import attachment_rows
 from node.exchange.context import Exchange
 from node.exchange.outbox import Outbox, message_row
 from node.exchange.triage import Triage, rejection_reason, triage
@@ -206,6 +207,7 @@ class Inbox(Exchange):
         if not await self.store.add_incoming(row, retrieved, stamp, opened.signature):
             report.duplicates += 1
             return
+        await self.store.add_attachments(attachment_rows(message, "in", stamp))
         self._seen.add(message.msg_id)
         report.received.append(message.msg_id)
         self.log.info(

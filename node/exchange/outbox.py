@@ -40,9 +40,10 @@ from typing import Any
 
 from keys import receipts
 from keys.encoding import canonical, format_time
-from keys.envelope import Message, seal_at
+from keys.envelope import Attachment, Message, seal_at
 from keys.errors import NotFound, PocnetError, Rejected
 from keys.identities import RELAY_ID
+from node.exchange.attachments import Uploader, attachment_rows, has_attachments, message_of
 from node.exchange.context import Exchange
 from node.exchange.retry import RetryPolicy, next_attempt
 from node.forms import ValidatedForm
@@ -149,6 +150,8 @@ class Outbox(Exchange):
         send_grace: how long after :meth:`queue` a due-only :meth:`flush` (the daemon)
             leaves a fresh envelope to the command that queued it and submits it at once
             (``node send``); it steps in only if that command died first.
+        uploader: sends a message's sealed attachments before each submission of its
+            envelope (the relay accepts it only once every chunk is there).
     """
 
     backoff: Backoff
@@ -157,6 +160,7 @@ class Outbox(Exchange):
     rand: Callable[[], float] = random.random
     concurrency: int = FLUSH_CONCURRENCY
     send_grace: timedelta = timedelta(0)
+    uploader: Uploader | None = None
 
     async def queue(
         self,
@@ -167,6 +171,7 @@ class Outbox(Exchange):
         conversation_id: str | None = None,
         in_reply_to: str | None = None,
         grace: timedelta | None = None,
+        attachments: tuple[Attachment, ...] = (),
     ) -> StoredMessage:
         """Seal ``form`` to ``recipient`` and commit it; nothing is sent yet.
 
@@ -191,6 +196,7 @@ class Outbox(Exchange):
             conversation_id=conversation_id,
             in_reply_to=in_reply_to,
             ttl=self.ttl,
+            attachments=attachments,
         )
         env = sealed.envelope
         stamp = format_time(now)
@@ -207,6 +213,7 @@ class Outbox(Exchange):
             next_attempt_at=format_time(now + (self.send_grace if grace is None else grace)),
         )
         await self.store.add_message(row, sealed.signature)
+        await self.store.add_attachments(attachment_rows(sealed.message, "out", stamp))
         self.log.info(
             "outbox.queued",
             msg_id=env.header.msg_id,
@@ -246,6 +253,8 @@ class Outbox(Exchange):
         the error of a failed attempt.
         """
         try:
+            if self.uploader is not None and has_attachments(msg.message):
+                await self.uploader.upload(message_of(msg.message), now)
             result = await self.transport.submit(msg.envelope)
             signed = await self._verify_accepted(msg, result.receipt, now)
         except PocnetError as e:
@@ -278,6 +287,7 @@ class Outbox(Exchange):
             return await self._failed_attempt(msg, outcome, now), outcome
         signed, created = outcome
         await self.store.mark_accepted(msg.msg_id, signed, format_time(now))
+        await self._attachments_accepted(msg, now)
         self._log_accepted(msg, created)
         return "accepted", None
 
@@ -300,9 +310,14 @@ class Outbox(Exchange):
             if isinstance(result, PocnetError):
                 outcomes.append(await self._failed_attempt(msg, result, now))
             else:
+                await self._attachments_accepted(msg, now)
                 self._log_accepted(msg, result[1])
                 outcomes.append("accepted")
         return outcomes
+
+    async def _attachments_accepted(self, msg: StoredMessage, now: datetime) -> None:
+        if self.uploader is not None and has_attachments(msg.message):
+            await self.uploader.accepted(message_of(msg.message), now)
 
     async def _failed_attempt(self, msg: StoredMessage, error: PocnetError, now: datetime) -> str:
         reason = getattr(error, "reason", error.code)

@@ -384,3 +384,46 @@ class HttpRelayTransport:
             always_served=False,
         )
         return auditwire.inclusion_answer(doc, index, size)
+
+    # Sealed attachments (docs/relay-api.md; node/exchange/attachments.py) ---------------
+
+    async def put_chunk(
+        self, att_id: str, idx: int, blob: bytes, *, size: int, chunks: int
+    ) -> bool:
+        """Upload chunk ``idx`` of a file of ``size`` encrypted bytes in ``chunks`` chunks;
+        True if stored now, False if the relay held the same bytes already."""
+        path = f"/v1/attachments/{att_id}/chunks/{int(idx)}?size={int(size)}&chunks={int(chunks)}"
+        status, _ = await self._call("PUT", path, blob, always_served=False, scoped=True)
+        return status == 201
+
+    async def attachment_status(self, att_id: str) -> dict[str, Any]:
+        """``{"id", "present": [[first, last], ...], "bytes", "msg_id"}``."""
+        _, doc = await self._call("GET", f"/v1/attachments/{att_id}", always_served=False)
+        return doc
+
+    async def get_chunk(self, att_id: str, idx: int, max_bytes: int) -> bytes:
+        """Chunk ``idx`` of an attachment addressed to this node, at most ``max_bytes``."""
+        path = f"/v1/attachments/{att_id}/chunks/{int(idx)}"
+        url = self._base + path
+        headers = sign_request("GET", url, b"", key=self._key, party=self._party, now=self._clock())
+        limit = aiohttp.ClientTimeout(total=self._timeout)
+        try:
+            async with self._get_session().get(
+                URL(url, encoded=True), headers=headers, timeout=limit
+            ) as resp:
+                status = resp.status
+                raw = await _read_capped(resp, max(max_bytes, 64 * 1024))
+                retry_after = resp.headers.get("Retry-After")
+        except (TimeoutError, aiohttp.ClientError, OSError) as e:
+            raise Unreachable(
+                f"the relay at {self._base} did not answer ({type(e).__name__})"
+            ) from e
+        if raw is None or (status == 200 and len(raw) > max_bytes):
+            raise PeerError(f"the relay's chunk exceeds {max_bytes} bytes")
+        if status == 200:
+            return raw
+        try:
+            doc = loads_strict(raw, max_bytes=MAX_RESPONSE_BYTES) if raw else {}
+        except (DecodeError, TooLarge) as e:
+            raise Unreachable(f"the relay answered {status}") from e
+        raise error_for(status, doc, retry_after, now=self._clock())

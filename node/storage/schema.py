@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Index,
@@ -196,6 +197,28 @@ officers = Table(
     _time("created_at"),
     Column("disabled", Integer, nullable=False, default=0),
 )
+
+# Sealed attachments of messages sent and received (docs/protocol.md section 18): the
+# file's description from the signed message (its key stays in the message), how many of its
+# chunks the relay holds (out) or this node downloaded (in), and whether it is complete,
+# refused (with the reason sent in the REJECTED receipt) or still moving.
+attachment_files = Table(
+    "attachment_files",
+    metadata,
+    Column("att_id", String(32), primary_key=True),
+    _msg_id(),
+    Column("direction", String(3), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("media_type", String(129), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("chunks", Integer, nullable=False),
+    Column("done", Integer, nullable=False, default=0),
+    Column("state", String(16), nullable=False),
+    Column("reason", String(64)),
+    _time("updated_at"),
+)
+Index("ix_attachment_files_msg", attachment_files.c.msg_id)
+Index("ix_attachment_files_state", attachment_files.c.direction, attachment_files.c.state)
 
 # Warnings already raised (so a periodic check raises each once).
 notices = Table(

@@ -61,6 +61,28 @@ INBOX: Machine[InboxState] = Machine(
     },
 )
 
+
+class AttachmentState(StrEnum):
+    """The values of ``attachment_files.state``: a file still moving (uploading before its
+    message is accepted, or downloading and being checked), complete (accepted by the relay
+    with every chunk, or downloaded and verified and saved), or refused (REJECTED)."""
+
+    PENDING = "pending"
+    COMPLETE = "complete"
+    REJECTED = "rejected"
+
+
+ATTACHMENT: Machine[AttachmentState] = Machine(
+    name="attachment",
+    states=AttachmentState,
+    initial=AttachmentState.PENDING,
+    table={
+        AttachmentState.PENDING: frozenset(
+            {AttachmentState.PENDING, AttachmentState.COMPLETE, AttachmentState.REJECTED}
+        ),
+    },
+)
+
 # Received messages still waiting for the officer (``node inbox --open``).
 OPEN_INCOMING = (InboxState.NEW, InboxState.ACKNOWLEDGED)
 # Sent messages the recipient may still have to acknowledge.
@@ -86,10 +108,12 @@ def inbox_transition(current: InboxState | str, target: InboxState | str) -> Inb
 
 
 __all__ = [
+    "ATTACHMENT",
     "INBOX",
     "LIVE_OUTGOING",
     "OPEN_INCOMING",
     "OUTBOX",
+    "AttachmentState",
     "InboxState",
     "OutboxState",
     "inbox_transition",

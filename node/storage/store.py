@@ -20,6 +20,7 @@ from keys.errors import NotFound
 from keys.receipts import SignedReceipt
 from keys.states import Machine
 from node.storage import schema
+from node.storage.attachmentstore import AttachmentRecords
 from node.storage.auditstore import AuditRecords
 from node.storage.consolequeries import ConsoleQueries
 from node.storage.database import StoreError
@@ -60,7 +61,14 @@ def _receipt_values(
     }
 
 
-class Store(AuditRecords, Registers, DirectoryRecords, OfficerRecords, ConsoleQueries):
+class Store(
+    AuditRecords,
+    Registers,
+    DirectoryRecords,
+    OfficerRecords,
+    ConsoleQueries,
+    AttachmentRecords,
+):
     """All reads and writes of the node's database (audit records: node/storage/auditstore.py)."""
 
     # -- messages -------------------------------------------------------------------

@@ -26,6 +26,7 @@ from keys.receipts import verify as verify_receipt
 from relay.audit.append import Event, append_event
 from relay.config import RelayConfig
 from relay.core import integrity, longpoll
+from relay.core.attachments import AttachmentService
 from relay.core.members import Members
 from relay.core.node_receipts import check_node_receipt
 from relay.core.receipt_rules import contradiction, stated_digest
@@ -78,6 +79,7 @@ class RelayService:
         config: RelayConfig,
         notifier: Notifier,
         metrics: RelayMetrics,
+        attachments: AttachmentService | None = None,
     ) -> None:
         self.store = store
         self.writer = writer
@@ -88,6 +90,7 @@ class RelayService:
         self.notifier = notifier
         self.metrics = metrics
         self.tripwire = integrity.Tripwire(metrics)
+        self.attachments = attachments
         # The deadline task sets this to hear of each new envelope's first deadline.
         self.on_deadline: Callable[[datetime], None] = lambda _when: None
 
@@ -103,6 +106,9 @@ class RelayService:
                 sender inactive or its key retired (:meth:`Members.submission_key`); bad
                 outer signature; or bad times.
             Conflict: ``msg_id`` already names another envelope (``msg_id_reused``).
+            TooLarge, Conflict, ValidationError: a listed attachment is over a limit,
+                not completely uploaded or not the one listed
+                (:meth:`relay.core.attachments.AttachmentService.claim`).
         """
         envelope = Envelope.parse(body, self.limits)
         header = envelope.header
@@ -128,6 +134,10 @@ class RelayService:
                 existing = await self.store.find_envelope(tx, header.msg_id)
                 if existing is not None:
                     return _repeat(existing.envelope_sha256, existing.accepted_receipt, digest)
+            if header.attachments:  # checks, then ties the files to this message
+                if self.attachments is None:  # pragma: no cover - wired in relay.app
+                    raise Forbidden("this relay does not accept attachments")
+                await self.attachments.claim(tx, header)
             seq = await append_event(
                 tx,
                 Event(
@@ -433,6 +443,8 @@ class RelayService:
         purged = await self.store.due_purge(tx, before, batch)
         for env in purged:
             await self.store.purge(tx, env.msg_id)
+            if self.attachments is not None:
+                await self.attachments.purge(tx, env.msg_id)
             await append_event(
                 tx,
                 Event(
@@ -444,8 +456,15 @@ class RelayService:
                     envelope_sha256=env.envelope_sha256,
                 ),
             )
-        if purged:
-            tx.after_commit.append(lambda: log.info("retention.purged", envelopes=len(purged)))
+        unclaimed = (
+            0 if self.attachments is None else await self.attachments.purge_unclaimed(tx, now)
+        )
+        if purged or unclaimed:
+            tx.after_commit.append(
+                lambda: log.info(
+                    "retention.purged", envelopes=len(purged), unclaimed_chunks=unclaimed
+                )
+            )
         return DeadlineResult(len(overdue), len(expired), len(purged))
 
     def _deadline_log(self, event: str, env: StoredEnvelope, now: datetime) -> None:

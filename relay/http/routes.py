@@ -48,6 +48,7 @@ _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _ITEM_ID_RE = re.compile(r"^[0-9]{1,18}$")
 _NUMBER_RE = re.compile(r"[0-9]{1,10}(\.[0-9]{1,6})?")  # ASCII digits only, fullmatch
 JSON = "application/json"
+CHUNK_ROUTE = "/v1/attachments/{att_id}/chunks/{idx}"
 RELAY_TIME_HEADER = "Pocnet-Relay-Time"  # on a 401 stale: the relay's clock, Unix seconds
 SIGNATURE_HEADERS = ("Signature", "Signature-Input", "Content-Digest")
 _STATUS_CODES = {
@@ -151,6 +152,15 @@ async def read_body(request: web.Request, limit: int, timeout: float | None = No
     return b"".join(chunks)
 
 
+def body_limit(config: RelayConfig, route: str, method: str) -> int:
+    """The largest body accepted on ``route``: an envelope, a chunk, or anything else."""
+    if route == "/v1/envelopes" and method == "POST":
+        return config.max_envelope_bytes
+    if route == CHUNK_ROUTE and method == "PUT":
+        return config.attachment_max_chunk_bytes
+    return config.max_request_bytes
+
+
 def check_headers(request: web.Request) -> None:
     """Refuse what must not be read or could be read two ways.
 
@@ -192,11 +202,7 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
             if request.match_info.http_exception is not None:
                 raise request.match_info.http_exception
             check_headers(request)
-            limit = (
-                rt.config.max_envelope_bytes
-                if route == "/v1/envelopes" and request.method == "POST"
-                else rt.config.max_request_bytes
-            )
+            limit = body_limit(rt.config, route, request.method)
             body = await read_body(request, limit, rt.config.body_timeout_seconds)
             request[BODY] = body
             if request.path not in PUBLIC_PATHS:

@@ -16,6 +16,10 @@ Times are stored as integer microseconds since the Unix epoch (UTC) through
 - ``events``: the append-only audit trail of metadata; ``seq`` is the 0-based leaf index.
 - ``directories``: every signed directory installed; the newest is in force.
 - ``merkle_nodes``, ``checkpoints``: the audit log's Merkle tree and its signed checkpoints.
+- ``attachment_chunks``: the encrypted chunks of sealed attachments as opaque blobs, with
+  their SHA-256, uploaded by ``sender`` before the envelope; ``msg_id`` is set when an
+  accepted envelope claims them. ``attachments``: one row per file of an accepted envelope
+  (docs/adr/0017-attachment-chunks-in-the-database.md).
 - ``nonces``: the nonces of state-changing requests until they leave the replay window
   (docs/adr/0007-replay-protection-across-restarts.md); ``ready_probe``: the row that
   ``/readyz`` writes to prove the store takes writes.
@@ -211,6 +215,41 @@ ready_probe = Table(
     metadata,
     Column("id", SmallInteger, primary_key=True, autoincrement=False),
     Column("at", UtcMicros(), nullable=False),
+)
+
+# The encrypted chunks of sealed attachments (docs/protocol.md section 18), uploaded before
+# their envelope; claimed (msg_id set) by the accepted envelope that lists them, deleted with
+# its bytes by retention, or after attachment_pending_seconds if never claimed.
+attachment_chunks = Table(
+    "attachment_chunks",
+    metadata,
+    Column("att_id", String(ID), nullable=False),
+    Column("idx", Integer, nullable=False),
+    Column("sender", String(PARTY), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("sha256", LargeBinary, nullable=False),
+    Column("stored_at", UtcMicros(), nullable=False),
+    Column("msg_id", String(ID), nullable=True),
+    # Last: SQLite reads a row's columns in order, and a column after a 1 MiB blob would
+    # walk the blob's overflow pages on every metadata query.
+    Column("data", LargeBinary, nullable=False),
+    PrimaryKeyConstraint("att_id", "idx", name="pk_attachment_chunks"),
+    Index("ix_attachment_chunks_sender", "sender", "size"),  # covers the quota's sum
+    Index("ix_attachment_chunks_msg", "msg_id"),
+)
+
+# One row per attachment of an accepted envelope: what its header listed.
+attachments = Table(
+    "attachments",
+    metadata,
+    Column("att_id", String(ID), primary_key=True),
+    Column("msg_id", String(ID), nullable=False),
+    Column("sender", String(PARTY), nullable=False),
+    Column("recipient", String(PARTY), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("chunks", Integer, nullable=False),
+    Column("digest", String(SHA), nullable=False),
+    Index("ix_attachments_msg", "msg_id"),
 )
 
 INBOX_KINDS = ("envelope", "receipt")

@@ -1,5 +1,5 @@
-"""The table of goals (issue 12's, and later issues' rows): each benchmark reports its row
-here, ``make bench`` prints all.
+"""The table of goals (issue 12's rows 1 to 6, issue 16's row 7, issue 15's rows 8 and 9):
+each benchmark reports its row here, ``make bench`` prints all.
 
 A benchmark calls :func:`record` with its figure and the baseline measured in the same
 run; the line is printed at once and again in the summary that ``python -m tests.bench``
@@ -54,6 +54,20 @@ ROWS: dict[int, Row] = {
         None,
         "workers",
         issue=16,
+    ),
+    8: Row(
+        "attachments: peak RSS of sender, relay, recipient for 1 GiB vs 10 MiB",
+        "<= 1.1x",
+        lambda v: v <= 1.1,
+        "attachments",
+        issue=15,
+    ),
+    9: Row(
+        "attachments: 1 GiB FR -> verified at DE vs a plain aiohttp loopback copy",
+        ">= 0.5",
+        lambda v: v >= 0.5,
+        "attachments",
+        issue=15,
     ),
 }
 

@@ -63,6 +63,7 @@ def seal(
     ttl: timedelta = timedelta(days=7),
     body: dict[str, Any] | None = None,
     msg_id: str | None = None,
+    attachments: tuple[Any, ...] = (),
 ) -> Envelope:
     """An envelope from ``sender`` to ``recipient`` created at ``now``."""
     return seal_at(
@@ -76,6 +77,7 @@ def seal(
         priority=priority,
         ttl=ttl,
         msg_id=msg_id,
+        attachments=attachments,
     ).envelope
 
 
@@ -188,7 +190,8 @@ async def _truncate(url: str) -> None:
         )
         await conn.execute("SET lock_timeout = '20s'")
         await conn.execute(
-            "TRUNCATE envelopes, inbox, receipts, events, merkle_nodes, checkpoints, nonces "
+            "TRUNCATE envelopes, inbox, receipts, events, merkle_nodes, checkpoints, nonces, "
+            "attachment_chunks, attachments "
             "RESTART IDENTITY"
         )
     finally:

@@ -200,6 +200,26 @@ class SignedClient:
         status, body, _ = await self.request("GET", f"/v1/envelopes/{msg_id}/evidence")
         return status, body
 
+    async def put_chunk(
+        self, att_id: str, idx: int, blob: bytes, *, size: int, chunks: int
+    ) -> tuple[int, Any]:
+        path = f"/v1/attachments/{att_id}/chunks/{idx}?size={size}&chunks={chunks}"
+        status, body, _ = await self.request(
+            "PUT", path, blob, headers={"Content-Type": "application/octet-stream"}
+        )
+        return status, body
+
+    async def attachment_status(self, att_id: str) -> tuple[int, Any]:
+        status, body, _ = await self.request("GET", f"/v1/attachments/{att_id}")
+        return status, body
+
+    async def get_chunk(self, att_id: str, idx: int) -> tuple[int, bytes]:
+        """A chunk's raw bytes (or the error body's bytes)."""
+        assert self._session is not None, "use 'async with'"
+        path = f"/v1/attachments/{att_id}/chunks/{idx}"
+        async with self._session.get(self.base_url + path, headers=self.sign("GET", path)) as r:
+            return r.status, await r.read()
+
     async def directory(self) -> tuple[int, Any]:
         status, body, _ = await self.request("GET", "/v1/directory")
         return status, body

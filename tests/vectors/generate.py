@@ -20,6 +20,7 @@ Files:
 - ``receipts.json``: one receipt of each type.
 - ``httpsig.json``: RFC 9421 request signatures with a fixed nonce and time.
 - ``keystore.json``: a public bundle, an unencrypted keystore, an encrypted keystore.
+- ``attachments.json``: sealed attachment chunks (:mod:`tests.vectors.gen_attachments`).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from keys.errors import PocnetError
 from keys.httpsig import sign_request
 from keys.identities import EncryptionPrivateKey, SigningKey
 from keys.keystore import Keystore, StoredEncryptionKey, make_bundle
+from tests.vectors.gen_attachments import build_attachments
 
 HERE = Path(__file__).resolve().parent
 NOW = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
@@ -303,10 +305,15 @@ BODY: dict[str, Any] = {
     "mla_to_follow": True,
 }
 ATTACHMENT = Attachment(
+    id=derive("attachment id", 16).hex(),
     name="timeline.pdf",
     media_type="application/pdf",
     size=48213,
     sha256=hashlib.sha256(b"timeline.pdf placeholder").hexdigest(),
+    key=derive("attachment key", 32),
+    chunk_size=1 << 20,
+    chunks=1,
+    digest=hashlib.sha256(b"timeline.pdf chunks placeholder").hexdigest(),
 )
 
 
@@ -588,6 +595,7 @@ def build_all() -> dict[str, bytes]:
         "receipts.json": build_receipts(),
         "httpsig.json": build_httpsig(),
         "keystore.json": build_keystore(_load("keystore.json")),
+        "attachments.json": build_attachments(_load("attachments.json")),
     }
     return {
         name: (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")

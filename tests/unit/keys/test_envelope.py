@@ -21,7 +21,6 @@ from keys.envelope import (
     MESSAGE_FIELDS,
     TYPE_ENVELOPE,
     TYPE_MESSAGE,
-    Attachment,
     Envelope,
     Header,
     Message,
@@ -37,6 +36,7 @@ from keys.identities import EncryptionPrivateKey, EncryptionPublicKey, SigningKe
 from keys.limits import ProtocolLimits
 from keys.receipts import issue_at
 from keys.suites import SUITES, get_suite
+from tests.support.attachments import sample_attachment
 
 NOW = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
 BODY = {"case_reference": "FR-2025-0042", "summary_of_facts": "Ransomware; data in DE."}
@@ -163,7 +163,7 @@ def plaintext_of(sealed: Sealed, holder: Party) -> bytes:
 
 @pytest.mark.parametrize("recipient", [DE, DE_HYBRID], ids=["x25519", "mlkem768-x25519"])
 def test_seal_open_round_trip(recipient: Party) -> None:
-    att = Attachment("log.txt", "text/plain", 12, hashlib.sha256(b"x").hexdigest())
+    att = sample_attachment()
     sealed = seal(recipient=recipient, priority="urgent", language="fr", attachments=(att,))
     message = open_as(recipient, sealed.envelope.to_bytes())
     assert message == sealed.message
@@ -677,28 +677,46 @@ def test_header_field_rules(field: str, value: Any) -> None:
 
 def test_message_attachment_limit() -> None:
     msg = seal().message.to_dict()
-    att = {"name": "a", "media_type": "text/plain", "size": 1, "sha256": "0" * 64}
-    msg["attachments"] = [att] * 3
+    msg["attachments"] = [sample_attachment(label=str(i)).to_dict() for i in range(3)]
     assert len(Message.from_dict(msg).attachments) == 3
     with pytest.raises(ValidationError):
         Message.from_dict(msg, ProtocolLimits(max_attachments=2))
 
 
 @pytest.mark.parametrize(
-    "att",
+    "change",
     [
-        {"name": "../etc/passwd", "media_type": "text/plain", "size": 1, "sha256": "0" * 64},
-        {"name": "", "media_type": "text/plain", "size": 1, "sha256": "0" * 64},
-        {"name": "a", "media_type": "text", "size": 1, "sha256": "0" * 64},
-        {"name": "a", "media_type": "text/plain", "size": -1, "sha256": "0" * 64},
-        {"name": "a", "media_type": "text/plain", "size": 1, "sha256": "0" * 63},
-        {"name": "a", "media_type": "text/plain", "size": 1},
+        {"name": "../etc/passwd"},
+        {"name": ""},
+        {"media_type": "text"},
+        {"size": -1},
+        {"sha256": "0" * 63},
+        {"key": "AAAA"},
+        {"chunk_size": 1000},
+        {"chunk_size": 512},
+        {"chunks": 2},
+        {"digest": "0" * 65},
+        {"id": "0" * 31},
+        {"extra": 1},
     ],
-    ids=["slash", "empty-name", "media-type", "size", "sha256", "missing"],
+    ids=[
+        "slash",
+        "empty-name",
+        "media-type",
+        "size",
+        "sha256",
+        "key",
+        "chunk-size-not-power",
+        "chunk-size-small",
+        "chunks",
+        "digest",
+        "id",
+        "extra",
+    ],
 )
-def test_attachment_rules(att: dict[str, Any]) -> None:
+def test_attachment_rules(change: dict[str, Any]) -> None:
     msg = seal().message.to_dict()
-    msg["attachments"] = [att]
+    msg["attachments"] = [{**sample_attachment().to_dict(), **change}]
     with pytest.raises(ValidationError):
         Message.from_dict(msg)
 
@@ -732,7 +750,7 @@ def _sealed(body: dict[str, Any]) -> Any:
         recipient="DE",
         kind="assistance_request",
         body=body,
-        attachments=(Attachment("suspect-list.pdf", "application/pdf", 10, "ab" * 32),),
+        attachments=(sample_attachment("suspect-list.pdf", 10),),
         rand=lambda n: b"\x01" * n,
     )
 
@@ -805,12 +823,12 @@ BAD_NAMES = {
 @pytest.mark.parametrize("name", BAD_NAMES.values(), ids=list(BAD_NAMES))
 def test_attachment_names_refuse_path_parts_and_controls(name: str) -> None:
     with pytest.raises(ValidationError):
-        Attachment(name, "application/pdf", 1, "ab" * 32)
+        sample_attachment(name, 1)
 
 
 @pytest.mark.parametrize("name", ["timeline.pdf", "procès-verbal (1).pdf", ".hidden", "a..b"])
 def test_attachment_names_that_are_fine(name: str) -> None:
-    assert Attachment(name, "application/pdf", 1, "ab" * 32).name == name
+    assert sample_attachment(name, 1).name == name
 
 
 def test_an_envelope_with_a_bad_attachment_name_is_inner_malformed() -> None:

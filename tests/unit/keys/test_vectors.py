@@ -194,7 +194,7 @@ def _seal_again(suite: str) -> Any:
         language=inputs["language"],
         conversation_id=inputs["conversation_id"],
         in_reply_to=inputs["in_reply_to"],
-        attachments=tuple(Attachment(**a) for a in inputs["attachments"]),
+        attachments=tuple(Attachment.from_dict(a) for a in inputs["attachments"]),
         ttl=timedelta(seconds=inputs["ttl_seconds"]),
         msg_id=inputs["msg_id"],
     )
