@@ -30,6 +30,7 @@ def build_app(console: Console) -> web.Application:
     app.router.add_post("/logout", auth_views.logout)
     app.router.add_get("/", views.inbox)
     app.router.add_get("/messages/{msg_id:[0-9a-f]{1,32}}", views.message)
+    app.router.add_get("/messages/{msg_id:[0-9a-f]{1,32}}/pdf", views.pdf)
     app.router.add_post("/messages/{msg_id:[0-9a-f]{1,32}}/ack", views.ack)
     app.router.add_get("/messages/{msg_id:[0-9a-f]{1,32}}/respond", respond_views.respond_form)
     app.router.add_post("/messages/{msg_id:[0-9a-f]{1,32}}/respond", respond_views.respond)

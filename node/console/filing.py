@@ -5,6 +5,7 @@ sender's authority and time zone from the signed directory, then :func:`node.con
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 from node.console.pdf import Filing, as_pdf
@@ -42,4 +43,5 @@ async def message_pdf(
     timeline = await proven_timeline(store, peers, msg)
     view = readable(msg, timeline, sender_zone)
     filing = Filing(sender, authority, officer_zone, printed_at, printed_by)
-    return as_pdf(view, filing, font or find_font())
+    # a few tenths of a second of layout: off the event loop, which serves the console
+    return await asyncio.to_thread(as_pdf, view, filing, font or find_font())

@@ -12,7 +12,9 @@ from aiohttp import web
 from keys.errors import NotFound, PocnetError
 from node.console.board import OPEN_IN, OPEN_OUT, Filters, board_page
 from node.console.context import CONSOLE_KEY
+from node.console.filing import message_pdf
 from node.console.live import alarm_items, contact_of
+from node.console.pdf import MEDIA_TYPE
 from node.console.present import duration, form_rows, in_zone
 from node.console.security import session_of
 from node.evidence.auditview import proven_timeline
@@ -105,6 +107,32 @@ async def message(request: web.Request) -> web.Response:
         },
     )
     return aiohttp_jinja2.render_template("message.html", request, context)
+
+
+async def pdf(request: web.Request) -> web.StreamResponse:
+    """The message as a PDF to file (the same document as ``node show --format pdf``)."""
+    console = request.app[CONSOLE_KEY]
+    msg_id = request.match_info["msg_id"][:32]
+    try:
+        msg = await console.store.get_message(msg_id)
+    except NotFound as e:
+        raise web.HTTPNotFound(text="no such message") from e
+    session = session_of(request)
+    document = await message_pdf(
+        console.store,
+        console.peers,
+        msg,
+        own_party=console.party,
+        officer_zone=console.defaults.authority.get("time_zone") or None,
+        printed_at=console.clock(),
+        printed_by=f"officer:{session.officer}",
+    )
+    await console.record(session, "export", msg_id=msg.msg_id, detail="pdf (console)")
+    return web.Response(
+        body=document,
+        content_type=MEDIA_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="pocnet-{msg.msg_id[:12]}.pdf"'},
+    )
 
 
 async def ack(request: web.Request) -> web.StreamResponse:

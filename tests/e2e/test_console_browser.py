@@ -259,3 +259,23 @@ def test_labels_and_keyboard_navigation(consoles: Consoles, browser: Any) -> Non
     page.goto(consoles.de.url + "/login")
     assert unlabelled_inputs(page) == []
     context.close()
+
+
+def test_the_pdf_button_downloads_a_pdf_to_file(consoles: Consoles, browser: Any) -> None:
+    msg_id = send(consoles.net, "preservation_request", "urgent")
+    context, page = login(browser, consoles.de, "ben")
+    page.goto(f"{consoles.de.url}/messages/{msg_id}")
+    button = page.get_by_role("link", name="PDF to file")
+    expect(button).to_be_visible()
+    with page.expect_download() as info:
+        button.click()
+    download = info.value
+    assert download.suggested_filename == f"pocnet-{msg_id[:12]}.pdf"
+    saved = Path(download.path()).read_bytes()
+    assert saved.startswith(b"%PDF-") and b"<html" not in saved[:200]
+    # the same URL through the browser's session: application/pdf, never cached
+    response = context.request.get(f"{consoles.de.url}/messages/{msg_id}/pdf")
+    assert response.status == 200
+    assert response.headers["content-type"] == "application/pdf"
+    assert response.headers["cache-control"] == "no-store"
+    context.close()

@@ -16,6 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 import structlog
+from aiohttp.test_utils import TestClient
 from pypdf import PdfReader
 
 from node.console.filing import directory_profile, message_pdf
@@ -32,9 +33,11 @@ from node.forms import validate_form
 from node.forms.examples import example
 from node.runtime import Node
 from tests.support.fake_relay import FakeClock, FakeRelayNetwork, fake_node
+from tests.unit.node.test_console_app import client, login
 
 T0 = datetime(2026, 3, 1, 3, 0, tzinfo=UTC)
 BUILTIN = PdfFont(CORE, None, "built-in")
+__all__ = ["client"]  # the console fixture, shared with test_console_app
 
 
 @pytest.fixture
@@ -204,3 +207,24 @@ def test_the_installed_package_font_is_the_pinned_one() -> None:
     assert font.source == "fontpkg-noto-sans", font
     assert font.path is not None
     assert hashlib.sha256(font.path.read_bytes()).hexdigest() == NOTO_SHA256
+
+
+async def test_the_console_button_downloads_the_pdf_and_logs_the_export(
+    pair: tuple[Node, Node], clock: FakeClock, client: TestClient
+) -> None:
+    fr, de = pair
+    msg_id = await received(fr, de, clock)
+    assert (await client.get(f"/messages/{msg_id}/pdf")).status == 401  # not logged in
+    await login(client)
+    page = await (await client.get(f"/messages/{msg_id}")).text()
+    assert f'href="/messages/{msg_id}/pdf"' in page
+    resp = await client.get(f"/messages/{msg_id}/pdf")
+    assert resp.status == 200
+    assert resp.headers["Content-Type"] == "application/pdf"
+    assert f'filename="pocnet-{msg_id[:12]}.pdf"' in resp.headers["Content-Disposition"]
+    assert resp.headers["Cache-Control"] == "no-store"
+    text = flat(text_of(await resp.read()))
+    assert msg_id in text and "officer:anna" in text
+    records = [(r.os_user, r.action, r.detail) for r in await de.store.access_records()]
+    assert ("officer:anna", "export", "pdf (console)") in records
+    assert (await client.get("/messages/" + "0" * 32 + "/pdf")).status == 404
