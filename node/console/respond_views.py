@@ -13,6 +13,7 @@ from aiohttp import web
 
 from keys.errors import InvalidInput, NotFound
 from node.console.context import CONSOLE_KEY, Console
+from node.console.draft_views import discard_draft, draft_number, load_draft, save_draft
 from node.console.formgen import inputs, parse
 from node.console.present import form_rows
 from node.console.security import session_of
@@ -50,6 +51,7 @@ async def _form_page(
     values: dict[str, Any],
     problems: list[Problem],
     status: int = 200,
+    draft: int | None = None,
 ) -> web.Response:
     spec = KINDS[kind]
     context = await page_context(
@@ -62,6 +64,7 @@ async def _form_page(
             "kinds": answering_kinds(original.kind),
             "inputs": inputs(fields_for(spec), values, problems),
             "problems": problems,
+            "draft": draft,
         },
     )
     return aiohttp_jinja2.render_template("respond.html", request, context, status=status)
@@ -69,11 +72,20 @@ async def _form_page(
 
 async def respond_form(request: web.Request) -> web.Response:
     console = request.app[CONSOLE_KEY]
+    session = session_of(request)
     original = await _original(console, request)
+    draft_id = draft_number(request.query.get("draft"))
+    if draft_id is not None:
+        draft = await load_draft(console, draft_id, purpose="answer")
+        if draft.msg_id != original.msg_id:
+            raise web.HTTPNotFound(text="no such draft for this message")
+        kind = _kind(request, original, draft.kind)
+        await console.record(session, "draft", original.msg_id, f"resumed {draft_id}")
+        return await _form_page(request, original, kind, draft.data, [], draft=draft_id)
     kind = _kind(request, original, request.query.get("kind"))
     reference = original.body.get("reference")
     values = {"request_reference": reference} if isinstance(reference, str) else {}
-    await console.record(session_of(request), "view", original.msg_id, f"answer form {kind}")
+    await console.record(session, "view", original.msg_id, f"answer form {kind}")
     return await _form_page(request, original, kind, values, [])
 
 
@@ -106,7 +118,14 @@ async def respond(request: web.Request) -> web.StreamResponse:
     posted = await request.post()
     kind = _kind(request, original, posted.get("kind"))
     sending = posted.get("step") == "send"
+    draft_id = draft_number(posted.get("draft"))
     data = _confirmed(posted) if sending else parse(fields_for(KINDS[kind]), posted)
+    if posted.get("step") == "draft":
+        saved = await save_draft(
+            console, session.officer, draft_id, "answer", kind, data, msg_id=original.msg_id
+        )
+        await console.record(session, "draft", original.msg_id, f"saved {saved} {kind}")
+        return web.Response(status=303, headers={"Location": "/drafts"})
     try:
         if sending:
             _, sent = await respond_shared(
@@ -116,13 +135,16 @@ async def respond(request: web.Request) -> web.StreamResponse:
         else:
             form = answer_form(original, kind, data, now=console.clock(), defaults=console.defaults)
     except FormInvalid as e:
-        return await _form_page(request, original, kind, data, list(e.problems), 422)
+        problems = list(e.problems)
+        return await _form_page(request, original, kind, data, problems, 422, draft_id)
     except InvalidInput as e:
         raise web.HTTPBadRequest(text=e.message) from e
     if sending:
         console.log.info(
             "console.answered", msg_id=original.msg_id, reply=sent.msg_id, outcome=sent.outcome
         )
+        if draft_id is not None and sent.ok:
+            await discard_draft(console, session.officer, draft_id, "deleted on send")
         return web.Response(status=303, headers={"Location": f"/messages/{sent.msg_id}"})
     context = await page_context(
         request,
@@ -134,6 +156,7 @@ async def respond(request: web.Request) -> web.StreamResponse:
             "form": form,
             "rows": form_rows(fields_for(KINDS[kind]), form.body),
             "data": json.dumps(data, ensure_ascii=False),
+            "draft": draft_id,
         },
     )
     return aiohttp_jinja2.render_template("confirm.html", request, context)

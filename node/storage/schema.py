@@ -187,6 +187,24 @@ officers = Table(
     Column("disabled", Integer, nullable=False, default=0),
 )
 
+# Unsent forms of the web console (node/console/drafts.py): an answer to a received message
+# (``msg_id``) or a new request (``recipient``), as typed (``data``: JSON, not validated).
+# Plaintext like the messages themselves; deleted when the form is sent or discarded.
+drafts = Table(
+    "drafts",
+    metadata,
+    _serial(),
+    Column("purpose", String(16), nullable=False),
+    _msg_id(nullable=True),
+    _party("recipient", nullable=True),
+    Column("kind", String(64), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("officer", String(64), nullable=False),
+    _time("created_at"),
+    _time("updated_at"),
+)
+Index("ix_drafts_msg", drafts.c.msg_id)
+
 # Warnings already raised (so a periodic check raises each once).
 notices = Table(
     "notices",

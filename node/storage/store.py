@@ -24,6 +24,7 @@ from node.storage.auditstore import AuditRecords
 from node.storage.consolequeries import ConsoleQueries
 from node.storage.database import StoreError
 from node.storage.directorystore import DirectoryRecords
+from node.storage.draftstore import DraftRecords
 from node.storage.officerstore import OfficerRecords
 from node.storage.records import Rejection, StoredMessage, StoredReceipt
 from node.storage.registers import Registers
@@ -60,7 +61,9 @@ def _receipt_values(
     }
 
 
-class Store(AuditRecords, Registers, DirectoryRecords, OfficerRecords, ConsoleQueries):
+class Store(
+    AuditRecords, Registers, DirectoryRecords, OfficerRecords, DraftRecords, ConsoleQueries
+):
     """All reads and writes of the node's database (audit records: node/storage/auditstore.py)."""
 
     # -- messages -------------------------------------------------------------------

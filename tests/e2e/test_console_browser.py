@@ -279,3 +279,21 @@ def test_the_pdf_button_downloads_a_pdf_to_file(consoles: Consoles, browser: Any
     assert response.headers["content-type"] == "application/pdf"
     assert response.headers["cache-control"] == "no-store"
     context.close()
+
+
+def test_an_answer_saved_as_draft_is_resumed_from_the_drafts_page(
+    consoles: Consoles, browser: Any
+) -> None:
+    msg_id = send(consoles.net, "preservation_request", "routine")
+    context, page = login(browser, consoles.de, "anna")
+    page.goto(f"{consoles.de.url}/messages/{msg_id}/respond")
+    page.get_by_label("Provider reference").fill("HX-2026-77")
+    page.get_by_role("button", name="Save as draft").click()
+    expect(page.get_by_role("heading", name="Drafts")).to_be_visible()
+    row = page.locator("#drafts tr", has_text=msg_id[:12])
+    expect(row).to_contain_text("anna")
+    shot(page, "drafts")
+    assert unlabelled_inputs(page) == []
+    row.get_by_role("link", name="Resume").click()
+    expect(page.get_by_label("Provider reference")).to_have_value("HX-2026-77")
+    context.close()
