@@ -20,7 +20,7 @@ from node.cli.formfile import read_form
 from node.cli.interactive import complete_interactively
 from node.exchange.acknowledge import acknowledge
 from node.exchange.alerts import Alert
-from node.exchange.answer import Sender, Sent, respond, send_form
+from node.exchange.answer import Sender, Sent, request_form, respond, send_form
 from node.forms import ValidatedForm, validate_form
 from node.forms.i18n import language_warning
 from node.relayapi.misconfig import RelayConfigError
@@ -138,16 +138,17 @@ async def _report(
 async def cmd_send(args: argparse.Namespace) -> int:
     recipient = normalise_party_id(args.to)
     async with full_node(args) as node:
-        if recipient == node.config.party:
-            raise InvalidInput("you cannot send a request to yourself", code="self_recipient")
         accepted = node.peers.accepted_languages(recipient)
         if accepted and is_terminal() and not args.json:
             print(f"{recipient} accepts requests in: {', '.join(accepted)}", file=sys.stderr)
-        form = _validator(args)(
+        form = request_form(
+            node.config.party,
+            recipient,
             args.kind,
             _read(args, node),
             now=now(),
             priority=args.priority,
+            validate=_validator(args),
             defaults=form_defaults(node.config),
         )
         await _recipient_key_known(node, recipient)

@@ -9,7 +9,15 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from node.console import auth_views, draft_views, info_views, live, respond_views, views
+from node.console import (
+    auth_views,
+    compose_views,
+    draft_views,
+    info_views,
+    live,
+    respond_views,
+    views,
+)
 from node.console.context import CONSOLE_KEY, Console
 from node.console.security import gate, headers
 
@@ -34,6 +42,8 @@ def build_app(console: Console) -> web.Application:
     app.router.add_post("/messages/{msg_id:[0-9a-f]{1,32}}/ack", views.ack)
     app.router.add_get("/messages/{msg_id:[0-9a-f]{1,32}}/respond", respond_views.respond_form)
     app.router.add_post("/messages/{msg_id:[0-9a-f]{1,32}}/respond", respond_views.respond)
+    app.router.add_get("/compose", compose_views.compose_form)
+    app.router.add_post("/compose", compose_views.compose)
     app.router.add_get("/drafts", draft_views.drafts)
     app.router.add_post("/drafts/{draft_id:[0-9]{1,9}}/delete", draft_views.delete)
     app.router.add_get("/directory", info_views.directory)

@@ -65,6 +65,9 @@ async def _form_page(
             "inputs": inputs(fields_for(spec), values, problems),
             "problems": problems,
             "draft": draft,
+            "form_action": f"/messages/{original.msg_id}/respond",
+            "hidden": {"kind": kind},
+            "check_label": "Check the answer",
         },
     )
     return aiohttp_jinja2.render_template("respond.html", request, context, status=status)
@@ -89,13 +92,13 @@ async def respond_form(request: web.Request) -> web.Response:
     return await _form_page(request, original, kind, values, [])
 
 
-def _sender(console: Console) -> Sender:
+def sender_of(console: Console) -> Sender:
     if console.outbox is None:
         raise web.HTTPConflict(text="this console runs without the node's keys: read-only")
     return Sender(console.store, console.outbox, console.signing_key, console.party)
 
 
-def _confirmed(posted: Any) -> dict[str, Any]:
+def confirmed(posted: Any) -> dict[str, Any]:
     """The form as shown on the confirmation page (a hidden JSON field)."""
     raw = posted.get("data")
     if not isinstance(raw, str) or len(raw) > MAX_DATA:
@@ -119,7 +122,7 @@ async def respond(request: web.Request) -> web.StreamResponse:
     kind = _kind(request, original, posted.get("kind"))
     sending = posted.get("step") == "send"
     draft_id = draft_number(posted.get("draft"))
-    data = _confirmed(posted) if sending else parse(fields_for(KINDS[kind]), posted)
+    data = confirmed(posted) if sending else parse(fields_for(KINDS[kind]), posted)
     if posted.get("step") == "draft":
         saved = await save_draft(
             console, session.officer, draft_id, "answer", kind, data, msg_id=original.msg_id
@@ -129,7 +132,7 @@ async def respond(request: web.Request) -> web.StreamResponse:
     try:
         if sending:
             _, sent = await respond_shared(
-                _sender(console), original, kind, data, who=f"officer:{session.officer}",
+                sender_of(console), original, kind, data, who=f"officer:{session.officer}",
                 clock=console.clock, defaults=console.defaults,
             )  # fmt: skip
         else:
@@ -157,6 +160,11 @@ async def respond(request: web.Request) -> web.StreamResponse:
             "rows": form_rows(fields_for(KINDS[kind]), form.body),
             "data": json.dumps(data, ensure_ascii=False),
             "draft": draft_id,
+            "action": f"/messages/{original.msg_id}/respond",
+            "hidden": {"kind": kind},
+            "intro": f"In answer to {original.kind} {original.msg_id} from {original.counterpart}",
+            "send_label": "Send the answer",
+            "restart": f"/messages/{original.msg_id}/respond?kind={kind}",
         },
     )
     return aiohttp_jinja2.render_template("confirm.html", request, context)

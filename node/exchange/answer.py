@@ -4,6 +4,8 @@ sealed, queued, acknowledged and logged exactly as one from the command line.
 
 - :func:`send_form` seals ``form`` to a recipient, commits it to the outbox (nothing typed
   is lost after that), then makes one attempt to submit it; the daemon retries the rest.
+- :func:`request_form` is the validation of a new request (``node send``, the console's
+  "New request"): never to this node itself.
 - :func:`answer_form` is the validation of an answer: only a received message is answered,
   only by a kind that answers its kind; the request's reference is carried over and the
   reply inherits the request's priority unless the form or the caller names one.
@@ -87,6 +89,28 @@ async def send_form(
     pause("submitted")
     stored = await sender.store.get_message(msg.msg_id)
     return Sent(msg.msg_id, outcome, error, stored.state, stored.last_error)
+
+
+def request_form(
+    own_party: str,
+    recipient: str,
+    kind: str,
+    data: dict[str, Any],
+    *,
+    now: datetime,
+    priority: str | None = None,
+    validate: Validate = validate_form,
+    defaults: FormDefaults | None = None,
+) -> ValidatedForm:
+    """``data`` validated as a new ``kind`` request to ``recipient`` (``node send``).
+
+    Raises:
+        InvalidInput: addressed to this node itself.
+        FormInvalid: the form's problems, each with its field.
+    """
+    if recipient == own_party:
+        raise InvalidInput("you cannot send a request to yourself", code="self_recipient")
+    return validate(kind, data, now=now, priority=priority, defaults=defaults)
 
 
 def answerable(original_kind: str, direction: str, reply_kind: str) -> InvalidInput | None:
