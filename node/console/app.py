@@ -16,6 +16,7 @@ from node.console import (
     info_views,
     live,
     respond_views,
+    supervisor_views,
     views,
 )
 from node.console.context import CONSOLE_KEY, Console
@@ -45,6 +46,12 @@ def build_app(console: Console) -> web.Application:
     app.router.add_get("/compose", compose_views.compose_form)
     app.router.add_post("/compose", compose_views.compose)
     app.router.add_get("/drafts", draft_views.drafts)
+    app.router.add_get("/officers", supervisor_views.officers)
+    app.router.add_post(
+        "/officers/{name:[a-z0-9._-]{1,32}}/{action:disable|enable}", supervisor_views.set_disabled
+    )
+    app.router.add_get("/access", supervisor_views.access_log)
+    app.router.add_post("/messages/{msg_id:[0-9a-f]{1,32}}/resend", supervisor_views.resend)
     app.router.add_post("/drafts/{draft_id:[0-9]{1,9}}/delete", draft_views.delete)
     app.router.add_get("/directory", info_views.directory)
     app.router.add_get("/statistics", info_views.statistics)
