@@ -67,6 +67,7 @@ def consoles(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Consoles]:
     )
     add_officer(net["DE"], "anna", PASSWORD, root)
     add_officer(net["DE"], "ben", PASSWORD, root)
+    add_officer(net["DE"], "boss", PASSWORD, root, role="supervisor")
     add_officer(net["FR"], "marie", PASSWORD, root)
     with net.running("FR", "DE"):
         de, fr = ConsoleProcess.of(net["DE"]), ConsoleProcess.of(net["FR"])
@@ -296,4 +297,56 @@ def test_an_answer_saved_as_draft_is_resumed_from_the_drafts_page(
     assert unlabelled_inputs(page) == []
     row.get_by_role("link", name="Resume").click()
     expect(page.get_by_label("Provider reference")).to_have_value("HX-2026-77")
+    context.close()
+
+
+def test_a_new_request_composed_in_the_browser_is_accepted(
+    consoles: Consoles, browser: Any
+) -> None:
+    context, page = login(browser, consoles.de, "anna")
+    page.get_by_role("link", name="New request").click()
+    expect(page.locator("#counterparts")).to_contain_text("FR")
+    assert unlabelled_inputs(page) == []
+    shot(page, "compose-pick")
+    page.get_by_label("Counterpart").select_option("FR")
+    page.get_by_label("Kind of request").select_option("assistance_request")
+    page.get_by_role("button", name="Write it").click()
+    expect(page.locator("#profile")).to_be_visible()
+    page.get_by_role("button", name="Check the request").click()
+    expect(page.locator("#problems")).to_be_visible()  # inline, from node send's validator
+    assert unlabelled_inputs(page) == []
+    shot(page, "compose-problems")
+    spec = KINDS["assistance_request"]
+    for i in inputs(fields_for(spec), example("assistance_request", datetime.now(UTC), "DE")):
+        if i.widget == "heading" or i.value in ("", None, ()):
+            continue
+        if i.widget == "checkboxes":
+            for v in i.value:
+                page.locator(f"[name='{i.name}'][value='{v}']").check()
+        elif i.widget == "select":
+            page.locator(f"[name='{i.name}']").select_option(str(i.value))
+        else:
+            page.locator(f"[name='{i.name}']").fill(str(i.value))
+    page.get_by_role("button", name="Check the request").click()
+    expect(page.get_by_role("heading", name="Check before sending")).to_be_visible()
+    page.get_by_role("button", name="Send the request").click()
+    expect(page.locator("#state")).to_contain_text("accepted")
+    context.close()
+
+
+def test_supervisor_pages_are_refused_to_an_officer(consoles: Consoles, browser: Any) -> None:
+    context, page = login(browser, consoles.de, "anna")
+    assert page.get_by_role("link", name="Access log").count() == 0
+    refused = page.goto(consoles.de.url + "/access")
+    assert refused is not None and refused.status == 403
+    context.close()
+    context, page = login(browser, consoles.de, "boss")
+    page.get_by_role("link", name="Access log").click()
+    expect(page.locator("#access")).to_contain_text("denied")
+    expect(page.locator("#access")).to_contain_text("officer:anna")
+    shot(page, "access-log")
+    page.get_by_role("link", name="Officers").click()
+    expect(page.locator("#officers")).to_contain_text("ben")
+    assert unlabelled_inputs(page) == []
+    shot(page, "officers")
     context.close()

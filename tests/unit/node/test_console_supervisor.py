@@ -127,7 +127,9 @@ async def test_a_supervisor_sends_a_failed_request_again(
     )
     assert resent.status == 303
     assert (await de.store.get_message(msg_id)).state == "accepted"
-    records = [(r.os_user, r.action, r.detail) for r in await de.store.access_records(msg_id=msg_id)]
+    records = [
+        (r.os_user, r.action, r.detail) for r in await de.store.access_records(msg_id=msg_id)
+    ]
     assert ("officer:boss", "send", "resent accepted") in records
     # only a failed one
     again = await boss.post(f"/messages/{msg_id}/resend", data={"csrf": token})
