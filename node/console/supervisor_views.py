@@ -55,7 +55,7 @@ async def set_disabled(request: web.Request) -> web.StreamResponse:
         raise web.HTTPBadRequest(text="you cannot disable your own account")
     if not await console.store.set_officer_disabled(name, disable):
         raise web.HTTPNotFound(text="no such officer")
-    ended = console.sessions.close_officer(name) if disable else 0
+    ended = await console.sessions.close_officer(name) if disable else 0
     what = "disabled" if disable else "enabled"
     await console.record(session, "view", detail=f"officer {name} {what}")
     console.log.info(f"console.officer_{what}", officer=session.officer, target=name, ended=ended)

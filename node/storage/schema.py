@@ -205,6 +205,20 @@ drafts = Table(
 )
 Index("ix_drafts_msg", drafts.c.msg_id)
 
+# Sessions of the web console (node/console/sessions.py), so that they survive a restart of
+# the console: keyed by the SHA-256 of the cookie (the cookie itself is never stored).
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    _sha256("digest", primary_key=True),
+    Column("officer", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    _time("created_at"),
+    _time("last_seen"),
+)
+Index("ix_console_sessions_officer", console_sessions.c.officer)
+
 # Warnings already raised (so a periodic check raises each once).
 notices = Table(
     "notices",

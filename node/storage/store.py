@@ -29,6 +29,7 @@ from node.storage.officerstore import OfficerRecords
 from node.storage.records import Rejection, StoredMessage, StoredReceipt
 from node.storage.registers import Registers
 from node.storage.schema import messages, receipts
+from node.storage.sessionstore import SessionRecords
 from node.storage.states import (
     INBOX,
     LIVE_OUTGOING,
@@ -62,7 +63,13 @@ def _receipt_values(
 
 
 class Store(
-    AuditRecords, Registers, DirectoryRecords, OfficerRecords, DraftRecords, ConsoleQueries
+    AuditRecords,
+    Registers,
+    DirectoryRecords,
+    OfficerRecords,
+    DraftRecords,
+    SessionRecords,
+    ConsoleQueries,
 ):
     """All reads and writes of the node's database (audit records: node/storage/auditstore.py)."""
 

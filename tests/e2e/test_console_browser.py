@@ -350,3 +350,14 @@ def test_supervisor_pages_are_refused_to_an_officer(consoles: Consoles, browser:
     assert unlabelled_inputs(page) == []
     shot(page, "officers")
     context.close()
+
+
+def test_a_session_survives_a_console_restart(consoles: Consoles, browser: Any) -> None:
+    context, page = login(browser, consoles.de, "ben")
+    consoles.de.stop()
+    consoles.de.start()  # a new process: sessions come from the node's database
+    response = page.goto(consoles.de.url + "/")
+    assert response is not None and response.status == 200
+    expect(page.get_by_role("heading", name="Inbox")).to_be_visible()
+    expect(page.locator(".who")).to_contain_text("ben")
+    context.close()
