@@ -18,9 +18,9 @@ from node.forms.examples import example
 from node.forms.registry import fields_for
 from node.runtime import Node
 from tests.support.fake_relay import FakeClock
-from tests.unit.node.test_console_app import clock, client, csrf_of, login, pair
+from tests.unit.node.test_console_app import client, clock, csrf_of, login, pair
 
-__all__ = ["clock", "client", "pair"]  # fixtures shared with test_console_app
+__all__ = ["client", "clock", "pair"]  # fixtures shared with test_console_app
 KIND = "preservation_request"
 
 

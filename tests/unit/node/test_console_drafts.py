@@ -19,9 +19,9 @@ from node.forms.registry import fields_for
 from node.runtime import Node
 from node.storage.store import Store
 from tests.support.fake_relay import FakeClock
-from tests.unit.node.test_console_app import clock, client, csrf_of, login, pair, send
+from tests.unit.node.test_console_app import client, clock, csrf_of, login, pair, send
 
-__all__ = ["clock", "client", "pair"]  # fixtures shared with test_console_app
+__all__ = ["client", "clock", "pair"]  # fixtures shared with test_console_app
 KIND = "preservation_response"
 
 

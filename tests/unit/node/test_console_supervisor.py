@@ -116,7 +116,7 @@ async def test_a_supervisor_reads_the_log_and_disables_an_officer(
 async def test_a_supervisor_sends_a_failed_request_again(
     pair: tuple[Node, Node], clock: FakeClock, two: tuple[TestClient, TestClient]
 ) -> None:
-    fr, de = pair
+    _, de = pair
     boss, _ = two
     msg_id = await failed_request(de, clock)
     page = await boss.get(f"/messages/{msg_id}")
