@@ -361,3 +361,15 @@ def test_a_session_survives_a_console_restart(consoles: Consoles, browser: Any) 
     expect(page.get_by_role("heading", name="Inbox")).to_be_visible()
     expect(page.locator(".who")).to_contain_text("ben")
     context.close()
+
+
+def test_statistics_show_server_drawn_charts(consoles: Consoles, browser: Any) -> None:
+    send(consoles.net, "assistance_request", "routine")
+    context, page = login(browser, consoles.de, "anna")
+    page.get_by_role("link", name="Statistics").click()
+    charts = page.locator("#charts figure svg")
+    expect(charts).to_have_count(4)
+    expect(charts.first).to_be_visible()
+    assert "assistance_request" in charts.first.inner_html()
+    shot(page, "statistics")
+    context.close()
