@@ -15,7 +15,7 @@ from aiohttp import web
 from keys.errors import InvalidInput
 from node.console.context import CONSOLE_KEY, Console
 from node.console.draft_views import discard_draft, draft_number, load_draft, save_draft
-from node.console.formgen import inputs, parse
+from node.console.formgen import form_context, parse
 from node.console.live import contact_of
 from node.console.present import form_rows, in_zone
 from node.console.respond_views import confirmed, sender_of
@@ -68,23 +68,13 @@ async def _form_page(
     draft: int | None = None,
 ) -> web.Response:
     console = request.app[CONSOLE_KEY]
-    spec = KINDS[kind]
     profile = next(p for p in counterparts(console) if p["id"] == to)
+    form = form_context(
+        kind, values, problems, draft, action="/compose", hidden={"to": to, "kind": kind},
+        check_label="Check the request",
+    )  # fmt: skip
     context = await page_context(
-        request,
-        {
-            "title": f"New {kind} to {to}",
-            "to": to,
-            "kind": kind,
-            "spec": spec,
-            "profile": profile,
-            "inputs": inputs(fields_for(spec), values, problems),
-            "problems": problems,
-            "draft": draft,
-            "form_action": "/compose",
-            "hidden": {"to": to, "kind": kind},
-            "check_label": "Check the request",
-        },
+        request, {**form, "title": f"New {kind} to {to}", "to": to, "profile": profile}
     )
     return aiohttp_jinja2.render_template("compose.html", request, context, status=status)
 

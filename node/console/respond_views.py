@@ -11,13 +11,13 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from keys.errors import InvalidInput, NotFound
+from keys.errors import InvalidInput
 from node.console.context import CONSOLE_KEY, Console
 from node.console.draft_views import discard_draft, draft_number, load_draft, save_draft
-from node.console.formgen import inputs, parse
+from node.console.formgen import form_context, parse
 from node.console.present import form_rows
 from node.console.security import session_of
-from node.console.views import page_context
+from node.console.views import page_context, stored_message
 from node.exchange.answer import Sender, answer_form
 from node.exchange.answer import respond as respond_shared
 from node.forms import KINDS, FormInvalid, Problem
@@ -29,10 +29,7 @@ MAX_DATA = 60_000
 
 
 async def _original(console: Console, request: web.Request) -> StoredMessage:
-    try:
-        msg = await console.store.get_message(request.match_info["msg_id"][:32])
-    except NotFound as e:
-        raise web.HTTPNotFound(text="no such message") from e
+    msg = await stored_message(request)
     if console.outbox is None:
         raise web.HTTPConflict(text="this console runs without the node's keys: read-only")
     return msg
@@ -53,21 +50,17 @@ async def _form_page(
     status: int = 200,
     draft: int | None = None,
 ) -> web.Response:
-    spec = KINDS[kind]
+    form = form_context(
+        kind, values, problems, draft, action=f"/messages/{original.msg_id}/respond",
+        hidden={"kind": kind}, check_label="Check the answer",
+    )  # fmt: skip
     context = await page_context(
         request,
         {
+            **form,
             "title": f"Answer {original.msg_id[:8]}",
             "msg": original,
-            "kind": kind,
-            "spec": spec,
             "kinds": answering_kinds(original.kind),
-            "inputs": inputs(fields_for(spec), values, problems),
-            "problems": problems,
-            "draft": draft,
-            "form_action": f"/messages/{original.msg_id}/respond",
-            "hidden": {"kind": kind},
-            "check_label": "Check the answer",
         },
     )
     return aiohttp_jinja2.render_template("respond.html", request, context, status=status)

@@ -8,12 +8,12 @@ from __future__ import annotations
 import aiohttp_jinja2
 from aiohttp import web
 
-from keys.errors import NotFound, PocnetError
+from keys.errors import PocnetError
 from node.console.accounts import NAME_RE
 from node.console.context import CONSOLE_KEY
 from node.console.rights import Right, allowed
 from node.console.security import session_of
-from node.console.views import page_context
+from node.console.views import page_context, stored_message
 from node.storage.states import OutboxState
 
 ACCESS_ROWS = 500  # the newest lines shown; `node access` exports them all
@@ -77,14 +77,10 @@ async def access_log(request: web.Request) -> web.Response:
 async def resend(request: web.Request) -> web.StreamResponse:
     """A sent request that ended ``failed``: queued again (as ``node retry``) and tried."""
     console = request.app[CONSOLE_KEY]
-    msg_id = request.match_info["msg_id"][:32]
-    await require(request, Right.RESEND_FAILED, msg_id)
+    await require(request, Right.RESEND_FAILED, request.match_info["msg_id"][:32])
     if console.outbox is None:
         raise web.HTTPConflict(text="this console runs without the node's keys: read-only")
-    try:
-        msg = await console.store.get_message(msg_id)
-    except NotFound as e:
-        raise web.HTTPNotFound(text="no such message") from e
+    msg = await stored_message(request)
     if msg.direction != "out" or msg.state != OutboxState.FAILED:
         raise web.HTTPBadRequest(text="only a sent request that failed can be sent again")
     await console.store.requeue_failed([msg.msg_id])

@@ -171,6 +171,21 @@ def test_an_emergency_arrives_live_is_acknowledged_and_the_sender_sees_it(
     fr_ctx.close()
 
 
+def fill_form(page: Any, kind: str, values: dict[str, Any]) -> None:
+    """Type ``values`` into the console's generated ``kind`` form, field by field."""
+    for i in inputs(fields_for(KINDS[kind]), values):
+        if i.widget == "heading" or i.value in ("", None, ()):
+            continue
+        field = page.locator(f"[name='{i.name}']")
+        if i.widget == "checkboxes":
+            for v in i.value:
+                page.locator(f"[name='{i.name}'][value='{v}']").check()
+        elif i.widget == "select":
+            field.select_option(str(i.value))
+        else:
+            field.fill(str(i.value))
+
+
 def answer(page: Any) -> None:
     """Answer the open request with the generated form: first empty (inline problems), then
     filled in field by field from the kind's example, checked, confirmed and sent."""
@@ -182,18 +197,7 @@ def answer(page: Any) -> None:
     expect(page.locator(".field-error").first).to_be_visible()
     shot(page, "answer-problems")
     assert unlabelled_inputs(page) == []
-    spec = KINDS["preservation_response"]
-    for i in inputs(fields_for(spec), example("preservation_response", datetime.now(UTC))):
-        if i.widget == "heading" or i.value in ("", None, ()):
-            continue
-        field = page.locator(f"[name='{i.name}']")
-        if i.widget == "checkboxes":
-            for v in i.value:
-                page.locator(f"[name='{i.name}'][value='{v}']").check()
-        elif i.widget == "select":
-            field.select_option(str(i.value))
-        else:
-            field.fill(str(i.value))
+    fill_form(page, "preservation_response", example("preservation_response", datetime.now(UTC)))
     page.get_by_role("button", name="Check the answer").click()
     expect(page.get_by_role("heading", name="Check before sending")).to_be_visible()
     shot(page, "answer-confirm")
@@ -316,17 +320,7 @@ def test_a_new_request_composed_in_the_browser_is_accepted(
     expect(page.locator("#problems")).to_be_visible()  # inline, from node send's validator
     assert unlabelled_inputs(page) == []
     shot(page, "compose-problems")
-    spec = KINDS["assistance_request"]
-    for i in inputs(fields_for(spec), example("assistance_request", datetime.now(UTC), "DE")):
-        if i.widget == "heading" or i.value in ("", None, ()):
-            continue
-        if i.widget == "checkboxes":
-            for v in i.value:
-                page.locator(f"[name='{i.name}'][value='{v}']").check()
-        elif i.widget == "select":
-            page.locator(f"[name='{i.name}']").select_option(str(i.value))
-        else:
-            page.locator(f"[name='{i.name}']").fill(str(i.value))
+    fill_form(page, "assistance_request", example("assistance_request", datetime.now(UTC), "DE"))
     page.get_by_role("button", name="Check the request").click()
     expect(page.get_by_role("heading", name="Check before sending")).to_be_visible()
     page.get_by_role("button", name="Send the request").click()

@@ -8,11 +8,15 @@ from typing import Any
 
 import nacl.pwhash
 import structlog
+from multidict import MultiDict
 
 from keys.encoding import format_time
 from node.console.accounts import hash_password
 from node.console.board import AckDeadlines
 from node.console.context import Console, ConsoleOptions
+from node.console.formgen import inputs
+from node.forms import KINDS
+from node.forms.registry import fields_for
 from node.runtime import Node
 
 FAST = {
@@ -40,3 +44,16 @@ async def console_for(
         log=structlog.get_logger(),
         clock=clock,
     )
+
+
+def posted_form(form_kind: str, values: dict[str, Any], **base: str) -> MultiDict[str]:
+    """What a browser posts for the console's generated ``form_kind`` form filled with
+    ``values`` (checkboxes repeated, headings and empty inputs left out), plus ``base``."""
+    data: MultiDict[str] = MultiDict(base)
+    for i in inputs(fields_for(KINDS[form_kind]), values):
+        if i.widget == "checkboxes":
+            for v in i.value:
+                data.add(i.name, v)
+        elif i.widget != "heading" and i.value not in ("", None):
+            data.add(i.name, str(i.value))
+    return data

@@ -5,12 +5,7 @@ who answered; a sent message cannot be answered."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
-from pathlib import Path
-
 import pytest
-import structlog
 
 from keys.errors import InvalidInput
 from node.cli import sending
@@ -20,27 +15,10 @@ from node.exchange.answer import Sender, answer_form, respond, send_form
 from node.forms import FormInvalid, validate_form
 from node.forms.examples import example
 from node.runtime import Node
-from tests.support.fake_relay import FakeClock, FakeRelayNetwork, fake_node
+from tests.support.fake_relay import FakeClock
+from tests.unit.node.test_console_app import clock, pair
 
-T0 = datetime(2026, 3, 1, 3, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(T0)
-
-
-@pytest.fixture
-async def pair(clock: FakeClock, tmp_path: Path) -> AsyncIterator[tuple[Node, Node]]:
-    net = FakeRelayNetwork(clock)
-    log = structlog.get_logger()
-    fr = await fake_node(net, tmp_path / "fr", "FR", clock=clock, log=log)
-    de = await fake_node(net, tmp_path / "de", "DE", clock=clock, log=log)
-    await fr.peers.refresh(fr.transport, clock())
-    await de.peers.refresh(de.transport, clock())
-    yield fr, de
-    await fr.close()
-    await de.close()
+__all__ = ["clock", "pair"]  # fixtures shared with test_console_app
 
 
 def sender_of(node: Node) -> Sender:

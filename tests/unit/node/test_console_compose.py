@@ -12,11 +12,10 @@ from aiohttp.test_utils import TestClient
 from multidict import MultiDict
 
 from node.console.compose_views import COMPOSE_KINDS
-from node.console.formgen import inputs
 from node.forms import KINDS
 from node.forms.examples import example
-from node.forms.registry import fields_for
 from node.runtime import Node
+from tests.support.console import posted_form
 from tests.support.fake_relay import FakeClock
 from tests.unit.node.test_console_app import client, clock, csrf_of, login, pair
 
@@ -25,14 +24,8 @@ KIND = "preservation_request"
 
 
 def filled(token: str, clock: FakeClock, step: str) -> MultiDict[str]:
-    data: MultiDict[str] = MultiDict({"csrf": token, "to": "FR", "kind": KIND, "step": step})
-    for i in inputs(fields_for(KINDS[KIND]), example(KIND, clock(), "DE")):
-        if i.widget == "checkboxes":
-            for v in i.value:
-                data.add(i.name, v)
-        elif i.widget != "heading" and i.value not in ("", None):
-            data.add(i.name, str(i.value))
-    return data
+    values = example(KIND, clock(), "DE")
+    return posted_form(KIND, values, csrf=token, to="FR", kind=KIND, step=step)
 
 
 async def test_compose_check_confirm_send_and_the_recipient_gets_it(

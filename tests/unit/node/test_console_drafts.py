@@ -12,12 +12,10 @@ from aiohttp.test_utils import TestClient
 from multidict import MultiDict
 
 from node.console.draft_views import draft_number
-from node.console.formgen import inputs
-from node.forms import KINDS
 from node.forms.examples import example
-from node.forms.registry import fields_for
 from node.runtime import Node
 from node.storage.store import Store
+from tests.support.console import posted_form
 from tests.support.fake_relay import FakeClock
 from tests.unit.node.test_console_app import client, clock, csrf_of, login, pair, send
 
@@ -26,14 +24,7 @@ KIND = "preservation_response"
 
 
 def filled_form(token: str, clock: FakeClock, step: str) -> MultiDict[str]:
-    data: MultiDict[str] = MultiDict({"csrf": token, "kind": KIND, "step": step})
-    for i in inputs(fields_for(KINDS[KIND]), example(KIND, clock())):
-        if i.widget == "checkboxes":
-            for v in i.value:
-                data.add(i.name, v)
-        elif i.widget != "heading":
-            data.add(i.name, str(i.value))
-    return data
+    return posted_form(KIND, example(KIND, clock()), csrf=token, kind=KIND, step=step)
 
 
 async def draft_actions(store: Store) -> list[tuple[str, str | None]]:

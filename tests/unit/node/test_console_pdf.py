@@ -9,13 +9,11 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import structlog
 from aiohttp.test_utils import TestClient
 from pypdf import PdfReader
 
@@ -32,30 +30,12 @@ from node.console.pdffont import (
 from node.forms import validate_form
 from node.forms.examples import example
 from node.runtime import Node
-from tests.support.fake_relay import FakeClock, FakeRelayNetwork, fake_node
-from tests.unit.node.test_console_app import client, login
+from tests.support.fake_relay import FakeClock
+from tests.unit.node.test_console_app import client, clock, login, pair
 
 T0 = datetime(2026, 3, 1, 3, 0, tzinfo=UTC)
 BUILTIN = PdfFont(CORE, None, "built-in")
-__all__ = ["client"]  # the console fixture, shared with test_console_app
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(T0)
-
-
-@pytest.fixture
-async def pair(clock: FakeClock, tmp_path: Path) -> AsyncIterator[tuple[Node, Node]]:
-    net = FakeRelayNetwork(clock)
-    log = structlog.get_logger()
-    fr = await fake_node(net, tmp_path / "fr", "FR", clock=clock, log=log)
-    de = await fake_node(net, tmp_path / "de", "DE", clock=clock, log=log)
-    await fr.peers.refresh(fr.transport, clock())
-    await de.peers.refresh(de.transport, clock())
-    yield fr, de
-    await fr.close()
-    await de.close()
+__all__ = ["client", "clock", "pair"]  # fixtures shared with test_console_app
 
 
 async def received(fr: Node, de: Node, clock: FakeClock, **changes: object) -> str:
