@@ -44,6 +44,7 @@ class SessionTable(Protocol):
     async def session_touch(self, digest: str, last_seen: str) -> None: ...
     async def session_delete(self, digest: str) -> StoredSession | None: ...
     async def session_delete_officer(self, officer: str) -> int: ...
+    async def session_delete_before(self, *, last_seen: str, created_at: str) -> int: ...
 
 
 def _b64(raw: bytes) -> str:
@@ -84,9 +85,13 @@ class SessionBook:
         self.absolute = absolute
 
     async def open(self, officer: str, role: str, now: datetime, token: bytes, csrf: bytes) -> str:
-        """Start a session; returns the cookie value."""
+        """Start a session (and forget the sessions that have ended meanwhile); returns
+        the cookie value."""
         if len(token) < TOKEN_BYTES or len(csrf) < TOKEN_BYTES:
             raise ValueError("session and CSRF tokens need 32 random bytes")
+        await self.table.session_delete_before(
+            last_seen=format_time(now - self.idle), created_at=format_time(now - self.absolute)
+        )
         cookie = _b64(token)
         digest = digest_of(cookie)
         assert digest is not None

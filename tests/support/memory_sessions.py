@@ -34,3 +34,11 @@ class MemorySessions:
         for k in gone:
             del self.rows[k]
         return len(gone)
+
+    async def session_delete_before(self, *, last_seen: str, created_at: str) -> int:
+        gone = [
+            k for k, s in self.rows.items() if s.last_seen < last_seen or s.created_at < created_at
+        ]
+        for k in gone:
+            del self.rows[k]
+        return len(gone)

@@ -100,6 +100,15 @@ async def test_logout_makes_the_cookie_worthless() -> None:
     assert await b.get(other, T0) is None
 
 
+async def test_ended_sessions_are_forgotten_at_the_next_login() -> None:
+    b = book()
+    assert isinstance(b.table, MemorySessions)
+    await b.open("anna", "officer", T0, R32, C32)
+    await b.open("ben", "officer", T0 + timedelta(minutes=10), C32, R32)
+    await b.open("carl", "officer", T0 + timedelta(minutes=20), R32[::-1], C32)
+    assert sorted(s.officer for s in b.table.rows.values()) == ["ben", "carl"]
+
+
 @pytest.mark.parametrize("cookie", [None, "", "x" * 129, "not-a-session"])
 async def test_bad_cookies_find_nothing(cookie: str | None) -> None:
     b = book()
