@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from keys.errors import InvalidInput
+from keys.errors import InvalidInput, PocnetError
 from node.console.context import CONSOLE_KEY, Console
 from node.console.draft_views import discard_draft, draft_number, load_draft, save_draft
 from node.console.formgen import form_context, parse
@@ -127,7 +127,11 @@ async def compose(request: web.Request) -> web.StreamResponse:
     except InvalidInput as e:
         raise web.HTTPBadRequest(text=e.message) from e
     if step == "send":
-        sent = await send_form(sender, to, form, console.clock)
+        try:
+            sent = await send_form(sender, to, form, console.clock)
+        except PocnetError as e:  # no usable key for the recipient (suspended, revoked ...)
+            console.log.warning("console.send_refused", recipient=to, error=str(e))
+            raise web.HTTPConflict(text=f"not sent: {e.message}") from e
         await console.record(session, "send", sent.msg_id, f"{kind} to {to} {sent.outcome}")
         console.log.info("console.sent", msg_id=sent.msg_id, kind=kind, outcome=sent.outcome)
         if draft_id is not None and sent.ok:
