@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from keys.errors import InvalidInput
+from keys.errors import InvalidInput, PocnetError
 from node.console.context import CONSOLE_KEY, Console
 from node.console.draft_views import discard_draft, draft_number, load_draft, save_draft
 from node.console.formgen import form_context, parse
@@ -135,6 +135,9 @@ async def respond(request: web.Request) -> web.StreamResponse:
         return await _form_page(request, original, kind, data, problems, 422, draft_id)
     except InvalidInput as e:
         raise web.HTTPBadRequest(text=e.message) from e
+    except PocnetError as e:  # no usable key for the requester (suspended, revoked ...)
+        console.log.warning("console.answer_refused", msg_id=original.msg_id, error=str(e))
+        raise web.HTTPConflict(text=f"not sent: {e.message}") from e
     if sending:
         console.log.info(
             "console.answered", msg_id=original.msg_id, reply=sent.msg_id, outcome=sent.outcome
