@@ -27,6 +27,7 @@ from node.console.pdffont import (
     find_font,
     transliterate,
 )
+from node.exchange.answer import Sender, respond
 from node.forms import validate_form
 from node.forms.examples import example
 from node.runtime import Node
@@ -208,3 +209,19 @@ async def test_the_console_button_downloads_the_pdf_and_logs_the_export(
     records = [(r.os_user, r.action, r.detail) for r in await de.store.access_records()]
     assert ("officer:anna", "export", "pdf (console)") in records
     assert (await client.get("/messages/" + "0" * 32 + "/pdf")).status == 404
+
+
+async def test_an_answer_prints_with_this_node_as_sender(
+    pair: tuple[Node, Node], clock: FakeClock
+) -> None:
+    fr, de = pair
+    msg_id = await received(fr, de, clock)
+    original = await de.store.get_message(msg_id)
+    sender = Sender(de.store, de.outbox, de.keystore.signing_key, "DE")
+    _, sent = await respond(
+        sender, original, "preservation_response", example("preservation_response", clock()),
+        who="officer:anna", clock=clock,
+    )  # fmt: skip
+    text = flat(text_of(await pdf_of(de, sent.msg_id)))
+    assert "The answer" in text and "Sender DE" in text and "Recipient FR" in text
+    assert "ACCEPTED" in text and original.body["reference"] in text
