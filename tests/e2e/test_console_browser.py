@@ -301,6 +301,9 @@ def test_an_answer_saved_as_draft_is_resumed_from_the_drafts_page(
     assert unlabelled_inputs(page) == []
     row.get_by_role("link", name="Resume").click()
     expect(page.get_by_label("Provider reference")).to_have_value("HX-2026-77")
+    page.get_by_role("link", name="Drafts").click()
+    page.locator("#drafts tr", has_text=msg_id[:12]).get_by_role("button", name="Discard").click()
+    expect(page.locator("body")).not_to_contain_text(msg_id[:12])
     context.close()
 
 
@@ -343,6 +346,10 @@ def test_supervisor_pages_are_refused_to_an_officer(consoles: Consoles, browser:
     expect(page.locator("#officers")).to_contain_text("ben")
     assert unlabelled_inputs(page) == []
     shot(page, "officers")
+    page.get_by_role("button", name="Disable ben").click()
+    expect(page.locator("#officers tr", has_text="ben")).to_contain_text("disabled")
+    page.get_by_role("button", name="Enable ben").click()
+    expect(page.locator("#officers tr", has_text="ben")).to_contain_text("active")
     context.close()
 
 
