@@ -134,7 +134,11 @@ def _heading(doc: _Document, r: Readable) -> None:
 def _pairs(doc: _Document, rows: list[tuple[str, str]]) -> None:
     doc.use(9)
     with doc.table(
-        col_widths=(45, 129), first_row_as_headings=False, line_height=4.6, padding=1
+        col_widths=(45, 129),
+        first_row_as_headings=False,
+        line_height=4.6,
+        padding=1,
+        text_align="LEFT",
     ) as table:
         for label, value in rows:
             row = table.row()
@@ -201,7 +205,11 @@ def _section_title(section: str) -> str:
 def _form_table(doc: _Document, rows: list[DisplayRow]) -> None:
     doc.use(9)
     with doc.table(
-        col_widths=(62, 112), first_row_as_headings=False, line_height=4.6, padding=1
+        col_widths=(62, 112),
+        first_row_as_headings=False,
+        line_height=4.6,
+        padding=1,
+        text_align="LEFT",
     ) as table:
         for d in rows:
             style = None
@@ -219,9 +227,10 @@ def _receipts(doc: _Document, r: Readable, zone: str | None) -> None:
     doc.use(8)
     local_head = f"Time ({zone})" if zone else "Local time"
     with doc.table(
-        col_widths=(24, 16, 40, 34, 20, 40),
+        col_widths=(22, 12, 44, 42, 16, 38),
         line_height=4.2,
         padding=1,
+        text_align="LEFT",
         headings_style=FontFace(emphasis="", fill_color=GREY),
     ) as table:
         head = table.row()
