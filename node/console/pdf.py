@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from fpdf import FPDF, FontFace
 
@@ -131,15 +132,16 @@ def _heading(doc: _Document, r: Readable) -> None:
         doc.para(5, f"Laid out as: {template}")
 
 
+def _table(doc: _Document, widths: tuple[int, ...], line: float = 4.6, **kw: Any) -> Any:
+    """A left-aligned table across the page; no heading row unless ``headings_style``."""
+    if "headings_style" not in kw:
+        kw["first_row_as_headings"] = False
+    return doc.table(col_widths=widths, line_height=line, padding=1, text_align="LEFT", **kw)
+
+
 def _pairs(doc: _Document, rows: list[tuple[str, str]]) -> None:
     doc.use(9)
-    with doc.table(
-        col_widths=(45, 129),
-        first_row_as_headings=False,
-        line_height=4.6,
-        padding=1,
-        text_align="LEFT",
-    ) as table:
+    with _table(doc, (45, 129)) as table:
         for label, value in rows:
             row = table.row()
             row.cell(doc.text_of(label))
@@ -204,13 +206,7 @@ def _section_title(section: str) -> str:
 
 def _form_table(doc: _Document, rows: list[DisplayRow]) -> None:
     doc.use(9)
-    with doc.table(
-        col_widths=(62, 112),
-        first_row_as_headings=False,
-        line_height=4.6,
-        padding=1,
-        text_align="LEFT",
-    ) as table:
+    with _table(doc, (62, 112)) as table:
         for d in rows:
             style = None
             if d.heading:
@@ -226,13 +222,8 @@ def _receipts(doc: _Document, r: Readable, zone: str | None) -> None:
     _title(doc, "Timeline of signed receipts")
     doc.use(8)
     local_head = f"Time ({zone})" if zone else "Local time"
-    with doc.table(
-        col_widths=(22, 12, 44, 42, 16, 38),
-        line_height=4.2,
-        padding=1,
-        text_align="LEFT",
-        headings_style=FontFace(emphasis="", fill_color=GREY),
-    ) as table:
+    heading = FontFace(emphasis="", fill_color=GREY)
+    with _table(doc, (22, 12, 44, 42, 16, 38), 4.2, headings_style=heading) as table:
         head = table.row()
         for h in ("Event", "By", local_head, "Time (UTC)", "Signature", "Relay audit log"):
             head.cell(doc.text_of(h))

@@ -15,9 +15,12 @@ from node.console.accounts import hash_password
 from node.console.board import AckDeadlines
 from node.console.context import Console, ConsoleOptions
 from node.console.formgen import inputs
-from node.forms import KINDS
+from node.exchange.answer import Sender, send_form
+from node.forms import KINDS, validate_form
+from node.forms.examples import example
 from node.forms.registry import fields_for
 from node.runtime import Node
+from tests.support.fake_relay import FakeClock
 
 FAST = {
     "opslimit": nacl.pwhash.argon2id.OPSLIMIT_MIN,
@@ -57,3 +60,23 @@ def posted_form(form_kind: str, values: dict[str, Any], **base: str) -> MultiDic
         elif i.widget != "heading" and i.value not in ("", None):
             data.add(i.name, str(i.value))
     return data
+
+
+async def deliver(
+    fr: Node,
+    de: Node,
+    clock: FakeClock,
+    kind: str = "preservation_request",
+    priority: str = "urgent",
+    **changes: Any,
+) -> str:
+    """``fr`` sends ``de`` the example ``kind`` (with ``changes``) through the shared
+    sending path, and ``de`` receives it; the message id."""
+    body = {**example(kind, clock(), fr.config.party), **changes}
+    form = validate_form(kind, body, now=clock(), priority=priority)
+    sender = Sender(fr.store, fr.outbox, fr.keystore.signing_key, fr.config.party)
+    sent = await send_form(sender, de.config.party, form, clock)
+    assert sent.outcome == "accepted" and sent.ok
+    clock.advance(seconds=1)
+    await de.inbox.handle(await de.transport.inbox(wait=0, limit=100), clock())
+    return sent.msg_id

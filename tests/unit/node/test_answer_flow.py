@@ -11,10 +11,11 @@ from keys.errors import InvalidInput
 from node.cli import sending
 from node.console import respond_views
 from node.exchange import answer
-from node.exchange.answer import Sender, answer_form, respond, send_form
-from node.forms import FormInvalid, validate_form
+from node.exchange.answer import Sender, answer_form, respond
+from node.forms import FormInvalid
 from node.forms.examples import example
 from node.runtime import Node
+from tests.support.console import deliver
 from tests.support.fake_relay import FakeClock
 from tests.unit.node.test_console_app import clock, pair
 
@@ -23,18 +24,6 @@ __all__ = ["clock", "pair"]  # fixtures shared with test_console_app
 
 def sender_of(node: Node) -> Sender:
     return Sender(node.store, node.outbox, node.keystore.signing_key, node.config.party)
-
-
-async def request(fr: Node, de: Node, clock: FakeClock) -> str:
-    form = validate_form(
-        "preservation_request", example("preservation_request", clock()), now=clock(),
-        priority="urgent",
-    )  # fmt: skip
-    sent = await send_form(sender_of(fr), "DE", form, clock)
-    assert sent.outcome == "accepted" and sent.ok
-    clock.advance(seconds=1)
-    await de.inbox.handle(await de.transport.inbox(wait=0, limit=100), clock())
-    return sent.msg_id
 
 
 def test_the_cli_and_the_console_call_the_same_functions() -> None:
@@ -48,7 +37,7 @@ async def test_a_bad_answer_leaves_nothing_behind(
     pair: tuple[Node, Node], clock: FakeClock
 ) -> None:
     fr, de = pair
-    msg_id = await request(fr, de, clock)
+    msg_id = await deliver(fr, de, clock)
     original = await de.store.get_message(msg_id)
     with pytest.raises(FormInvalid) as e:
         await respond(
@@ -66,7 +55,7 @@ async def test_a_good_answer_is_acknowledged_queued_sent_and_logged(
     pair: tuple[Node, Node], clock: FakeClock
 ) -> None:
     fr, de = pair
-    msg_id = await request(fr, de, clock)
+    msg_id = await deliver(fr, de, clock)
     original = await de.store.get_message(msg_id)
     data = example("preservation_response", clock())
     data.pop("request_reference", None)  # carried over from the request
@@ -91,7 +80,7 @@ async def test_only_received_messages_are_answered(
     pair: tuple[Node, Node], clock: FakeClock
 ) -> None:
     fr, de = pair
-    msg_id = await request(fr, de, clock)
+    msg_id = await deliver(fr, de, clock)
     mine = await fr.store.get_message(msg_id)
     with pytest.raises(InvalidInput) as e:
         answer_form(mine, "preservation_response", {}, now=clock())

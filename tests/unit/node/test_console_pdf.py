@@ -28,9 +28,9 @@ from node.console.pdffont import (
     transliterate,
 )
 from node.exchange.answer import Sender, respond
-from node.forms import validate_form
 from node.forms.examples import example
 from node.runtime import Node
+from tests.support.console import deliver
 from tests.support.fake_relay import FakeClock
 from tests.unit.node.test_console_app import client, clock, login, pair
 
@@ -40,13 +40,7 @@ __all__ = ["client", "clock", "pair"]  # fixtures shared with test_console_app
 
 
 async def received(fr: Node, de: Node, clock: FakeClock, **changes: object) -> str:
-    body = {**example("preservation_request", clock(), "FR"), **changes}
-    form = validate_form("preservation_request", body, now=clock(), priority="urgent")
-    msg = await fr.outbox.queue("DE", form, clock())
-    assert await fr.outbox.submit(msg, clock()) == "accepted"
-    clock.advance(seconds=1)
-    await de.inbox.handle(await de.transport.inbox(wait=0, limit=100), clock())
-    return msg.msg_id
+    return await deliver(fr, de, clock, **changes)
 
 
 def text_of(pdf: bytes) -> str:
