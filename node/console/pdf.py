@@ -9,6 +9,7 @@ the font file. With the same inputs (``printed_at`` included) the bytes are the 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,6 +26,9 @@ from node.forms.mapping import sections_of
 from node.forms.registry import fields_for
 
 MEDIA_TYPE = "application/pdf"
+# fpdf2 warns about characters its font lacks by quoting them: text of a request must never
+# reach a log, so its loggers speak only of errors.
+logging.getLogger("fpdf").setLevel(logging.ERROR)
 GREY = (235, 235, 235)
 MARK = (255, 243, 176)
 

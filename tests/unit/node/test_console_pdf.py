@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -150,6 +151,18 @@ async def test_the_senders_authority_and_zone_come_from_the_signed_directory(
     )  # fmt: skip
     text = flat(text_of(pdf))
     assert "Sender's authority Office central de lutte contre la cybercriminalité" in text
+
+
+async def test_characters_the_font_lacks_never_reach_a_log(
+    pair: tuple[Node, Node], clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    fr, de = pair
+    msg_id = await received(fr, de, clock, summary_of_facts="secret 中文 עברית 😀")
+    caplog.set_level(logging.DEBUG)
+    pdf = await pdf_of(de, msg_id)
+    assert "secret" in flat(text_of(pdf))
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert "中" not in logged and "ע" not in logged and "😀" not in logged
 
 
 def test_transliteration_keeps_latin1_and_drops_what_it_cannot_show() -> None:
