@@ -53,7 +53,9 @@ async def cmd_officers_add(args: argparse.Namespace) -> int:
     hashed = hash_password(password)
     async with local_node(args) as node:
         await node.store.add_officer(name, role, hashed, format_time(now()), replace=args.replace)
-    result = {"name": name, "role": role}
+        # a new password or role: the officer's open console sessions end (ADR 0019)
+        ended = await node.store.session_delete_officer(name) if args.replace else 0
+    result: dict[str, object] = {"name": name, "role": role, "sessions_ended": ended}
     text = f"officer {name} ({role}) can now log in to the console"
     if generated:
         result["password"] = password

@@ -187,10 +187,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--format",
-        choices=("text", "html", "raw"),
+        choices=("text", "html", "pdf", "raw"),
         default="text",
         help="text: the form's fields in order with labels and the receipts (default); "
-        "html: a page to print or file; raw: the stored JSON",
+        "html: a page to print or file; pdf: a document a prosecutor can file (needs "
+        "--out; recorded in the access log as an export); raw: the stored JSON",
+    )
+    p.add_argument("--out", type=Path, metavar="FILE", help="where --format pdf writes (0600)")
+    p.add_argument(
+        "--zone",
+        metavar="ZONE",
+        help="IANA time zone the PDF shows times in beside UTC (default: [authority] "
+        "time_zone of node.toml)",
     )
 
     p = _add(

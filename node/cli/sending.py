@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,10 +20,10 @@ from node.cli.formfile import read_form
 from node.cli.interactive import complete_interactively
 from node.exchange.acknowledge import acknowledge
 from node.exchange.alerts import Alert
-from node.exchange.attachments import AttachmentDirs, seal_files
-from node.forms import KINDS, ValidatedForm, validate_form
+from node.exchange.answer import Sender, Sent, request_form, respond, send_form
+from node.exchange.attachments import AttachmentDirs
+from node.forms import ValidatedForm, validate_form
 from node.forms.i18n import language_warning
-from node.forms.replies import reply_priority
 from node.relayapi.misconfig import RelayConfigError
 from node.runtime import Node
 from node.storage.states import OutboxState
@@ -32,26 +33,6 @@ def _read(args: argparse.Namespace, node: Node) -> dict[str, Any]:
     if args.form is None:
         return {}
     return read_form(args.form, max_bytes=node.config.limits.max_form_bytes)
-
-
-def _validate(
-    args: argparse.Namespace,
-    node: Node,
-    data: dict[str, Any],
-    *,
-    request_time: datetime | None = None,
-    priority: str | None = None,
-) -> ValidatedForm:
-    defaults = form_defaults(node.config)
-    kw: dict[str, Any] = {
-        "now": now(),
-        "request_time": request_time,
-        "priority": args.priority or priority,
-        "defaults": defaults,
-    }
-    if is_terminal() and not args.no_input and not args.json:
-        return complete_interactively(args.kind, data, input, **kw)
-    return validate_form(args.kind, data, **kw)
 
 
 async def _recipient_key_known(node: Node, party: str) -> None:
@@ -95,71 +76,67 @@ async def _emergency_alert(node: Node, msg_id: str, call: dict[str, str | None])
     )
 
 
-async def _send(
-    args: argparse.Namespace,
-    node: Node,
-    recipient: str,
-    form: ValidatedForm,
-    *,
-    conversation_id: str | None = None,
-    in_reply_to: str | None = None,
-) -> tuple[int, dict[str, Any], str]:
-    # Queued due only after [outbox] send_grace_seconds: the daemon leaves it to us unless
-    # we die first; an unanswered submit below sets the usual backoff instead.
-    pause_at("started")
-    files = getattr(args, "attach", None) or []
-    sealed_files = seal_files(files, AttachmentDirs.under(node.config.data_dir)) if files else ()
-    msg = await node.outbox.queue(
-        recipient,
-        form,
-        now(),
-        conversation_id=conversation_id,
-        in_reply_to=in_reply_to,
-        attachments=sealed_files,
+def _sender(node: Node) -> Sender:
+    return Sender(
+        node.store,
+        node.outbox,
+        node.keystore.signing_key,
+        node.config.party,
+        AttachmentDirs.under(node.config.data_dir),
     )
-    pause_at("queued")
-    outcome, error = await node.outbox.submit_explained(msg, now())
-    pause_at("submitted")
-    stored = await node.store.get_message(msg.msg_id)
+
+
+def _validator(args: argparse.Namespace) -> Callable[..., ValidatedForm]:
+    """The CLI's validation: interactive completion on a terminal, else the validator."""
+    if is_terminal() and not args.no_input and not args.json:
+        return lambda kind, data, **kw: complete_interactively(kind, data, input, **kw)
+    return validate_form
+
+
+async def _report(
+    node: Node, recipient: str, form: ValidatedForm, sent: Sent
+) -> tuple[int, dict[str, Any], str]:
+    """Exit code, JSON result and text for a form handed to the shared sending path."""
     result = {
-        "ok": outcome != "failed",
-        "msg_id": msg.msg_id,
+        "ok": sent.ok,
+        "msg_id": sent.msg_id,
         "recipient": recipient,
         "kind": form.kind,
         "priority": form.priority,
-        "state": stored.state,
+        "state": sent.state,
     }
     call_line = ""
-    if form.priority == "emergency" and outcome != "accepted":
+    if form.priority == "emergency" and sent.outcome != "accepted":
         call = call_instead(node, recipient, now())
         call_line = _call_text(recipient, call)
         result["call"] = call
-        await _emergency_alert(node, msg.msg_id, call)
-    if outcome == "accepted":
+        await _emergency_alert(node, sent.msg_id, call)
+    if sent.outcome == "accepted":
         text = (
             f"accepted by the relay: {form.kind} to {recipient} ({form.priority}), "
-            f"msg_id {msg.msg_id}\nfollow it with 'node status {msg.msg_id[:8]}'"
+            f"msg_id {sent.msg_id}\nfollow it with 'node status {sent.msg_id[:8]}'"
         )
         return 0, result, text
-    if outcome == "retrying" and isinstance(error, RelayConfigError):
+    error = sent.error
+    if sent.outcome == "retrying" and isinstance(error, RelayConfigError):
         # Not an outage: waiting will not help. Kept queued; sent once the setting is fixed.
         result.update(queued=True, ok=False, error=error.code, setting=error.setting)
         text = (
             f"NOT SENT: {error.message}\nthe {form.kind} to {recipient} is kept queued "
-            f"(msg_id {msg.msg_id}) and goes out once {error.setting} is fixed{call_line}"
+            f"(msg_id {sent.msg_id}) and goes out once {error.setting} is fixed{call_line}"
         )
         return EXIT_CONFIG, result, text
-    if outcome == "retrying":
+    if sent.outcome == "retrying":
         result["queued"] = True
         text = (
-            f"queued: the relay did not answer ({stored.last_error}); the {form.kind} to "
-            f"{recipient} is stored (msg_id {msg.msg_id}) and will be delivered by the "
+            f"queued: the relay did not answer ({sent.last_error}); the {form.kind} to "
+            f"{recipient} is stored (msg_id {sent.msg_id}) and will be delivered by the "
             f"daemon ('node run') or 'node flush'{call_line}"
         )
         return 0, result, text
-    result["error"] = stored.last_error
+    result["error"] = sent.last_error
     text = (
-        f"refused by the relay: {stored.last_error}\nthe message {msg.msg_id} is kept as "
+        f"refused by the relay: {sent.last_error}\nthe message {sent.msg_id} is kept as "
         f"failed; check the recipient and your registration with the relay operator{call_line}"
     )
     return 7, result, text
@@ -168,16 +145,26 @@ async def _send(
 async def cmd_send(args: argparse.Namespace) -> int:
     recipient = normalise_party_id(args.to)
     async with full_node(args) as node:
-        if recipient == node.config.party:
-            raise InvalidInput("you cannot send a request to yourself", code="self_recipient")
         accepted = node.peers.accepted_languages(recipient)
         if accepted and is_terminal() and not args.json:
             print(f"{recipient} accepts requests in: {', '.join(accepted)}", file=sys.stderr)
-        form = _validate(args, node, _read(args, node))
+        form = request_form(
+            node.config.party,
+            recipient,
+            args.kind,
+            _read(args, node),
+            now=now(),
+            priority=args.priority,
+            validate=_validator(args),
+            defaults=form_defaults(node.config),
+        )
         await _recipient_key_known(node, recipient)
         accepted = node.peers.accepted_languages(recipient)
         warning = language_warning(form.language, accepted, recipient)
-        code, result, text = await _send(args, node, recipient, form)
+        sent = await send_form(
+            _sender(node), recipient, form, now, files=args.attach or (), pause=pause_at
+        )
+        code, result, text = await _report(node, recipient, form, sent)
     result["recipient_languages"] = list(accepted)
     if warning:
         result["warnings"] = [warning]
@@ -187,68 +174,26 @@ async def cmd_send(args: argparse.Namespace) -> int:
     return code
 
 
-def answerable(original_kind: str, direction: str, reply_kind: str) -> InvalidInput | None:
-    """Why ``reply_kind`` cannot answer a message, or None: only a message this node
-    received can be answered, and only by a kind that answers its kind (its form lists the
-    kinds it answers, ``*`` for any)."""
-    if direction != "in":
-        return InvalidInput(
-            "this is a message you sent, not one you received: only received messages can "
-            "be answered (to add to your own request, use 'node send' with its reference)",
-            code="not_received",
-        )
-    spec = KINDS.get(reply_kind)
-    answers = spec.answers if spec is not None else ()
-    if "*" in answers or original_kind in answers:
-        return None
-    fitting = sorted(k for k, s in KINDS.items() if original_kind in s.answers or "*" in s.answers)
-    return InvalidInput(
-        f"a {reply_kind} does not answer a {original_kind}; kinds that do: {', '.join(fitting)}",
-        code="reply_kind_mismatch",
-    )
-
-
 async def cmd_respond(args: argparse.Namespace) -> int:
     async with full_node(args) as node:
         original = await node.store.get_message(args.id)
-        refusal = answerable(original.kind, original.direction, args.kind)
-        if refusal is not None:
-            raise refusal
-        data = _read(args, node)
-        reference = original.body.get("reference")
-        if isinstance(reference, str) and not data.get("request_reference"):
-            data["request_reference"] = reference
-        # A reply inherits the request's priority unless --priority or the form says.
-        inherited = None if data.get("urgency") else reply_priority(args.kind, original.priority)
-        form = _validate(args, node, data, request_time=original.created_at, priority=inherited)
-        recipient = original.counterpart
-        await _recipient_key_known(node, recipient)
-        if original.acknowledged_at is None:
-            await _acknowledge(node, original.msg_id, original.envelope_sha256)
-        code, result, text = await _send(
-            args,
-            node,
-            recipient,
-            form,
-            conversation_id=original.conversation_id,
-            in_reply_to=original.msg_id,
+        form, sent = await respond(
+            _sender(node),
+            original,
+            args.kind,
+            _read(args, node),
+            who=os_user(),
+            clock=now,
+            priority=args.priority,
+            validate=_validator(args),
+            before_send=lambda party: _recipient_key_known(node, party),
+            pause=pause_at,
+            defaults=form_defaults(node.config),
+            files=args.attach or (),
         )
-        if result["ok"]:
-            if original.direction == "in":
-                await node.store.mark_responded(original.msg_id)
-            await node.store.record_access(
-                action="answer",
-                msg_id=original.msg_id,
-                os_user=os_user(),
-                now=_stamp(),
-                detail=f"{form.kind} {result['msg_id']}",
-            )
+        code, result, text = await _report(node, original.counterpart, form, sent)
     emit(result, as_json=args.json, text=text)
     return code
-
-
-def _stamp() -> str:
-    return format_time(now())
 
 
 async def _acknowledge(node: Node, msg_id: str, envelope_sha256: str) -> bool:

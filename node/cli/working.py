@@ -20,6 +20,8 @@ from node.cli.base import data_dir, full_node, local_node, now, os_user
 from node.cli.overview import overview
 from node.cli.overview import render as render_overview
 from node.console.board import AckDeadlines
+from node.console.filing import message_pdf
+from node.console.present import in_zone
 from node.console.printable import as_html, as_text, inbox_sections, inbox_text, readable
 from node.evidence.auditview import proven_timeline
 from node.evidence.bundle import MAX_EVIDENCE_BYTES, export_bundle, verify_bundle_doc
@@ -74,6 +76,8 @@ async def cmd_inbox(args: argparse.Namespace) -> int:
 
 
 async def cmd_show(args: argparse.Namespace) -> int:
+    if args.format == "pdf":
+        return await _show_pdf(args)
     async with local_node(args) as node:
         msg = await node.store.get_message(args.id)
         await node.store.record_access(
@@ -107,6 +111,38 @@ async def cmd_show(args: argparse.Namespace) -> int:
     else:
         text = header + "\n" + json.dumps(shown, indent=2, ensure_ascii=False)
     emit(result, as_json=args.json, text=text + attachment_lines(files))
+    return 0
+
+
+async def _show_pdf(args: argparse.Namespace) -> int:
+    """``node show ID --format pdf --out FILE``: the document a prosecutor files."""
+    if args.out is None:
+        raise ValidationError("usage: node show ID --format pdf --out FILE", code="usage")
+    zone = args.zone
+    if zone is not None and not in_zone(now(), zone):
+        raise ValidationError(f"unknown time zone {zone!r} (an IANA name)", code="bad_zone")
+    async with local_node(args) as node:
+        msg = await node.store.get_message(args.id)
+        moment = now()
+        pdf = await message_pdf(
+            node.store,
+            node.peers,
+            msg,
+            own_party=node.config.party,
+            officer_zone=zone or node.config.authority.get("time_zone") or None,
+            printed_at=moment,
+            printed_by=os_user(),
+        )
+        write_private(args.out, pdf)
+        await node.store.record_access(
+            action="export",
+            msg_id=msg.msg_id,
+            os_user=os_user(),
+            now=format_time(moment),
+            detail=f"pdf {args.out}"[:200],
+        )
+    result = {"msg_id": msg.msg_id, "out": str(args.out), "bytes": len(pdf)}
+    emit(result, as_json=args.json, text=f"PDF of {msg.msg_id} written to {args.out}")
     return 0
 
 

@@ -9,7 +9,16 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from node.console import auth_views, info_views, live, respond_views, views
+from node.console import (
+    auth_views,
+    compose_views,
+    draft_views,
+    info_views,
+    live,
+    respond_views,
+    supervisor_views,
+    views,
+)
 from node.console.context import CONSOLE_KEY, Console
 from node.console.security import gate, headers
 
@@ -30,9 +39,20 @@ def build_app(console: Console) -> web.Application:
     app.router.add_post("/logout", auth_views.logout)
     app.router.add_get("/", views.inbox)
     app.router.add_get("/messages/{msg_id:[0-9a-f]{1,32}}", views.message)
+    app.router.add_get("/messages/{msg_id:[0-9a-f]{1,32}}/pdf", views.pdf)
     app.router.add_post("/messages/{msg_id:[0-9a-f]{1,32}}/ack", views.ack)
     app.router.add_get("/messages/{msg_id:[0-9a-f]{1,32}}/respond", respond_views.respond_form)
     app.router.add_post("/messages/{msg_id:[0-9a-f]{1,32}}/respond", respond_views.respond)
+    app.router.add_get("/compose", compose_views.compose_form)
+    app.router.add_post("/compose", compose_views.compose)
+    app.router.add_get("/drafts", draft_views.drafts)
+    app.router.add_get("/officers", supervisor_views.officers)
+    app.router.add_post(
+        "/officers/{name:[a-z0-9._-]{1,32}}/{action:disable|enable}", supervisor_views.set_disabled
+    )
+    app.router.add_get("/access", supervisor_views.access_log)
+    app.router.add_post("/messages/{msg_id:[0-9a-f]{1,32}}/resend", supervisor_views.resend)
+    app.router.add_post("/drafts/{draft_id:[0-9]{1,9}}/delete", draft_views.delete)
     app.router.add_get("/directory", info_views.directory)
     app.router.add_get("/statistics", info_views.statistics)
     app.router.add_get("/statistics.csv", info_views.statistics_csv)

@@ -71,7 +71,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         await console.record(name or "?", "login_failed", detail=f"from {peer}")
         return _login_page(request, "Wrong name or password.", 401)
     console.throttle.succeeded(f"name:{name}")
-    cookie_value = console.sessions.open(
+    cookie_value = await console.sessions.open(
         officer.name, officer.role, now, console.random(32), console.random(32)
     )
     await console.record(officer.name, "login", detail=f"from {peer}")
@@ -85,7 +85,7 @@ async def login(request: web.Request) -> web.StreamResponse:
 async def logout(request: web.Request) -> web.StreamResponse:
     console = request.app[CONSOLE_KEY]
     session = session_of(request)
-    console.sessions.close(request.cookies.get(COOKIE))
+    await console.sessions.close(request.cookies.get(COOKIE))
     await console.record(session, "logout")
     response = web.Response(status=303, headers={"Location": "/login"})
     response.del_cookie(COOKIE, path="/")

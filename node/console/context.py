@@ -57,7 +57,7 @@ class Console:
     def __post_init__(self) -> None:
         s = self.settings
         self.sessions = SessionBook(
-            timedelta(minutes=s.idle_minutes), timedelta(hours=s.absolute_hours)
+            self.store, timedelta(minutes=s.idle_minutes), timedelta(hours=s.absolute_hours)
         )
         self.throttle = LoginThrottle(s.login_failures, timedelta(minutes=s.login_window_minutes))
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from node.console.present import label_of
-from node.forms import Problem
+from node.forms import KINDS, Problem
+from node.forms.registry import fields_for
 from node.forms.spec import Field
 
 LIST_SLOTS = 2
@@ -182,3 +183,27 @@ def _parse_field(f: Field, posted: Any, path: str) -> Any:
         raw = _one(posted, path).strip()
         return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 10 else raw
     return _one(posted, path)
+
+
+def form_context(
+    kind: str,
+    values: Any,
+    problems: list[Problem],
+    draft: int | None,
+    *,
+    action: str,
+    hidden: dict[str, str],
+    check_label: str,
+) -> dict[str, Any]:
+    """What ``form_fields.html`` needs to show a ``kind`` form (answer or new request)."""
+    spec = KINDS[kind]
+    return {
+        "kind": kind,
+        "spec": spec,
+        "inputs": inputs(fields_for(spec), values, problems),
+        "problems": problems,
+        "draft": draft,
+        "form_action": action,
+        "hidden": hidden,
+        "check_label": check_label,
+    }

@@ -8,13 +8,15 @@ from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
+from markupsafe import Markup
 
+from node.console import charts
 from node.console.context import CONSOLE_KEY
 from node.console.present import in_zone
 from node.console.security import session_of
 from node.console.views import page_context
 from node.reports.preservation import preservation_clocks
-from node.reports.stats import compute_stats, to_csv, to_table
+from node.reports.stats import compute_stats, observations, to_csv, to_table
 
 
 async def directory(request: web.Request) -> web.Response:
@@ -70,9 +72,25 @@ async def _stats(request: web.Request) -> dict[str, Any]:
 
 async def statistics(request: web.Request) -> web.Response:
     console = request.app[CONSOLE_KEY]
+    store, now = console.store, console.clock()
     stats = await _stats(request)
+    obs = observations(await store.list_messages(limit=1_000_000), await store.all_receipts())
+    clocks = preservation_clocks(await store.preservation_messages(), now)
+    svg = [
+        charts.requests_by_month(obs),
+        charts.time_bands(obs, "ack"),
+        charts.time_bands(obs, "respond"),
+        charts.preservations(clocks),
+    ]
     await console.record(session_of(request), "view", detail="statistics")
-    context = await page_context(request, {"title": "Statistics", "table": to_table(stats)})
+    context = await page_context(
+        request,
+        {
+            "title": "Statistics",
+            "table": to_table(stats),
+            "charts": [Markup(c) for c in svg],  # noqa: S704 - built and escaped by charts
+        },
+    )
     return aiohttp_jinja2.render_template("statistics.html", request, context)
 
 

@@ -82,7 +82,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     marker: Any = None
     interval = console.settings.poll_interval
     while loop.time() - started < STREAM_MAX_SECONDS:
-        if console.sessions.peek(cookie, console.clock()) is None:
+        if await console.sessions.peek(cookie, console.clock()) is None:
             await response.write(b"event: logout\ndata: {}\n\n")
             break
         now_marker = await console.store.change_marker()

@@ -51,6 +51,30 @@ def form_rows(
     return list(_rows(fields, body, depth, top=True))
 
 
+def sectioned_rows(
+    fields: tuple[Field, ...], body: Mapping[str, Any], sections: Mapping[str, str]
+) -> list[tuple[str, list[DisplayRow]]]:
+    """:func:`form_rows` grouped by template section (``sections``: top-level field name ->
+    section, from :func:`node.forms.mapping.sections_of`); consecutive fields of the same
+    section share a group, fields outside the template are in a group titled ''."""
+    groups: list[tuple[str, list[DisplayRow]]] = []
+    for f in fields:
+        value = body.get(f.name)
+        if value in (None, "", [], {}):
+            continue
+        section = sections.get(f.name, "")
+        if not groups or groups[-1][0] != section:
+            groups.append((section, []))
+        groups[-1][1].extend(_field(f, value, 0))
+    known = {f.name for f in fields}
+    extra = {k: v for k, v in body.items() if k not in known}
+    if extra:
+        if not groups or groups[-1][0] != "":
+            groups.append(("", []))
+        groups[-1][1].extend(form_rows((), extra))
+    return groups
+
+
 def _rows(
     fields: tuple[Field, ...], body: Mapping[str, Any], depth: int, *, top: bool = False
 ) -> Iterator[DisplayRow]:

@@ -58,7 +58,7 @@ async def gate(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path == "/login" or request.path.startswith("/static/"):
         return await handler(request)
     console = request.app[CONSOLE_KEY]
-    session = console.sessions.get(request.cookies.get(COOKIE), console.clock())
+    session = await console.sessions.get(request.cookies.get(COOKIE), console.clock())
     if session is None:
         response = aiohttp_jinja2.render_template(
             "login.html", request, {"error": None, "next": request.path}, status=401

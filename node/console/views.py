@@ -12,13 +12,16 @@ from aiohttp import web
 from keys.errors import NotFound, PocnetError
 from node.console.board import OPEN_IN, OPEN_OUT, Filters, board_page
 from node.console.context import CONSOLE_KEY
+from node.console.filing import message_pdf
 from node.console.live import alarm_items, contact_of
+from node.console.pdf import MEDIA_TYPE
 from node.console.present import duration, form_rows, in_zone
 from node.console.security import session_of
 from node.evidence.auditview import proven_timeline
 from node.exchange.acknowledge import acknowledge
 from node.forms import KINDS
 from node.forms.registry import fields_for
+from node.storage.records import StoredMessage
 from node.storage.states import InboxState, OutboxState
 
 STATES = ("open", *InboxState, *OutboxState)  # "open": new or acknowledged
@@ -36,6 +39,15 @@ async def page_context(request: web.Request, extra: dict[str, Any]) -> dict[str,
         "alarms": await alarm_items(console),
         **extra,
     }
+
+
+async def stored_message(request: web.Request) -> StoredMessage:
+    """The message named by the URL's ``msg_id`` (an id or a unique prefix), else 404."""
+    console = request.app[CONSOLE_KEY]
+    try:
+        return await console.store.get_message(request.match_info["msg_id"][:32])
+    except NotFound as e:
+        raise web.HTTPNotFound(text="no such message") from e
 
 
 async def inbox(request: web.Request) -> web.Response:
@@ -71,11 +83,7 @@ async def inbox(request: web.Request) -> web.Response:
 
 async def message(request: web.Request) -> web.Response:
     console = request.app[CONSOLE_KEY]
-    msg_id = request.match_info["msg_id"][:32]
-    try:
-        msg = await console.store.get_message(msg_id)
-    except NotFound as e:
-        raise web.HTTPNotFound(text="no such message") from e
+    msg = await stored_message(request)
     session = session_of(request)
     await console.record(session, "display", msg_id=msg.msg_id, detail="console")
     spec = KINDS.get(msg.kind)
@@ -107,16 +115,34 @@ async def message(request: web.Request) -> web.Response:
     return aiohttp_jinja2.render_template("message.html", request, context)
 
 
+async def pdf(request: web.Request) -> web.StreamResponse:
+    """The message as a PDF to file (the same document as ``node show --format pdf``)."""
+    console = request.app[CONSOLE_KEY]
+    msg = await stored_message(request)
+    session = session_of(request)
+    document = await message_pdf(
+        console.store,
+        console.peers,
+        msg,
+        own_party=console.party,
+        officer_zone=console.defaults.authority.get("time_zone") or None,
+        printed_at=console.clock(),
+        printed_by=f"officer:{session.officer}",
+    )
+    await console.record(session, "export", msg_id=msg.msg_id, detail="pdf (console)")
+    return web.Response(
+        body=document,
+        content_type=MEDIA_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="pocnet-{msg.msg_id[:12]}.pdf"'},
+    )
+
+
 async def ack(request: web.Request) -> web.StreamResponse:
     console = request.app[CONSOLE_KEY]
     session = session_of(request)
-    msg_id = request.match_info["msg_id"][:32]
     if console.outbox is None:
         raise web.HTTPConflict(text="this console runs without the node's keys: read-only")
-    try:
-        msg = await console.store.get_message(msg_id)
-    except NotFound as e:
-        raise web.HTTPNotFound(text="no such message") from e
+    msg = await stored_message(request)
     if msg.direction != "in":
         raise web.HTTPBadRequest(text="only received messages are acknowledged")
     try:

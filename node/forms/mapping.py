@@ -250,4 +250,19 @@ def mapping_markdown() -> str:
     return "\n".join(out)
 
 
-__all__ = ["TEMPLATES", "Row", "Template", "mapping_markdown"]
+def sections_of(kind: str) -> tuple[str, dict[str, str]]:
+    """The template a kind is laid out as, and the template section of each of its
+    top-level fields (the first row naming it); ``("", {})`` for a kind without one."""
+    for t in TEMPLATES:
+        if t.kind != kind:
+            continue
+        sections: dict[str, str] = {}
+        for row in t.rows:
+            for path in row.paths:
+                top = path.split(".", 1)[0].removesuffix("[]")
+                sections.setdefault(top, row.section)
+        return t.name, sections
+    return "", {}
+
+
+__all__ = ["TEMPLATES", "Row", "Template", "mapping_markdown", "sections_of"]

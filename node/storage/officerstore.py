@@ -74,3 +74,11 @@ class OfficerRecords(Database):
     async def list_officers(self) -> list[OfficerRecord]:
         rows = await self._rows(select(officers).order_by(officers.c.name))
         return [OfficerRecord.from_row(r) for r in rows]
+
+    async def set_officer_disabled(self, name: str, disabled: bool) -> bool:
+        """Disable (or enable again) an account; False if there is no such officer."""
+        async with self._write() as conn:
+            done = await conn.execute(
+                update(officers).where(officers.c.name == name).values(disabled=int(disabled))
+            )
+        return bool(done.rowcount)

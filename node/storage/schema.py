@@ -220,6 +220,38 @@ attachment_files = Table(
 Index("ix_attachment_files_msg", attachment_files.c.msg_id)
 Index("ix_attachment_files_state", attachment_files.c.direction, attachment_files.c.state)
 
+# Unsent forms of the web console (node/console/drafts.py): an answer to a received message
+# (``msg_id``) or a new request (``recipient``), as typed (``data``: JSON, not validated).
+# Plaintext like the messages themselves; deleted when the form is sent or discarded.
+drafts = Table(
+    "drafts",
+    metadata,
+    _serial(),
+    Column("purpose", String(16), nullable=False),
+    _msg_id(nullable=True),
+    _party("recipient", nullable=True),
+    Column("kind", String(64), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("officer", String(64), nullable=False),
+    _time("created_at"),
+    _time("updated_at"),
+)
+Index("ix_drafts_msg", drafts.c.msg_id)
+
+# Sessions of the web console (node/console/sessions.py), so that they survive a restart of
+# the console: keyed by the SHA-256 of the cookie (the cookie itself is never stored).
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    _sha256("digest", primary_key=True),
+    Column("officer", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    _time("created_at"),
+    _time("last_seen"),
+)
+Index("ix_console_sessions_officer", console_sessions.c.officer)
+
 # Warnings already raised (so a periodic check raises each once).
 notices = Table(
     "notices",

@@ -25,10 +25,12 @@ from node.storage.auditstore import AuditRecords
 from node.storage.consolequeries import ConsoleQueries
 from node.storage.database import StoreError
 from node.storage.directorystore import DirectoryRecords
+from node.storage.draftstore import DraftRecords
 from node.storage.officerstore import OfficerRecords
 from node.storage.records import Rejection, StoredMessage, StoredReceipt
 from node.storage.registers import Registers
 from node.storage.schema import messages, receipts
+from node.storage.sessionstore import SessionRecords
 from node.storage.states import (
     INBOX,
     LIVE_OUTGOING,
@@ -66,6 +68,8 @@ class Store(
     Registers,
     DirectoryRecords,
     OfficerRecords,
+    DraftRecords,
+    SessionRecords,
     ConsoleQueries,
     AttachmentRecords,
 ):

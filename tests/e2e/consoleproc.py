@@ -36,12 +36,17 @@ class ConsoleProcess(ServiceProcess):
         self.wait_ready(lambda: "console of" in self.output(), timeout, "not serving")
 
 
-def add_officer(node: NodeProcess, name: str, password: str, folder: Path) -> None:
-    """``node officers add NAME --password-file`` (the file is removed afterwards)."""
+def add_officer(
+    node: NodeProcess, name: str, password: str, folder: Path, role: str = "officer"
+) -> None:
+    """``node officers add NAME --role ROLE --password-file`` (the file is removed
+    afterwards)."""
     secret = folder / f".{name}.password"
     secret.write_text(password)
     try:
-        code, out = node.call("officers", "add", name, "--password-file", str(secret))
+        code, out = node.call(
+            "officers", "add", name, "--role", role, "--password-file", str(secret)
+        )
     finally:
         secret.unlink()
     if code != 0:

@@ -67,6 +67,7 @@ def consoles(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Consoles]:
     )
     add_officer(net["DE"], "anna", PASSWORD, root)
     add_officer(net["DE"], "ben", PASSWORD, root)
+    add_officer(net["DE"], "boss", PASSWORD, root, role="supervisor")
     add_officer(net["FR"], "marie", PASSWORD, root)
     with net.running("FR", "DE"):
         de, fr = ConsoleProcess.of(net["DE"]), ConsoleProcess.of(net["FR"])
@@ -170,6 +171,21 @@ def test_an_emergency_arrives_live_is_acknowledged_and_the_sender_sees_it(
     fr_ctx.close()
 
 
+def fill_form(page: Any, kind: str, values: dict[str, Any]) -> None:
+    """Type ``values`` into the console's generated ``kind`` form, field by field."""
+    for i in inputs(fields_for(KINDS[kind]), values):
+        if i.widget == "heading" or i.value in ("", None, ()):
+            continue
+        field = page.locator(f"[name='{i.name}']")
+        if i.widget == "checkboxes":
+            for v in i.value:
+                page.locator(f"[name='{i.name}'][value='{v}']").check()
+        elif i.widget == "select":
+            field.select_option(str(i.value))
+        else:
+            field.fill(str(i.value))
+
+
 def answer(page: Any) -> None:
     """Answer the open request with the generated form: first empty (inline problems), then
     filled in field by field from the kind's example, checked, confirmed and sent."""
@@ -181,18 +197,7 @@ def answer(page: Any) -> None:
     expect(page.locator(".field-error").first).to_be_visible()
     shot(page, "answer-problems")
     assert unlabelled_inputs(page) == []
-    spec = KINDS["preservation_response"]
-    for i in inputs(fields_for(spec), example("preservation_response", datetime.now(UTC))):
-        if i.widget == "heading" or i.value in ("", None, ()):
-            continue
-        field = page.locator(f"[name='{i.name}']")
-        if i.widget == "checkboxes":
-            for v in i.value:
-                page.locator(f"[name='{i.name}'][value='{v}']").check()
-        elif i.widget == "select":
-            field.select_option(str(i.value))
-        else:
-            field.fill(str(i.value))
+    fill_form(page, "preservation_response", example("preservation_response", datetime.now(UTC)))
     page.get_by_role("button", name="Check the answer").click()
     expect(page.get_by_role("heading", name="Check before sending")).to_be_visible()
     shot(page, "answer-confirm")
@@ -258,4 +263,114 @@ def test_labels_and_keyboard_navigation(consoles: Consoles, browser: Any) -> Non
     assert unlabelled_inputs(page) == []
     page.goto(consoles.de.url + "/login")
     assert unlabelled_inputs(page) == []
+    context.close()
+
+
+def test_the_pdf_button_downloads_a_pdf_to_file(consoles: Consoles, browser: Any) -> None:
+    msg_id = send(consoles.net, "preservation_request", "urgent")
+    context, page = login(browser, consoles.de, "ben")
+    page.goto(f"{consoles.de.url}/messages/{msg_id}")
+    button = page.get_by_role("link", name="PDF to file")
+    expect(button).to_be_visible()
+    with page.expect_download() as info:
+        button.click()
+    download = info.value
+    assert download.suggested_filename == f"pocnet-{msg_id[:12]}.pdf"
+    saved = Path(download.path()).read_bytes()
+    assert saved.startswith(b"%PDF-") and b"<html" not in saved[:200]
+    # the same URL through the browser's session: application/pdf, never cached
+    response = context.request.get(f"{consoles.de.url}/messages/{msg_id}/pdf")
+    assert response.status == 200
+    assert response.headers["content-type"] == "application/pdf"
+    assert response.headers["cache-control"] == "no-store"
+    context.close()
+
+
+def test_an_answer_saved_as_draft_is_resumed_from_the_drafts_page(
+    consoles: Consoles, browser: Any
+) -> None:
+    msg_id = send(consoles.net, "preservation_request", "routine")
+    context, page = login(browser, consoles.de, "anna")
+    page.goto(f"{consoles.de.url}/messages/{msg_id}/respond")
+    page.get_by_label("Provider reference").fill("HX-2026-77")
+    page.get_by_role("button", name="Save as draft").click()
+    expect(page.get_by_role("heading", name="Drafts")).to_be_visible()
+    row = page.locator("#drafts tr", has_text=msg_id[:12])
+    expect(row).to_contain_text("anna")
+    shot(page, "drafts")
+    assert unlabelled_inputs(page) == []
+    row.get_by_role("link", name="Resume").click()
+    expect(page.get_by_label("Provider reference")).to_have_value("HX-2026-77")
+    page.get_by_role("link", name="Drafts").click()
+    page.locator("#drafts tr", has_text=msg_id[:12]).get_by_role("button", name="Discard").click()
+    expect(page.locator("body")).not_to_contain_text(msg_id[:12])
+    context.close()
+
+
+def test_a_new_request_composed_in_the_browser_is_accepted(
+    consoles: Consoles, browser: Any
+) -> None:
+    context, page = login(browser, consoles.de, "anna")
+    page.get_by_role("link", name="New request").click()
+    expect(page.locator("#counterparts")).to_contain_text("FR")
+    assert unlabelled_inputs(page) == []
+    shot(page, "compose-pick")
+    page.get_by_label("Counterpart").select_option("FR")
+    page.get_by_label("Kind of request").select_option("assistance_request")
+    page.get_by_role("button", name="Write it").click()
+    expect(page.locator("#profile")).to_be_visible()
+    page.get_by_role("button", name="Check the request").click()
+    expect(page.locator("#problems")).to_be_visible()  # inline, from node send's validator
+    assert unlabelled_inputs(page) == []
+    shot(page, "compose-problems")
+    fill_form(page, "assistance_request", example("assistance_request", datetime.now(UTC), "DE"))
+    page.get_by_role("button", name="Check the request").click()
+    expect(page.get_by_role("heading", name="Check before sending")).to_be_visible()
+    page.get_by_role("button", name="Send the request").click()
+    expect(page.locator("#state")).to_contain_text("accepted")
+    context.close()
+
+
+def test_supervisor_pages_are_refused_to_an_officer(consoles: Consoles, browser: Any) -> None:
+    context, page = login(browser, consoles.de, "anna")
+    assert page.get_by_role("link", name="Access log").count() == 0
+    refused = page.goto(consoles.de.url + "/access")
+    assert refused is not None and refused.status == 403
+    context.close()
+    context, page = login(browser, consoles.de, "boss")
+    page.get_by_role("link", name="Access log").click()
+    expect(page.locator("#access")).to_contain_text("denied")
+    expect(page.locator("#access")).to_contain_text("officer:anna")
+    shot(page, "access-log")
+    page.get_by_role("link", name="Officers").click()
+    expect(page.locator("#officers")).to_contain_text("ben")
+    assert unlabelled_inputs(page) == []
+    shot(page, "officers")
+    page.get_by_role("button", name="Disable ben").click()
+    expect(page.locator("#officers tr", has_text="ben")).to_contain_text("disabled")
+    page.get_by_role("button", name="Enable ben").click()
+    expect(page.locator("#officers tr", has_text="ben")).to_contain_text("active")
+    context.close()
+
+
+def test_a_session_survives_a_console_restart(consoles: Consoles, browser: Any) -> None:
+    context, page = login(browser, consoles.de, "ben")
+    consoles.de.stop()
+    consoles.de.start()  # a new process: sessions come from the node's database
+    response = page.goto(consoles.de.url + "/")
+    assert response is not None and response.status == 200
+    expect(page.get_by_role("heading", name="Inbox")).to_be_visible()
+    expect(page.locator(".who")).to_contain_text("ben")
+    context.close()
+
+
+def test_statistics_show_server_drawn_charts(consoles: Consoles, browser: Any) -> None:
+    send(consoles.net, "assistance_request", "routine")
+    context, page = login(browser, consoles.de, "anna")
+    page.get_by_role("link", name="Statistics").click()
+    charts = page.locator("#charts figure svg")
+    expect(charts).to_have_count(4)
+    expect(charts.first).to_be_visible()
+    assert "assistance_request" in charts.first.inner_html()
+    shot(page, "statistics")
     context.close()

@@ -3,10 +3,12 @@ text|html|raw``: the same readable view as the web console."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import pytest
+from pypdf import PdfReader
 
 from node.forms import KINDS
 from tests.unit.node import test_cli
@@ -57,3 +59,31 @@ def test_show_reads_as_the_form_in_text_and_html(
     assert code == 0 and raw.startswith("ping to DE (urgent)")
     code, as_json, _ = run(capsys, "show", msg_id[:10], "--data", str(fr), "--json")
     assert json.loads(as_json)["msg_id"] == msg_id
+
+
+def test_show_writes_a_pdf_to_file_and_records_the_export(
+    fr: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    msg_id = _send(fr, capsys, "emergency")
+    out = tmp_path / "filed.pdf"
+    code, text, _ = run(
+        capsys, "show", msg_id[:10], "--format", "pdf", "--out", str(out),
+        "--zone", "Europe/Paris", "--data", str(fr), "--json",
+    )  # fmt: skip
+    assert code == 0, text
+    assert json.loads(text)["out"] == str(out)
+    assert out.stat().st_mode & 0o777 == 0o600
+    pages = PdfReader(io.BytesIO(out.read_bytes())).pages
+    printed = " ".join(p.extract_text() for p in pages)
+    assert msg_id in printed and "EMERGENCY" in printed and "Time (Europe/Paris)" in printed
+    assert "node evidence verify evidence.json" in printed
+    code, log, _ = run(capsys, "access", "--data", str(fr), "--json")
+    assert code == 0 and f"pdf {out}" in log
+    # without --out, or with a zone that does not exist: refused with a usage message
+    code, _, err = run(capsys, "show", msg_id[:10], "--format", "pdf", "--data", str(fr))
+    assert code != 0 and "--out FILE" in err
+    code, _, err = run(
+        capsys, "show", msg_id[:10], "--format", "pdf", "--out", str(out), "--zone", "Mars/Base",
+        "--data", str(fr),
+    )  # fmt: skip
+    assert code != 0 and "unknown time zone" in err

@@ -22,6 +22,7 @@ from node.forms import KINDS, FormInvalid, validate_form
 from node.forms.examples import example
 from node.forms.registry import fields_for
 from node.storage.consolequeries import BoardItem
+from tests.support.memory_sessions import MemorySessions
 
 T0 = datetime(2026, 3, 1, 3, 0, tzinfo=UTC)
 R32 = bytes(range(32))
@@ -35,15 +36,16 @@ FAST = {
 
 
 def book() -> SessionBook:
-    return SessionBook(timedelta(minutes=15), timedelta(hours=12))
+    return SessionBook(MemorySessions(), timedelta(minutes=15), timedelta(hours=12))
 
 
-def test_a_session_is_found_by_its_cookie_and_keeps_no_token_in_clear() -> None:
+async def test_a_session_is_found_by_its_cookie_and_keeps_no_token_in_clear() -> None:
     b = book()
-    cookie = b.open("anna", "officer", T0, R32, C32)
-    s = b.get(cookie, T0 + timedelta(minutes=1))
+    cookie = await b.open("anna", "officer", T0, R32, C32)
+    s = await b.get(cookie, T0 + timedelta(minutes=1))
     assert s is not None and s.officer == "anna"
-    assert cookie not in repr(b._open)  # only digests are kept
+    assert isinstance(b.table, MemorySessions)
+    assert cookie not in repr(b.table.rows)  # only digests are kept
 
 
 @pytest.mark.parametrize(
@@ -54,50 +56,75 @@ def test_a_session_is_found_by_its_cookie_and_keeps_no_token_in_clear() -> None:
         ("active but past the absolute limit", [14] * 52, False),
     ],
 )
-def test_session_lifetime(name: str, steps: list[int], alive: bool) -> None:
+async def test_session_lifetime(name: str, steps: list[int], alive: bool) -> None:
     b = book()
-    cookie = b.open("anna", "officer", T0, R32, C32)
+    cookie = await b.open("anna", "officer", T0, R32, C32)
     t = T0
     found = None
     for minutes in steps:
         t += timedelta(minutes=minutes)
-        found = b.get(cookie, t)
+        found = await b.get(cookie, t)
     assert (found is not None) is alive, name
 
 
-def test_peek_does_not_restart_the_idle_clock() -> None:
+async def test_peek_does_not_restart_the_idle_clock() -> None:
     b = book()
-    cookie = b.open("anna", "officer", T0, R32, C32)
-    assert b.peek(cookie, T0 + timedelta(minutes=14)) is not None
-    assert b.peek(cookie, T0 + timedelta(minutes=16)) is None
-    assert b.get(cookie, T0 + timedelta(minutes=16)) is None
+    cookie = await b.open("anna", "officer", T0, R32, C32)
+    assert await b.peek(cookie, T0 + timedelta(minutes=14)) is not None
+    assert await b.peek(cookie, T0 + timedelta(minutes=16)) is None
+    assert await b.get(cookie, T0 + timedelta(minutes=16)) is None
 
 
-def test_logout_makes_the_cookie_worthless() -> None:
+async def test_last_seen_is_written_at_most_every_30_seconds() -> None:
     b = book()
-    cookie = b.open("anna", "officer", T0, R32, C32)
-    other = b.open("ben", "supervisor", T0, C32, R32)
-    assert b.close(cookie) is not None
-    assert b.get(cookie, T0) is None
-    assert b.get(other, T0) is not None
+    assert isinstance(b.table, MemorySessions)
+    cookie = await b.open("anna", "officer", T0, R32, C32)
+    writes = b.table.writes
+    for second in range(1, 30):  # a busy minute: no write
+        assert await b.get(cookie, T0 + timedelta(seconds=second)) is not None
+    assert b.table.writes == writes
+    assert await b.get(cookie, T0 + timedelta(seconds=30)) is not None
+    assert b.table.writes == writes + 1
+    # the idle clock runs from the last write: still alive 15 min after it
+    assert await b.peek(cookie, T0 + timedelta(seconds=30 + 15 * 60)) is not None
+
+
+async def test_logout_makes_the_cookie_worthless() -> None:
+    b = book()
+    cookie = await b.open("anna", "officer", T0, R32, C32)
+    other = await b.open("ben", "supervisor", T0, C32, R32)
+    assert await b.close(cookie) is not None
+    assert await b.get(cookie, T0) is None
+    assert await b.get(other, T0) is not None
+    assert await b.close_officer("ben") == 1
+    assert await b.get(other, T0) is None
+
+
+async def test_ended_sessions_are_forgotten_at_the_next_login() -> None:
+    b = book()
+    assert isinstance(b.table, MemorySessions)
+    await b.open("anna", "officer", T0, R32, C32)
+    await b.open("ben", "officer", T0 + timedelta(minutes=10), C32, R32)
+    await b.open("carl", "officer", T0 + timedelta(minutes=20), R32[::-1], C32)
+    assert sorted(s.officer for s in b.table.rows.values()) == ["ben", "carl"]
 
 
 @pytest.mark.parametrize("cookie", [None, "", "x" * 129, "not-a-session"])
-def test_bad_cookies_find_nothing(cookie: str | None) -> None:
+async def test_bad_cookies_find_nothing(cookie: str | None) -> None:
     b = book()
-    b.open("anna", "officer", T0, R32, C32)
-    assert b.get(cookie, T0) is None
+    await b.open("anna", "officer", T0, R32, C32)
+    assert await b.get(cookie, T0) is None
 
 
-def test_short_tokens_are_refused() -> None:
+async def test_short_tokens_are_refused() -> None:
     with pytest.raises(ValueError):
-        book().open("anna", "officer", T0, b"short", C32)
+        await book().open("anna", "officer", T0, b"short", C32)
 
 
-def test_csrf_compare() -> None:
+async def test_csrf_compare() -> None:
     b = book()
-    cookie = b.open("anna", "officer", T0, R32, C32)
-    s = b.get(cookie, T0)
+    cookie = await b.open("anna", "officer", T0, R32, C32)
+    s = await b.get(cookie, T0)
     assert s is not None
     assert csrf_ok(s, s.csrf)
     for bad in (None, "", s.csrf[:-1], s.csrf + "x", "é" * 10, "x" * 200):

@@ -1,12 +1,12 @@
 """``node respond``: only a received message can be answered, and only by a kind that
-answers its kind (:func:`node.cli.sending.answerable`)."""
+answers its kind (:func:`node.exchange.answer.answerable`)."""
 
 from __future__ import annotations
 
 import pytest
 
 from keys.host.command import EXIT_INVALID, exit_code_for
-from node.cli.sending import answerable
+from node.exchange.answer import answerable
 
 # (name, original kind, direction, reply kind, refusal code or None)
 PR, PRESP, EDR = "preservation_request", "preservation_response", "emergency_disclosure_request"
