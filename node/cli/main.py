@@ -32,6 +32,7 @@ from node.cli import (
     console_cli,
     directory,
     doctor,
+    evidence,
     reports,
     rotation,
     sending,
@@ -218,17 +219,30 @@ def build_parser() -> argparse.ArgumentParser:
     p = _add(
         sub,
         "evidence",
-        working.cmd_evidence,
-        "export an evidence bundle (ID --out FILE) or check one (verify FILE)",
+        evidence.cmd_evidence,
+        "export an evidence bundle (ID --out FILE), check one (verify FILE) or write its "
+        "readable report (report FILE --out REPORT.pdf|.html)",
         keys=True,
     )
     p.add_argument(
         "target",
         nargs="+",
-        metavar="ID | verify FILE",
-        help="the message to export, or 'verify' and a bundle file",
+        metavar="ID | verify FILE | report FILE",
+        help="the message to export, or 'verify' or 'report' and a bundle file",
     )
-    p.add_argument("--out", type=Path, metavar="FILE", help="where to write the bundle")
+    p.add_argument(
+        "--out", type=Path, metavar="FILE", help="where to write the bundle or the report (0600)"
+    )
+    p.add_argument(
+        "--format",
+        choices=("pdf", "html"),
+        help="the report's format (default: from --out's suffix, .html or else PDF)",
+    )
+    p.add_argument(
+        "--zone",
+        metavar="ZONE",
+        help="IANA time zone the report shows times in beside UTC",
+    )
     p.add_argument(
         "--fetch", action="store_true", help="add the relay's own evidence answer (needs the relay)"
     )

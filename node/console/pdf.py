@@ -44,7 +44,7 @@ class Filing:
     printed_by: str
 
 
-class _Document(FPDF):
+class Document(FPDF):
     def __init__(self, font: PdfFont, footer_text: str) -> None:
         super().__init__(orientation="portrait", unit="mm", format="A4")
         self._font = font
@@ -78,7 +78,7 @@ class _Document(FPDF):
         self.set_text_color(0, 0, 0)
 
 
-def _when(at: str | datetime, zone: str | None) -> tuple[str, str]:
+def when(at: str | datetime, zone: str | None) -> tuple[str, str]:
     """(time in ``zone`` or '', time in UTC) for a stored RFC 3339 time."""
     try:
         moment = at if isinstance(at, datetime) else parse_time(at)
@@ -90,7 +90,7 @@ def _when(at: str | datetime, zone: str | None) -> tuple[str, str]:
 def as_pdf(r: Readable, filing: Filing, font: PdfFont) -> bytes:
     """The PDF of ``r``."""
     m = r.msg
-    doc = _Document(font, f"PoCNet {m.kind} {m.msg_id}")
+    doc = Document(font, f"PoCNet {m.kind} {m.msg_id}")
     doc.set_creation_date(filing.printed_at)
     doc.set_title(doc.text_of(f"{r.title} {m.msg_id}"))
     doc.set_author(doc.text_of(filing.sender))
@@ -102,7 +102,7 @@ def as_pdf(r: Readable, filing: Filing, font: PdfFont) -> bytes:
     _request(doc, r)
     _receipts(doc, r, filing.officer_zone)
     _evidence(doc, r)
-    printed_local, printed_utc = _when(filing.printed_at, filing.officer_zone)
+    printed_local, printed_utc = when(filing.printed_at, filing.officer_zone)
     doc.ln(4)
     doc.use(8)
     doc.para(
@@ -113,7 +113,7 @@ def as_pdf(r: Readable, filing: Filing, font: PdfFont) -> bytes:
     return bytes(doc.output())
 
 
-def _title(doc: _Document, text: str, size: float = 12) -> None:
+def title(doc: Document, text: str, size: float = 12) -> None:
     doc.ln(3)
     doc.use(size)
     doc.set_fill_color(*GREY)
@@ -121,7 +121,7 @@ def _title(doc: _Document, text: str, size: float = 12) -> None:
     doc.ln(1)
 
 
-def _heading(doc: _Document, r: Readable) -> None:
+def _heading(doc: Document, r: Readable) -> None:
     m = r.msg
     doc.use(16)
     doc.para(8, f"{r.title}")
@@ -136,33 +136,33 @@ def _heading(doc: _Document, r: Readable) -> None:
         doc.para(5, f"Laid out as: {template}")
 
 
-def _table(doc: _Document, widths: tuple[int, ...], line: float = 4.6, **kw: Any) -> Any:
+def table(doc: Document, widths: tuple[int, ...], line: float = 4.6, **kw: Any) -> Any:
     """A left-aligned table across the page; no heading row unless ``headings_style``."""
     if "headings_style" not in kw:
         kw["first_row_as_headings"] = False
     return doc.table(col_widths=widths, line_height=line, padding=1, text_align="LEFT", **kw)
 
 
-def _pairs(doc: _Document, rows: list[tuple[str, str]]) -> None:
+def pairs(doc: Document, rows: list[tuple[str, str]]) -> None:
     doc.use(9)
-    with _table(doc, (45, 129)) as table:
+    with table(doc, (45, 129)) as t:
         for label, value in rows:
-            row = table.row()
+            row = t.row()
             row.cell(doc.text_of(label))
             row.cell(doc.text_of(value))
 
 
-def _parties(doc: _Document, r: Readable, filing: Filing) -> None:
+def _parties(doc: Document, r: Readable, filing: Filing) -> None:
     m = r.msg
     recipient = m.counterpart if m.direction == "out" else "this node"
-    local, utc = _when(m.created_at, filing.officer_zone)
+    local, utc = when(m.created_at, filing.officer_zone)
     sent = f"{utc} (UTC)"
     if local:
         sent += f"\n{local} (officer's zone)"
     if r.sent_sender_zone:
         sent += f"\n{r.sent_sender_zone} (sender's zone)"
-    _title(doc, "Sender and message")
-    _pairs(
+    title(doc, "Sender and message")
+    pairs(
         doc,
         [
             ("Sender", filing.sender),
@@ -177,15 +177,15 @@ def _parties(doc: _Document, r: Readable, filing: Filing) -> None:
     )
 
 
-def _request(doc: _Document, r: Readable) -> None:
+def _request(doc: Document, r: Readable) -> None:
     m = r.msg
     spec = KINDS.get(m.kind)
     template, sections = sections_of(m.kind)
     groups = sectioned_rows(fields_for(spec) if spec else (), m.body, sections)
-    _title(doc, "The request" if m.in_reply_to is None else "The answer")
+    title(doc, "The request" if m.in_reply_to is None else "The answer")
     for section, rows in groups:
         if template:
-            name = _section_title(section)
+            name = section_title(section)
             doc.use(10)
             doc.cell(
                 0,
@@ -194,10 +194,10 @@ def _request(doc: _Document, r: Readable) -> None:
                 new_x="LMARGIN",
                 new_y="NEXT",
             )
-        _form_table(doc, rows)
+        form_table(doc, rows)
 
 
-def _section_title(section: str) -> str:
+def section_title(section: str) -> str:
     """How a template section is named above its fields."""
     if not section:
         return "Other fields"
@@ -208,32 +208,32 @@ def _section_title(section: str) -> str:
     return f"Section {section}"
 
 
-def _form_table(doc: _Document, rows: list[DisplayRow]) -> None:
+def form_table(doc: Document, rows: list[DisplayRow]) -> None:
     doc.use(9)
-    with _table(doc, (62, 112)) as table:
+    with table(doc, (62, 112)) as t:
         for d in rows:
             style = None
             if d.heading:
                 style = FontFace(fill_color=GREY)
             elif d.highlight and d.value:
                 style = FontFace(fill_color=MARK)
-            row = table.row(style=style)
+            row = t.row(style=style)
             row.cell(doc.text_of("    " * d.depth + d.label))
             row.cell(doc.text_of(d.value))
 
 
-def _receipts(doc: _Document, r: Readable, zone: str | None) -> None:
-    _title(doc, "Timeline of signed receipts")
+def _receipts(doc: Document, r: Readable, zone: str | None) -> None:
+    title(doc, "Timeline of signed receipts")
     doc.use(8)
     local_head = f"Time ({zone})" if zone else "Local time"
     heading = FontFace(emphasis="", fill_color=GREY)
-    with _table(doc, (22, 12, 44, 42, 16, 38), 4.2, headings_style=heading) as table:
-        head = table.row()
+    with table(doc, (22, 12, 44, 42, 16, 38), 4.2, headings_style=heading) as t:
+        head = t.row()
         for h in ("Event", "By", local_head, "Time (UTC)", "Signature", "Relay audit log"):
             head.cell(doc.text_of(h))
         for e in r.timeline.entries:
-            local, utc = _when(e.at, zone)
-            row = table.row()
+            local, utc = when(e.at, zone)
+            row = t.row()
             for v in (e.event, e.issuer, local, utc, e.signature, e.audit_log or ""):
                 row.cell(doc.text_of(v))
     verdict = "all valid" if r.timeline.all_signatures_valid else "NOT ALL VALID"
@@ -244,11 +244,11 @@ def _receipts(doc: _Document, r: Readable, zone: str | None) -> None:
         doc.para(5, f"Audit-log alarms: {len(r.timeline.audit_alarms)} (see node status).")
 
 
-def _evidence(doc: _Document, r: Readable) -> None:
+def _evidence(doc: Document, r: Readable) -> None:
     m = r.msg
     short = m.msg_id[:12]
-    _title(doc, "Evidence and how to verify it")
-    _pairs(
+    title(doc, "Evidence and how to verify it")
+    pairs(
         doc,
         [
             ("Envelope SHA-256", m.envelope_sha256),

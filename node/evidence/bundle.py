@@ -161,6 +161,7 @@ class EvidenceReport:
     notes: list[str] = field(default_factory=list)
     directory: dict[str, Any] | None = None
     content: dict[str, Any] | None = None
+    receipts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
@@ -178,6 +179,7 @@ class EvidenceReport:
             "checks": self.checks,
             "notes": self.notes,
             "content": self.content,
+            "receipts": self.receipts,
         }
 
 
@@ -336,6 +338,9 @@ def _check_receipt(
         report.add(f"receipt {i} signature by {issuer}", False, e.reason)
         return None
     r = signed.receipt
+    report.receipts.append(
+        {"index": i, "type": r.type, "issuer": issuer, "issued_at": r.issued_at, "reason": r.reason}
+    )
     report.add(f"receipt {i} ({r.type} by {issuer}) signature", True, note)
     report.add(f"receipt {i} ({r.type}) names this message", r.msg_id == msg_id)
     if r.type in receipts.NODE_TYPES:

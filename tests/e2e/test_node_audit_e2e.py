@@ -11,6 +11,7 @@ verifies offline, with the bundle's keys and with FR's pins; a tampered proof fa
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,6 +64,9 @@ def wait_proven(node: NodeProcess, msg_id: str, count: int = 3) -> list[Any]:
     )
 
 
+IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+
+
 def status(node: NodeProcess) -> dict[str, Any]:
     code, out = node.call("audit", "status")
     assert code == 0, out
@@ -112,6 +116,17 @@ def test_evidence_bundle_carries_proofs_that_verify_offline(
     assert report["content"]["msg_id"] == msg_id and report["content"]["sender"] == "FR"
     assert {"check": "content signed by FR for this message", "ok": True} in report["checks"]
 
+    # The readable report of that file, as a court gets it: PDF and HTML, from the file alone.
+    pdf, html = tmp_path / "court.pdf", tmp_path / "court.html"
+    code, made = outsider.call("evidence", "report", str(with_content), "--out", str(pdf),
+                               "--included-keys", "--zone", "Europe/Berlin")  # fmt: skip
+    assert code == 0 and made["valid"] and made["format"] == "pdf", made
+    assert pdf.read_bytes().startswith(b"%PDF-") and oct(pdf.stat().st_mode & 0o777) == "0o600"
+    code, made = outsider.call("evidence", "report", str(with_content), "--out", str(html),
+                               "--included-keys")  # fmt: skip
+    assert code == 0 and made["format"] == "html", made
+    show_in_browser(html, msg_id)
+
     # A proof hash flipped: not valid, exit 7, and the check says why.
     proof = next(p for p in bundle["audit"]["proofs"] if p["hashes"])
     raw = bytearray(b64u_decode(proof["hashes"][0]))
@@ -121,6 +136,10 @@ def test_evidence_bundle_carries_proofs_that_verify_offline(
     bad.write_text(json.dumps(bundle))
     code, report = outsider.call("evidence", "verify", str(bad), "--included-keys")
     assert code == EXIT_REFUSED and not report["valid"]
+    # Its report is still written, and says NOT VALID; the command exits 7.
+    code, made = outsider.call("evidence", "report", str(bad), "--out", str(tmp_path / "bad.pdf"),
+                               "--included-keys")  # fmt: skip
+    assert code == EXIT_REFUSED and not made["valid"], made
     assert any(
         "does not lead to the checkpoint's root" in c.get("note", "")
         for c in report["checks"]
@@ -150,3 +169,27 @@ def test_trusted_checkpoint_advances_consistently(net: LocalNetwork) -> None:
     de_status = status(de)
     assert de_status["checkpoint"] is not None and de_status["alarm_count"] == 0
     assert not ALARM_EVENTS & {e.get("event") for e in de.events()}
+
+
+def show_in_browser(html: Path, msg_id: str) -> None:
+    """The HTML report opens in Chromium as a person would read it (skipped without one)."""
+    chromium = Path("/usr/bin/chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:  # pragma: no cover - a dev dependency
+        return
+    if not chromium.exists():
+        return
+    args = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), args=args)
+        try:
+            page = browser.new_page()
+            page.goto(html.as_uri())
+            assert page.locator("h1").inner_text() == f"Evidence of message {msg_id}"
+            assert page.locator(".verdict strong").inner_text() == "VALID"
+            assert page.get_by_text("content signed by FR for this message").is_visible()
+            if os.environ.get("POCNET_CONSOLE_SCREENSHOTS"):
+                page.screenshot(path=str(IMAGES / "evidence-report.png"), full_page=True)
+        finally:
+            browser.close()
