@@ -8,8 +8,9 @@ For each envelope, in this order (a crash between any two steps is harmless):
 3. commit the message together with the ``RETRIEVED`` receipt to post, or the rejection
    together with a ``REJECTED`` receipt (reason code only);
 4. raise an alert for urgent and emergency items;
-5. post the receipts (the sender learns at once), then acknowledge the download
-   (``POST /v1/inbox/ack``: the relay issues ``DELIVERED``).
+5. post the receipts and acknowledge the download in one request
+   (``POST /v1/inbox/ack`` with ``receipts``: the relay stores the receipts, then issues
+   ``DELIVERED``, in one transaction; the sender learns both at once).
 
 Receipts about our own messages are verified (relay receipts with the relay's key, node
 receipts with the issuer's key, who must be the message's recipient) before they are kept.
@@ -32,10 +33,12 @@ from node.exchange.alerts import Alert, Alerter
 from node.exchange.context import Exchange
 from node.exchange.outbox import Outbox, message_row
 from node.exchange.triage import Triage, rejection_reason, triage
-from node.relayapi.transport import InboxItem
+from node.relayapi.transport import InboxItem, is_transient
 from node.storage.states import INBOX
 
 ALERT_PRIORITIES = ("urgent", "emergency")
+HANDOVER_RECEIPTS = 500
+"""Most receipts posted with one download confirmation (split into requests as needed)."""
 # What the sender learns about a failed opening: crypto failures look the same.
 _SENT_REASON = {
     "outer_signature": "verification_failed",
@@ -102,15 +105,36 @@ class Inbox(Exchange):
             else:
                 await self._receipt(item, now, report)
             done.append(item.id)
-        # RETRIEVED / REJECTED first (the sender learns at once that its request was
-        # opened and verified), then the download confirmation (the relay's DELIVERED).
-        # Both are committed here already; an unanswered ack is raised, and the items,
-        # delivered again, are skipped as already stored.
+        # RETRIEVED / REJECTED (the sender learns that its request was opened and
+        # verified) with the download confirmation (the relay's DELIVERED), in one
+        # request. Both are committed here already; an unanswered request is raised, the
+        # receipts are posted again by the outbox, and the items, delivered again, are
+        # skipped as already stored.
         if report.received or report.rejected:
-            await self.outbox.post_receipts(now)
-        if done:
+            report.acked = await self.hand_over(done, now)
+        elif done:
             report.acked = await self.transport.ack(done)
         return report
+
+    async def hand_over(self, ids: list[str], now: datetime) -> int:
+        """Post the receipts this node issued and that are due, and acknowledge ``ids``, in
+        one request (:meth:`RelayTransport.hand_over`); the number of items removed.
+
+        Raises:
+            PocnetError: the request failed; the receipts are kept for the outbox to post.
+        """
+        pending = await self.store.pending_receipts(format_time(now), limit=HANDOVER_RECEIPTS)
+        try:
+            answer = await self.transport.hand_over(ids, [r.wire for r in pending])
+        except PocnetError as e:
+            if is_transient(e):
+                for item in pending:
+                    await self.outbox.settle_receipt(item, e, now)
+            raise
+        for item, outcome in zip(pending, answer.receipts, strict=True):
+            error = outcome if isinstance(outcome, PocnetError) else None
+            await self.outbox.settle_receipt(item, error, now)
+        return answer.acked
 
     # -- envelopes ----------------------------------------------------------------------
 

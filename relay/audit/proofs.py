@@ -22,7 +22,7 @@ Binary values are unpadded base64url strings, like every binary value in PoCNet'
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -99,6 +99,20 @@ async def read_nodes(
         for level, idx, value in rows:
             found[(int(level), int(idx))] = bytes(value)
     return found
+
+
+def _visible(rows: list[Any], caller: str) -> list[Any]:
+    """The events of the messages ``caller`` sent or received (every event about a message
+    names both parties), at most :data:`MAX_EVENTS_PER_MESSAGE` per message."""
+    kept: list[Any] = []
+    count: dict[str, int] = {}
+    for row in rows:
+        if caller not in (row["sender"], row["recipient"]):
+            continue
+        n = count[row["msg_id"]] = count.get(row["msg_id"], 0) + 1
+        if n <= MAX_EVENTS_PER_MESSAGE:
+            kept.append(row)
+    return kept
 
 
 def _evidence_nodes(seqs: list[int], size: int) -> list[merkle.NodeId]:
@@ -197,8 +211,31 @@ class AuditLog:
             .order_by(events.c.seq)
             .limit(MAX_EVENTS_PER_MESSAGE)
         )
+        checkpoint, proven = await self._proven(query, now, lambda rows: rows)
+        return checkpoint, [proof for _, proof in proven]
+
+    async def messages_proofs(
+        self, caller: str, msg_ids: list[str], now: datetime
+    ) -> tuple[StoredCheckpoint, dict[str, list[MessageProof]]]:
+        """For each of ``msg_ids`` that ``caller`` sent or received, every logged event
+        about it with its proof, all against ONE checkpoint (the latest if it contains
+        them all, else a new one). Other ids are left out, as if they did not exist."""
+        query = select(events).where(events.c.msg_id.in_(sorted(set(msg_ids))))
+        checkpoint, proven = await self._proven(
+            query.order_by(events.c.seq), now, lambda rows: _visible(rows, caller)
+        )
+        by_msg: dict[str, list[MessageProof]] = {}
+        for msg, proof in proven:
+            by_msg.setdefault(msg, []).append(proof)
+        return checkpoint, by_msg
+
+    async def _proven(
+        self, query: Any, now: datetime, keep: Callable[[list[Any]], list[Any]]
+    ) -> tuple[StoredCheckpoint, list[tuple[str, MessageProof]]]:
+        """The events ``query`` selects (those ``keep`` keeps), each with its message id
+        and its proof."""
         async with self.engine.connect() as conn:  # one connection in the common case
-            rows = [r._mapping for r in await conn.execute(query)]
+            rows = keep([r._mapping for r in await conn.execute(query)])
             seqs = [int(r["seq"]) for r in rows]
             checkpoint = self._usable(await latest(conn), now, max(seqs) if seqs else None)
             if checkpoint is not None:
@@ -209,13 +246,18 @@ class AuditLog:
                 nodes = await read_nodes(conn, _evidence_nodes(seqs, checkpoint.tree_size))
         size = checkpoint.tree_size
         store = merkle.DictStore(nodes)
-        proofs = [
-            MessageProof(
-                seq, audit.Event.from_row(row).entry(), merkle.inclusion_proof(store, seq, size)
+        proven = [
+            (
+                str(row["msg_id"]),
+                MessageProof(
+                    seq,
+                    audit.Event.from_row(row).entry(),
+                    merkle.inclusion_proof(store, seq, size),
+                ),
             )
             for seq, row in zip(seqs, rows, strict=True)
         ]
-        return checkpoint, proofs
+        return checkpoint, proven
 
     async def evidence(self, msg_id: str, now: datetime) -> dict[str, Any]:
         """The audit part of a message's evidence: ``checkpoint`` and ``proofs``."""

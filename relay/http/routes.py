@@ -36,6 +36,7 @@ from keys.httpsig import AuthRejected
 from relay.audit.proofs import AuditLog
 from relay.config import RelayConfig
 from relay.core.auth import Authenticator, Throttled
+from relay.core.handover import hand_over
 from relay.core.service import RelayService
 from relay.monitoring.logging import get_logger
 from relay.monitoring.metrics import CONTENT_TYPE, RelayMetrics
@@ -341,14 +342,32 @@ def _json_body(request: web.Request) -> dict[str, Any]:
 async def ack(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     doc = _json_body(request)
-    ids = doc.get("ids")
-    if set(doc) != {"ids"} or not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-        raise ValidationError('the body must be {"ids": ["<item id>", ...]}', code="bad_fields")
-    if len(ids) > rt.config.ack_max_ids:
-        raise ValidationError(f"at most {rt.config.ack_max_ids} ids at a time", code="too_many_ids")
+    ids, given = doc.get("ids"), doc.get("receipts", [])
+    if (
+        not {"ids"} <= set(doc) <= {"ids", "receipts"}
+        or not isinstance(ids, list)
+        or not all(isinstance(i, str) for i in ids)
+        or not isinstance(given, list)
+    ):
+        raise ValidationError(
+            'the body must be {"ids": ["<item id>", ...], "receipts": [<receipt>, ...]}',
+            code="bad_fields",
+        )
+    top = rt.config.ack_max_ids
+    if len(ids) > top or len(given) > top:
+        raise ValidationError(f"at most {top} ids and receipts at a time", code="too_many_ids")
     numeric = sorted({int(i) for i in ids if _ITEM_ID_RE.match(i)})
-    result = await rt.service.ack(request[PARTY], numeric, rt.clock())
-    return _json({"acked": result.acked, "unknown": len(ids) - result.acked})
+    if "receipts" not in doc:
+        result = await rt.service.ack(request[PARTY], numeric, rt.clock())
+        return _json({"acked": result.acked, "unknown": len(ids) - result.acked})
+    done = await hand_over(rt.service, request[PARTY], given, numeric, rt.clock())
+    return _json(
+        {
+            "acked": done.ack.acked,
+            "unknown": len(ids) - done.ack.acked,
+            "receipts": [r.to_wire() for r in done.receipts],
+        }
+    )
 
 
 async def post_receipt(request: web.Request) -> web.Response:

@@ -1,0 +1,128 @@
+"""``POST /v1/inbox/ack`` with ``receipts``: the recipient's receipts and its download
+confirmation in one request and one transaction (relay.core.handover), on SQLite and on
+PostgreSQL. Each receipt is checked exactly as ``POST /v1/receipts`` checks it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from keys.encoding import b64u_decode, b64u_encode
+from keys.receipts import verify as verify_receipt
+from relay.storage.database import make_engine
+from relay.storage.schema import events
+from tests.integration.relaykit import AppUnderTest, database, node_receipt, seal, start_app
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def relay(request: Any, tmp_path: Any, aiohttp_server: Any) -> Any:
+    async with database(request.param, tmp_path) as url:
+        yield await start_app(aiohttp_server, url)
+
+
+async def _event_types(relay: AppUnderTest) -> list[str]:
+    engine = make_engine(relay.database_url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(select(events.c.type).order_by(events.c.seq))
+            return [r[0] for r in rows]
+    finally:
+        await engine.dispose()
+
+
+def _body(ids: list[str], receipts: list[Any]) -> bytes:
+    return json.dumps({"ids": ids, "receipts": receipts}).encode()
+
+
+async def _delivered_to_de(relay: AppUnderTest, cf: Any, cd: Any, **kw: Any) -> tuple[Any, str]:
+    env = seal(relay.members["FR"], relay.members["DE"], relay.clock(), **kw)
+    assert (await cf.submit(env.to_bytes()))[0] == 201
+    _, inbox = await cd.inbox()
+    return env, inbox["items"][-1]["id"]
+
+
+async def test_receipt_and_ack_in_one_request_reach_the_sender_together(
+    relay: AppUnderTest,
+) -> None:
+    de = relay.members["DE"]
+    async with relay.client("FR") as cf, relay.client("DE") as cd:
+        env, item = await _delivered_to_de(relay, cf, cd)
+        retrieved = node_receipt(de, env, "RETRIEVED", relay.clock())
+        body = _body([item], [retrieved.to_wire()])
+        status, answer, _ = await cd.request("POST", "/v1/inbox/ack", body)
+        assert (status, answer) == (200, {"acked": 1, "unknown": 0, "receipts": [{"status": 201}]})
+        # One wake-up of the sender: RETRIEVED and DELIVERED in one long-poll answer.
+        _, sender = await cf.inbox()
+        got = [verify_receipt(i["receipt"], _key(relay, i)).receipt.type for i in sender["items"]]
+        assert got == ["RETRIEVED", "DELIVERED"]
+        assert (await cd.inbox())[1]["items"] == []
+        # Idempotent: the same request again stores and removes nothing.
+        status, again, _ = await cd.request("POST", "/v1/inbox/ack", body)
+        assert again == {"acked": 0, "unknown": 1, "receipts": [{"status": 200}]}
+    assert await _event_types(relay) == [
+        "directory_installed",
+        "accepted",
+        "retrieved",
+        "delivered",
+    ]
+
+
+def _key(relay: AppUnderTest, item: dict[str, Any]) -> Any:
+    issuer = json.loads(b64u_decode(item["receipt"]["payload"]))["issuer"]
+    return relay.relay_key if issuer == "relay" else relay.members[issuer].key.public
+
+
+async def test_each_refused_receipt_is_answered_in_its_place_and_the_rest_goes_on(
+    relay: AppUnderTest,
+) -> None:
+    fr, de, it = relay.members["FR"], relay.members["DE"], relay.members["IT"]
+    async with relay.client("FR") as cf, relay.client("DE") as cd:
+        env, item = await _delivered_to_de(relay, cf, cd)
+        assert (
+            await cd.send_receipt(node_receipt(de, env, "RETRIEVED", relay.clock()).to_bytes())
+        )[0] == 201
+        relay.clock.advance(seconds=1)
+        tampered = node_receipt(de, env, "ACKNOWLEDGED", relay.clock()).to_wire()
+        tampered["sig"] = b64u_encode(bytes(64))
+        given = [
+            node_receipt(de, env, "RETRIEVED", relay.clock()).to_wire(),  # another: 409
+            node_receipt(it, env, "RETRIEVED", relay.clock()).to_wire(),  # not DE's: 403
+            tampered,  # bad signature: 400 rejected
+            node_receipt(fr, env, "ACKNOWLEDGED", relay.clock()).to_wire(),  # FR's: 403
+            "not a receipt",
+            node_receipt(de, env, "ACKNOWLEDGED", relay.clock()).to_wire(),  # stored
+        ]
+        status, answer, _ = await cd.request("POST", "/v1/inbox/ack", _body([item], given))
+        assert status == 200 and answer["acked"] == 1
+        assert [(r["status"], r.get("error")) for r in answer["receipts"]] == [
+            (409, "receipt_exists"),
+            (403, "forbidden"),
+            (400, "rejected"),
+            (403, "forbidden"),
+            (400, answer["receipts"][4]["error"]),
+            (201, None),
+        ]
+        assert answer["receipts"][2]["message"] == "rejected"  # nothing more for a peer
+    assert (await _event_types(relay))[-3:] == ["retrieved", "acknowledged", "delivered"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"ids": [], "receipts": {}},
+        {"ids": [], "receipts": [], "more": 1},
+        {"receipts": []},
+        {"ids": ["1"] * 101, "receipts": []},
+        {"ids": [], "receipts": [{}] * 101},
+    ],
+    ids=["receipts-not-a-list", "unknown-field", "no-ids", "too-many-ids", "too-many-receipts"],
+)
+async def test_a_malformed_hand_over_is_refused_whole(
+    relay: AppUnderTest, body: dict[str, Any]
+) -> None:
+    async with relay.client("DE") as cd:
+        status, answer, _ = await cd.request("POST", "/v1/inbox/ack", json.dumps(body).encode())
+    assert status == 400 and answer["error"] in ("bad_fields", "too_many_ids")
