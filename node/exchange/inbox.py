@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from keys import receipts
@@ -39,6 +39,8 @@ from node.storage.states import INBOX
 ALERT_PRIORITIES = ("urgent", "emergency")
 HANDOVER_RECEIPTS = 500
 """Most receipts posted with one download confirmation (split into requests as needed)."""
+HANDOVER_GRACE = 30.0
+"""Seconds the outbox leaves a receipt just issued by the inbox to the inbox's hand-over."""
 # What the sender learns about a failed opening: crypto failures look the same.
 _SENT_REASON = {
     "outer_signature": "verification_failed",
@@ -110,7 +112,7 @@ class Inbox(Exchange):
         # request. Both are committed here already; an unanswered request is raised, the
         # receipts are posted again by the outbox, and the items, delivered again, are
         # skipped as already stored.
-        if report.received or report.rejected:
+        if any(item.type == "envelope" for item in items):  # a duplicate's receipt too
             report.acked = await self.hand_over(done, now)
         elif done:
             report.acked = await self.transport.ack(done)
@@ -123,7 +125,8 @@ class Inbox(Exchange):
         Raises:
             PocnetError: the request failed; the receipts are kept for the outbox to post.
         """
-        pending = await self.store.pending_receipts(format_time(now), limit=HANDOVER_RECEIPTS)
+        # Every receipt not posted yet, those in backoff too: the relay just answered.
+        pending = await self.store.pending_receipts("", limit=HANDOVER_RECEIPTS)
         try:
             answer = await self.transport.hand_over(ids, [r.wire for r in pending])
         except PocnetError as e:
@@ -226,7 +229,7 @@ class Inbox(Exchange):
             state=INBOX.initial,
             now=stamp,
         )
-        if not await self.store.add_incoming(row, retrieved, stamp):
+        if not await self.store.add_incoming(row, retrieved, stamp, due=_handed_over_by(now)):
             report.duplicates += 1
             return
         self._seen.add(message.msg_id)
@@ -257,7 +260,9 @@ class Inbox(Exchange):
         code = sent_reason(reason)
         rejected = self._issue("REJECTED", env, now, code)
         row = _rejection_row(env.sha256, header.msg_id, header.sender, reason, code, now)
-        if await self.store.add_rejection(row, rejected, format_time(now)):
+        if await self.store.add_rejection(
+            row, rejected, format_time(now), due=_handed_over_by(now)
+        ):
             report.rejected.append(header.msg_id)
             self.log.warning(
                 "inbox.rejected",
@@ -326,6 +331,12 @@ class Inbox(Exchange):
         keys = self.keystore.decryption_keys()
         allowed = self.peers.decryption_key_ids(self.party, now)
         return keys if allowed is None else {k: v for k, v in keys.items() if k in allowed}
+
+
+def _handed_over_by(now: datetime) -> str:
+    """When the outbox may post a receipt issued now: the inbox hands it over with the
+    download confirmation before that, so the two do not post it twice."""
+    return format_time(now + timedelta(seconds=HANDOVER_GRACE))
 
 
 def _sha_of(obj: Any) -> str:

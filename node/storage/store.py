@@ -40,7 +40,7 @@ MIN_PREFIX = 6
 
 
 def _receipt_values(
-    signed: SignedReceipt, *, origin: str, posted: bool, now: str
+    signed: SignedReceipt, *, origin: str, posted: bool, now: str, due: str | None = None
 ) -> dict[str, Any]:
     r = signed.receipt
     return {
@@ -55,7 +55,7 @@ def _receipt_values(
         "origin": origin,
         "posted": posted,
         "attempts": 0,
-        "next_attempt_at": None if posted else now,
+        "next_attempt_at": None if posted else (due or now),
         "stored_at": now,
     }
 
@@ -70,8 +70,11 @@ class Store(AuditRecords, Registers, DirectoryRecords, OfficerRecords, ConsoleQu
         async with self._write() as conn:
             await conn.execute(insert(messages).values(**values))
 
-    async def add_incoming(self, values: dict[str, Any], receipt: SignedReceipt, now: str) -> bool:
-        """Store a received message and the RETRIEVED receipt to post, atomically.
+    async def add_incoming(
+        self, values: dict[str, Any], receipt: SignedReceipt, now: str, *, due: str | None = None
+    ) -> bool:
+        """Store a received message and the RETRIEVED receipt to post, atomically; the
+        outbox posts it from ``due`` on (``now`` if not given) unless it is posted before.
 
         Returns False (and changes nothing) when the message was already stored.
         """
@@ -80,7 +83,7 @@ class Store(AuditRecords, Registers, DirectoryRecords, OfficerRecords, ConsoleQu
                 await conn.execute(insert(messages).values(**values))
                 await conn.execute(
                     insert(receipts).values(
-                        **_receipt_values(receipt, origin="self", posted=False, now=now)
+                        **_receipt_values(receipt, origin="self", posted=False, now=now, due=due)
                     )
                 )
         except IntegrityError:
@@ -342,9 +345,15 @@ class Store(AuditRecords, Registers, DirectoryRecords, OfficerRecords, ConsoleQu
     # -- rejections -------------------------------------------------------------------
 
     async def add_rejection(
-        self, values: dict[str, Any], receipt: SignedReceipt | None, now: str
+        self,
+        values: dict[str, Any],
+        receipt: SignedReceipt | None,
+        now: str,
+        *,
+        due: str | None = None,
     ) -> bool:
-        """Record an envelope we could not open (and the REJECTED receipt to post).
+        """Record an envelope we could not open (and the REJECTED receipt to post, by the
+        outbox from ``due`` on, as for :meth:`add_incoming`).
 
         Returns False when that envelope was already rejected.
         """
@@ -354,7 +363,9 @@ class Store(AuditRecords, Registers, DirectoryRecords, OfficerRecords, ConsoleQu
                 if receipt is not None:
                     await conn.execute(
                         insert(receipts).values(
-                            **_receipt_values(receipt, origin="self", posted=False, now=now)
+                            **_receipt_values(
+                                receipt, origin="self", posted=False, now=now, due=due
+                            )
                         )
                     )
         except IntegrityError:
