@@ -183,7 +183,7 @@ class Auditor:
         """Check the receipts of several messages with ONE request for their proofs
         (``GET /v1/audit/proofs/messages``), or one evidence request each from a relay
         that does not serve it (404)."""
-        if self._per_message or len(due) == 1:
+        if self._per_message:
             for mid, rows in due.items():
                 await self._check_message(mid, rows, now, report)
             return
@@ -205,9 +205,13 @@ class Auditor:
             return
         cp = checkpoint_of(row, self.origin)
         for mid, rows in due.items():
+            if mid not in found:  # as a 404 of its evidence: retried, then not believed
+                self.alarms.error(report, f"proofs of {mid}", NotFound("no such message"))
+                await self._attempt_failed(rows, now, report, "evidence_not_found")
+                continue
             parties = await self._parties(mid)
             for r in rows:
-                await self._check_receipt(r, found.get(mid, []), cp, row.id, parties, now, report)
+                await self._check_receipt(r, found[mid], cp, row.id, parties, now, report)
 
     async def _check_message(
         self, msg_id: str, rows: list[StoredReceipt], now: datetime, report: AuditReport

@@ -132,6 +132,14 @@ async def test_receipts_of_several_messages_are_proven_with_one_request(world: W
         assert len(await world.fr.store.proofs_for(msg_id)) == 3
 
 
+async def test_a_message_left_out_of_a_batch_is_retried_not_alarmed(world: World) -> None:
+    kept, dropped = await world.exchange(), await world.exchange()
+    del world.net.envelopes[dropped]  # the relay no longer answers for it
+    report = await world.audit()
+    assert report.alarms == [] and report.proven == 3 and report.pending == 3
+    assert len(await world.fr.store.proofs_for(kept)) == 3
+
+
 async def test_a_relay_without_batched_proofs_is_asked_message_by_message(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
