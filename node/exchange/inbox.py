@@ -33,7 +33,7 @@ from node.exchange.alerts import Alert, Alerter
 from node.exchange.context import Exchange
 from node.exchange.outbox import Outbox, message_row
 from node.exchange.triage import Triage, rejection_reason, triage
-from node.relayapi.transport import InboxItem, is_transient
+from node.relayapi.transport import HandOver, InboxItem, is_transient
 from node.storage.states import INBOX
 
 ALERT_PRIORITIES = ("urgent", "emergency")
@@ -78,6 +78,7 @@ class InboxReport:
     receipts: int = 0
     ignored: int = 0
     acked: int = 0
+    unacked: list[str] = field(default_factory=list)  # left to the caller to acknowledge
 
 
 @dataclass(kw_only=True, eq=False, repr=False)
@@ -95,8 +96,11 @@ class Inbox(Exchange):
     limits: ProtocolLimits
     _seen: set[str] = field(default_factory=set, init=False)
 
-    async def handle(self, items: list[InboxItem], now: datetime) -> InboxReport:
-        """Process a batch, acknowledge it, then post the receipts it produced."""
+    async def handle(
+        self, items: list[InboxItem], now: datetime, *, acknowledge: bool = True
+    ) -> InboxReport:
+        """Process a batch, then acknowledge it with the receipts it produced (unless not
+        ``acknowledge``: then ``report.unacked`` holds the ids for :meth:`hand_over`)."""
         report = InboxReport()
         self._seen = set()
         done: list[str] = []
@@ -112,15 +116,20 @@ class Inbox(Exchange):
         # request. Both are committed here already; an unanswered request is raised, the
         # receipts are posted again by the outbox, and the items, delivered again, are
         # skipped as already stored.
-        if any(item.type == "envelope" for item in items):  # a duplicate's receipt too
-            report.acked = await self.hand_over(done, now)
+        if not acknowledge:
+            report.unacked = done
+        elif any(item.type == "envelope" for item in items):  # a duplicate's receipt too
+            report.acked = (await self.hand_over(done, now)).acked
         elif done:
             report.acked = await self.transport.ack(done)
         return report
 
-    async def hand_over(self, ids: list[str], now: datetime) -> int:
-        """Post the receipts this node issued and that are due, and acknowledge ``ids``, in
-        one request (:meth:`RelayTransport.hand_over`); the number of items removed.
+    async def hand_over(
+        self, ids: list[str], now: datetime, *, wait: float | None = None, limit: int = 100
+    ) -> HandOver:
+        """Post the receipts this node issued and not posted yet, and acknowledge ``ids``,
+        in one request (:meth:`RelayTransport.hand_over`); with ``wait``, that request
+        also long-polls for the next items (``HandOver.items``).
 
         Raises:
             PocnetError: the request failed; the receipts are kept for the outbox to post.
@@ -128,7 +137,9 @@ class Inbox(Exchange):
         # Every receipt not posted yet, those in backoff too: the relay just answered.
         pending = await self.store.pending_receipts("", limit=HANDOVER_RECEIPTS)
         try:
-            answer = await self.transport.hand_over(ids, [r.wire for r in pending])
+            answer = await self.transport.hand_over(
+                ids, [r.wire for r in pending], wait=wait, limit=limit
+            )
         except PocnetError as e:
             if is_transient(e):
                 for item in pending:
@@ -137,7 +148,7 @@ class Inbox(Exchange):
         for item, outcome in zip(pending, answer.receipts, strict=True):
             error = outcome if isinstance(outcome, PocnetError) else None
             await self.outbox.settle_receipt(item, error, now)
-        return answer.acked
+        return answer
 
     # -- envelopes ----------------------------------------------------------------------
 

@@ -105,6 +105,7 @@ class HandOver:
 
     acked: int
     receipts: list[bool | PocnetError]
+    items: list[InboxItem] | None = None  # the next items, when a long-poll was asked for
 
 
 @dataclass(frozen=True)
@@ -134,9 +135,18 @@ class RelayTransport(Protocol):
         """``POST /v1/receipts``: True if newly stored, False if already there."""
         ...
 
-    async def hand_over(self, ids: Sequence[str], receipts: Sequence[bytes]) -> HandOver:
+    async def hand_over(
+        self,
+        ids: Sequence[str],
+        receipts: Sequence[bytes],
+        *,
+        wait: float | None = None,
+        limit: int = MAX_ACK_IDS,
+    ) -> HandOver:
         """``POST /v1/inbox/ack`` with ``receipts``: the receipts stored and forwarded,
-        then the items removed, in one request (or as few as the size limit allows)."""
+        then the items removed, in one request (or as few as the size limit allows); with
+        ``wait``, the same request then long-polls for the next items (``HandOver.items``;
+        None from a relay that cannot)."""
         ...
 
     async def evidence(self, msg_id: str) -> dict[str, Any]:
@@ -378,24 +388,39 @@ class HttpRelayTransport:
             acked += _count(doc.get("acked"))
         return acked
 
-    async def hand_over(self, ids: Sequence[str], receipts: Sequence[bytes]) -> HandOver:
+    async def hand_over(
+        self,
+        ids: Sequence[str],
+        receipts: Sequence[bytes],
+        *,
+        wait: float | None = None,
+        limit: int = MAX_ACK_IDS,
+    ) -> HandOver:
         outcomes: list[bool | PocnetError] = []
         acked = 0
+        items: list[InboxItem] | None = None
         chunks = handover_chunks(list(ids), list(receipts))
         for n, (id_chunk, receipt_chunk) in enumerate(chunks):
-            body = b'{"ids":%s,"receipts":[%s]}' % (
+            last = n == len(chunks) - 1
+            poll = b"" if wait is None or not last else b',"wait":%d,"limit":%d' % (wait, limit)
+            body = b'{"ids":%s,"receipts":[%s]%s}' % (
                 canonical(id_chunk),
                 b",".join(receipt_chunk),
+                poll,
             )
             try:
-                _, doc = await self._call("POST", "/v1/inbox/ack", body)
+                _, doc = await self._call(
+                    "POST", "/v1/inbox/ack", body, timeout=(wait or 0) + self._timeout
+                )
             except ValidationError as e:
-                if e.code != "bad_fields" or n or not receipts:
+                if e.code != "bad_fields" or n:
                     raise
                 return await self._hand_over_apart(ids, receipts)  # an older relay
             acked += _count(doc.get("acked"))
             outcomes += handover_outcomes(doc.get("receipts"), len(receipt_chunk))
-        return HandOver(acked, outcomes)
+            if poll and isinstance(doc.get("items"), list):
+                items = [InboxItem.from_wire(obj) for obj in doc["items"]]
+        return HandOver(acked, outcomes, items)
 
     async def _hand_over_apart(self, ids: Sequence[str], receipts: Sequence[bytes]) -> HandOver:
         """The same with one request per receipt and the plain acknowledgement."""

@@ -210,7 +210,14 @@ class FakeRelay:
                 )
         return acked
 
-    async def hand_over(self, ids: Sequence[str], receipts: Sequence[bytes]) -> HandOver:
+    async def hand_over(
+        self,
+        ids: Sequence[str],
+        receipts: Sequence[bytes],
+        *,
+        wait: float | None = None,
+        limit: int = 100,
+    ) -> HandOver:
         self.net._check("hand_over", self.party)
         outcomes: list[bool | PocnetError] = []
         for wire in receipts:
@@ -220,7 +227,9 @@ class FakeRelay:
                 raise
             except PocnetError as e:
                 outcomes.append(e)
-        return HandOver(await self.ack(ids), outcomes)
+        acked = await self.ack(ids)
+        items = None if wait is None else await self.inbox(wait=wait, limit=limit)
+        return HandOver(acked, outcomes, items)
 
     async def post_receipt(self, receipt: bytes) -> bool:
         self.net._check("post_receipt", self.party)

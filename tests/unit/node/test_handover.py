@@ -174,3 +174,25 @@ def test_refusals_are_final_and_failures_of_the_relay_are_not() -> None:
     # The relay answers a refused receipt in its place; a 5xx fails the whole request.
     out = handover_outcomes([{"status": 403, "error": "forbidden", "message": "x"}], 1)
     assert isinstance(out[0], PocnetError) and out[0].http_status == 403
+
+
+async def test_the_last_request_of_a_hand_over_can_long_poll() -> None:
+    scripted = ScriptedRelay(KEY)
+    item = {"id": "9", "type": "receipt", "msg_id": "a" * 32, "receipt": json.loads(SMALL)}
+    scripted.answer = (200, {"acked": 1, "unknown": 0, "receipts": [], "items": [item]})
+    async with serving(scripted) as url:
+        t = transport(url)
+        try:
+            answer = await t.hand_over(["7"], [], wait=25, limit=10)
+            assert answer.items is not None and [i.id for i in answer.items] == ["9"]
+            scripted.answer = (200, {"acked": 1, "unknown": 0, "receipts": []})
+            assert (await t.hand_over(["8"], [])).items is None  # none asked for
+        finally:
+            await t.close()
+    assert json.loads(scripted.seen[0][2]) == {
+        "ids": ["7"],
+        "receipts": [],
+        "wait": 25,
+        "limit": 10,
+    }
+    assert set(json.loads(scripted.seen[1][2])) == {"ids", "receipts"}

@@ -4,6 +4,7 @@ PostgreSQL. Each receipt is checked exactly as ``POST /v1/receipts`` checks it."
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -126,3 +127,40 @@ async def test_a_malformed_hand_over_is_refused_whole(
     async with relay.client("DE") as cd:
         status, answer, _ = await cd.request("POST", "/v1/inbox/ack", json.dumps(body).encode())
     assert status == 400 and answer["error"] in ("bad_fields", "too_many_ids")
+
+
+async def test_an_acknowledgement_can_long_poll_for_the_next_items(relay: AppUnderTest) -> None:
+    de = relay.members["DE"]
+    async with relay.client("FR") as cf, relay.client("DE") as cd:
+        env, item = await _delivered_to_de(relay, cf, cd)
+        retrieved = node_receipt(de, env, "RETRIEVED", relay.clock()).to_wire()
+        # DE: receipts, acknowledgement and the next long-poll in one request; it waits
+        # until FR's next envelope arrives.
+        body = json.dumps({"ids": [item], "receipts": [retrieved], "wait": 20, "limit": 5})
+        waiting = asyncio.ensure_future(cd.request("POST", "/v1/inbox/ack", body.encode()))
+        _, sender = await cf.inbox(wait=20)  # FR is woken with RETRIEVED and DELIVERED
+        assert len(sender["items"]) == 2
+        follow = seal(relay.members["FR"], de, relay.clock(), body={"n": 2})
+        assert (await cf.submit(follow.to_bytes()))[0] == 201
+        status, answer, _ = await asyncio.wait_for(waiting, 20)
+        assert status == 200 and answer["acked"] == 1 and answer["receipts"] == [{"status": 201}]
+        assert [i["envelope"] for i in answer["items"]] == [follow.to_wire()]
+        # FR acknowledges its receipts and finds nothing more at once (wait 0).
+        ids = [i["id"] for i in sender["items"]]
+        ack = json.dumps({"ids": ids, "wait": 0}).encode()
+        status, answer, _ = await cf.request("POST", "/v1/inbox/ack", ack)
+        assert (status, answer) == (200, {"acked": 2, "unknown": 0, "items": []})
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"wait": "1"}, {"wait": -1}, {"wait": True}, {"wait": 1, "limit": 0}, {"limit": 5}],
+    ids=["wait-text", "wait-negative", "wait-bool", "limit-zero", "limit-without-wait"],
+)
+async def test_a_bad_long_poll_in_an_acknowledgement_is_refused(
+    relay: AppUnderTest, extra: dict[str, Any]
+) -> None:
+    async with relay.client("DE") as cd:
+        body = json.dumps({"ids": [], **extra}).encode()
+        status, answer, _ = await cd.request("POST", "/v1/inbox/ack", body)
+    assert status == 400 and answer["error"] in ("invalid_field", "bad_fields")
