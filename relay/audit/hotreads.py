@@ -12,6 +12,10 @@ through a :class:`HotReader` first:
 - **PostgreSQL**: one ``asyncpg`` connection (its prepared statement cached), used by one
   proof at a time; a proof arriving while it is busy goes through the pool.
 
+Like a pooled connection it fails when the database does (a broken connection raises, a
+new one is refused), so a relay whose database is down answers proofs 503 as every other
+path does.
+
 Either way a read that cannot be served here returns None and the caller uses the pool
 as before, so this changes how fast a proof is read, never what it says. After a failure
 the connection is dropped and not tried again for :data:`RETRY_SECONDS`.
@@ -30,6 +34,8 @@ from sqlalchemy.engine import make_url
 
 RETRY_SECONDS = 1.0
 """After a failure, proofs go through the pool for this long before reconnecting."""
+FAILURES = (sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+"""What a read or a connection attempt may raise when the database or the way to it fails."""
 
 
 class HotReader:
@@ -50,54 +56,44 @@ class HotReader:
     async def rows(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]] | None:
         """The rows of ``sql`` (driver-level, the driver's placeholders) with ``params``,
         or None: not available now, read through the pool."""
-        if time.monotonic() < self._retry_at:
+        if self._path is None and not self.postgres:
             return None
-        if self.postgres:
-            return await self._pg_rows(sql, params)
-        return self._sqlite_rows(sql, params)
-
-    def _sqlite_rows(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]] | None:
-        if self._path is None:
-            return None
-        try:
-            if self._sqlite is None:
-                self._sqlite = _open_sqlite(self._path)
-            found = self._sqlite.execute(sql, params).fetchall()
-        except sqlite3.Error:
-            self._failed()
-            return None
+        if time.monotonic() < self._retry_at or self._lock.locked():
+            return None  # failed a moment ago, or another proof is reading (PostgreSQL)
+        async with self._lock:
+            try:
+                if self._sqlite is None and self._pg is None:
+                    await self._connect()
+                if self._sqlite is not None:
+                    found = self._sqlite.execute(sql, params).fetchall()
+                else:
+                    found = [tuple(r) for r in await self._pg.fetch(sql, *params)]
+            except FAILURES:
+                await self.drop()
+                self._retry_at = time.monotonic() + RETRY_SECONDS
+                return None
         self.served += 1
         return found
 
-    async def _pg_rows(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]] | None:
-        if self._lock.locked():
-            return None  # another proof is reading: this one takes the pool
-        async with self._lock:
-            try:
-                if self._pg is None:
-                    self._pg = await asyncpg.connect(self._dsn, timeout=5)
-                records = await self._pg.fetch(sql, *params)
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
-                await self._drop_pg()
-                self._failed()
-                return None
-        self.served += 1
-        return [tuple(r) for r in records]
+    async def _connect(self) -> None:
+        """Open the connection (one attempt)."""
+        if self.postgres:
+            self._pg = await asyncpg.connect(self._dsn, timeout=5)
+        elif self._path is not None:
+            self._sqlite = _open_sqlite(self._path)
 
-    def _failed(self) -> None:
-        self._retry_at = time.monotonic() + RETRY_SECONDS
-        if self._sqlite is not None:
-            self._sqlite.close()
-            self._sqlite = None
-
-    async def _drop_pg(self) -> None:
+    async def drop(self) -> None:
+        """Close the connection; the next read opens a new one."""
+        lite, self._sqlite = self._sqlite, None
         conn, self._pg = self._pg, None
+        if lite is not None:
+            lite.close()
         if conn is not None:
             conn.terminate()
 
     async def close(self) -> None:
-        self._failed()
-        await self._drop_pg()
+        self._retry_at = float("inf")
+        await self.drop()
 
 
 def _open_sqlite(path: str) -> sqlite3.Connection:
