@@ -9,8 +9,8 @@ For each envelope, in this order (a crash between any two steps is harmless):
    together with a ``REJECTED`` receipt (reason code only);
 4. raise an alert for urgent and emergency items;
 5. post the receipts and acknowledge the download in one request
-   (``POST /v1/inbox/ack`` with ``receipts``: the relay stores the receipts, then issues
-   ``DELIVERED``, in one transaction; the sender learns both at once).
+   (``POST /v1/inbox/ack`` with ``receipts``: the relay stores and forwards the receipts,
+   then issues ``DELIVERED``).
 
 Receipts about our own messages are verified (relay receipts with the relay's key, node
 receipts with the issuer's key, who must be the message's recipient) before they are kept.

@@ -1,11 +1,12 @@
 """The recipient's hand-over in one request: its receipts, then its download confirmation.
 
 ``POST /v1/inbox/ack`` with a ``receipts`` list does what ``POST /v1/receipts`` (once per
-receipt) and ``POST /v1/inbox/ack`` did in two or more requests, in ONE write transaction:
-each receipt is checked as :meth:`RelayService.add_receipt` checks it, stored, logged and
-forwarded to its sender, then the acknowledged items are removed (``DELIVERED`` for each
-envelope). The sender's long-poll is woken once, with ``RETRIEVED`` and ``DELIVERED``
-together.
+receipt) and ``POST /v1/inbox/ack`` did in two or more requests: each receipt is checked
+as :meth:`RelayService.add_receipt` checks it, and all are stored, logged and forwarded to
+their senders in one write transaction; then, in the next, the acknowledged items are
+removed (``DELIVERED`` for each envelope). The receipts commit first so that a sender
+waiting for ``RETRIEVED`` is woken without waiting for the acknowledgement's work (issue
+12 row 4: one transaction for both measured slower, docs/adr/0018-fewer-round-trips.md).
 
 A receipt refused (a bad signature, another party's message, one already given) is
 answered in its place in the list, ``{"status": 4xx, "error", "message"}`` as its own
@@ -82,7 +83,7 @@ async def hand_over(
             outcomes.append(_refused(service, e))
     ack = service.ack_op(caller, ids, now)
 
-    async def op(tx: Tx) -> tuple[dict[int, ReceiptOutcome], AckResult]:
+    async def op(tx: Tx) -> dict[int, ReceiptOutcome]:
         done: dict[int, ReceiptOutcome] = {}
         for at, receipt_op in ops:
             try:  # an operation raises only before it writes: the others go on
@@ -91,8 +92,11 @@ async def hand_over(
                 if not _peer_fault(e):
                     raise
                 done[at] = _refused(service, e)
-        return done, await ack(tx)
+        return done
 
-    done, acked = await service.writer.run(op)
+    # The receipts commit first and wake the sender at once (RETRIEVED is what it waits
+    # for); the acknowledgement, with its DELIVERED, follows in the next transaction.
+    done = await service.writer.run(op) if ops else {}
+    acked = await service.writer.run(ack)
     final = [o if o is not None else done[i] for i, o in enumerate(outcomes)]
     return HandoverResult(acked, final)
