@@ -20,6 +20,7 @@ from aiohttp import web
 from keys.host.command import version
 from keys.identities import SigningKey
 from relay.audit.checkpoints import Signer
+from relay.audit.hotreads import HotReader
 from relay.audit.proofs import AuditLog
 from relay.config import RelayConfig
 from relay.core.attachments import AttachmentService
@@ -161,7 +162,9 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
             writer,
             Signer(parts.signing_key, cfg.audit_origin),
             refresh=timedelta(seconds=cfg.checkpoint_refresh_seconds),
+            hot=HotReader(parts.database_url),
         )
+        stack.push_async_callback(audit_log.close)
         app[AUDIT] = audit_log
 
         # The signed directory once installed, else the members folder (development).

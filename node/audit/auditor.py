@@ -13,8 +13,10 @@ The node trusts one signed checkpoint at a time (:mod:`node.audit.checkpoints`, 
    (:func:`keys.auditlog.check.check_consistency`). Only then is it trusted;
 2. for every receipt about our messages that came through the relay (``ACCEPTED`` and the
    relay's other receipts, and the recipient's, which the relay logs before forwarding
-   them) and is not proven yet, asks the evidence endpoint for the message's log entries
-   with inclusion proofs and a checkpoint (itself checked against the trusted one), picks
+   them) and is not proven yet, asks for the log entries of up to 50 messages at once with
+   inclusion proofs in one checkpoint's tree (``GET /v1/audit/proofs/messages``; from a
+   relay without it, the evidence endpoint message by message), checks that checkpoint
+   against the trusted one, picks
    the receipt's entry (:func:`node.relayapi.auditwire.find_entry`), and checks that it says what
    the receipt says and is in the tree (:func:`keys.auditlog.check.check_entry_inclusion`).
    The proof is stored for evidence bundles.
@@ -49,7 +51,7 @@ from node.config import AuditSettings
 from node.exchange.alerts import Alerter
 from node.logs import Logger
 from node.relayapi import auditwire
-from node.relayapi.transport import RelayTransport
+from node.relayapi.transport import MAX_PROOF_MESSAGES, RelayTransport
 from node.storage.auditstore import CheckpointRow, ProofRow
 from node.storage.records import StoredReceipt
 from node.storage.store import Store
@@ -96,6 +98,7 @@ class Auditor:
         )
         self._last_fetch: datetime | None = None
         self._attempts: dict[str, int] = {}
+        self._per_message = False  # the relay serves no batched proofs
 
     # -- one pass ---------------------------------------------------------------------------
 
@@ -125,16 +128,20 @@ class Auditor:
         by_msg: dict[str, list[StoredReceipt]] = defaultdict(list)
         for r in pending:
             by_msg[r.msg_id].append(r)
-        checked = 0
+        due: dict[str, list[StoredReceipt]] = {}
         for mid, rows in by_msg.items():
             young = settle - (now - max(r.stored_at for r in rows)).total_seconds()
             if young > 0:
                 report.next_in = min(young, report.next_in or young)
                 continue
-            if checked >= self.settings.batch:
+            if len(due) >= self.settings.batch:
                 break
-            checked += 1
-            await self._check_message(mid, rows, now, report)
+            due[mid] = rows
+        ids = list(due)
+        for start in range(0, len(ids), MAX_PROOF_MESSAGES):
+            await self._check_messages(
+                {m: due[m] for m in ids[start : start + MAX_PROOF_MESSAGES]}, now, report
+            )
         await self.flush(report)
         report.pending = len(await self.store.unaudited_receipts(self.settings.batch * 8))
         trusted = await self.store.trusted_checkpoint()
@@ -169,6 +176,42 @@ class Auditor:
             return self.peers.verify_receipt(row.wire)
         except PocnetError:
             return None
+
+    async def _check_messages(
+        self, due: dict[str, list[StoredReceipt]], now: datetime, report: AuditReport
+    ) -> None:
+        """Check the receipts of several messages with ONE request for their proofs
+        (``GET /v1/audit/proofs/messages``), or one evidence request each from a relay
+        that does not serve it (404)."""
+        if self._per_message:
+            for mid, rows in due.items():
+                await self._check_message(mid, rows, now, report)
+            return
+        try:
+            note, found = await self.transport.audit_messages(list(due))
+        except NotFound:
+            self._per_message = True
+            self.log.info("audit.per_message", reason="the relay serves no batched proofs")
+            await self._check_messages(due, now, report)
+            return
+        except PocnetError as e:
+            self.alarms.error(report, f"proofs of {len(due)} messages", e)
+            if not isinstance(e, Unreachable | RateLimited):
+                for rows in due.values():
+                    await self._attempt_failed(rows, now, report, f"proofs_{e.code}"[:64])
+            return
+        row = await self.checkpoints.consider(note, now, report, latest=False)
+        if row is None:
+            return
+        cp = checkpoint_of(row, self.origin)
+        for mid, rows in due.items():
+            if mid not in found:  # as a 404 of its evidence: retried, then not believed
+                self.alarms.error(report, f"proofs of {mid}", NotFound("no such message"))
+                await self._attempt_failed(rows, now, report, "evidence_not_found")
+                continue
+            parties = await self._parties(mid)
+            for r in rows:
+                await self._check_receipt(r, found[mid], cp, row.id, parties, now, report)
 
     async def _check_message(
         self, msg_id: str, rows: list[StoredReceipt], now: datetime, report: AuditReport

@@ -3,7 +3,9 @@
 These loops share one :class:`node.runtime.Node`:
 
 - **inbox**: holds a long-poll to the relay (``GET /v1/inbox?wait=...``; no fixed-interval
-  polling) and hands what arrives to :class:`node.exchange.inbox.Inbox`; when the relay does not
+  polling) and hands what arrives to :class:`node.exchange.inbox.Inbox`, whose
+  acknowledgement (with the receipts it issued) long-polls for the next items in the same
+  request (``POST /v1/inbox/ack`` with ``wait``); when the relay does not
   answer it reconnects with exponential, jittered backoff (at most
   ``outbox.probe_interval`` apart while an emergency or urgent envelope waits), probing
   with an immediate (``wait=0``) request, and the moment the relay answers again wakes the
@@ -54,7 +56,7 @@ from node.exchange.alerts import Alert
 from node.exchange.downloads import downloader_for
 from node.exchange.escalation import back_id, unreachable_id
 from node.exchange.outbox import Backoff
-from node.relayapi.transport import is_transient
+from node.relayapi.transport import InboxItem, is_transient
 from node.runtime import Node
 
 T = TypeVar("T")
@@ -232,19 +234,25 @@ class Daemon:
         node = self.node
         failures = 0
         held: str | None = None
+        carried: list[InboxItem] | None = None  # answered with the last acknowledgement
         while not stop.is_set():
             try:
                 held = await self._hold_inbox(stop, held)
                 if held is not None:
+                    carried = None  # they stay at the relay, unacknowledged
                     continue
                 # After a failure, probe at once (wait=0) so that the outbox is woken the
                 # moment the relay answers, not after a long-poll.
                 wait = 0 if failures else node.config.relay.long_poll_wait
-                done, items = await unless_stopped(
-                    stop, node.transport.inbox(wait=wait, limit=node.config.relay.inbox_batch)
-                )
-                if not done:
-                    return
+                limit = node.config.relay.inbox_batch
+                items: list[InboxItem] | None = carried
+                carried = None
+                if items is None:
+                    done, items = await unless_stopped(
+                        stop, node.transport.inbox(wait=wait, limit=limit)
+                    )
+                    if not done:
+                        return
                 if self.metrics is not None:
                     self.metrics.answered(node.clock())
                 if failures:
@@ -255,7 +263,7 @@ class Daemon:
                     self.outbox_wake.set()
                 if items:
                     await node.peers.sync()  # a version stored by 'node directory refresh'
-                    report = await node.inbox.handle(items, node.clock())
+                    report = await node.inbox.handle(items, node.clock(), acknowledge=False)
                     if report.receipts:
                         self.audit_wake.set()
                     if report.received:
@@ -267,6 +275,15 @@ class Daemon:
                         receipts=report.receipts,
                         duplicates=report.duplicates,
                     )
+                    # The acknowledgement, with the receipts issued, also long-polls for
+                    # the next items: one request per batch (ADR 0018).
+                    ask = node.inbox.hand_over(report.unacked, node.clock(), wait=wait, limit=limit)
+                    done, answer = await unless_stopped(stop, ask)
+                    if not done or answer is None:
+                        # Stopped while it waited: finish the item in hand, without the wait.
+                        await node.inbox.hand_over(report.unacked, node.clock())
+                        return
+                    carried = answer.items  # None from a relay that cannot: poll again
             except PocnetError as e:
                 failures += 1
                 if self.metrics is not None:

@@ -8,8 +8,9 @@ For each envelope, in this order (a crash between any two steps is harmless):
 3. commit the message together with the ``RETRIEVED`` receipt to post, or the rejection
    together with a ``REJECTED`` receipt (reason code only);
 4. raise an alert for urgent and emergency items;
-5. post the receipts (the sender learns at once), then acknowledge the download
-   (``POST /v1/inbox/ack``: the relay issues ``DELIVERED``).
+5. post the receipts and acknowledge the download in one request
+   (``POST /v1/inbox/ack`` with ``receipts``: the relay stores and forwards the receipts,
+   then issues ``DELIVERED``).
 
 Receipts about our own messages are verified (relay receipts with the relay's key, node
 receipts with the issuer's key, who must be the message's recipient) before they are kept.
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from keys import receipts
@@ -33,10 +34,14 @@ from node.exchange.attachments import attachment_rows
 from node.exchange.context import Exchange
 from node.exchange.outbox import Outbox, message_row
 from node.exchange.triage import Triage, rejection_reason, triage
-from node.relayapi.transport import InboxItem
+from node.relayapi.transport import HandOver, InboxItem, is_transient
 from node.storage.states import INBOX
 
 ALERT_PRIORITIES = ("urgent", "emergency")
+HANDOVER_RECEIPTS = 500
+"""Most receipts posted with one download confirmation (split into requests as needed)."""
+HANDOVER_GRACE = 30.0
+"""Seconds the outbox leaves a receipt just issued by the inbox to the inbox's hand-over."""
 # What the sender learns about a failed opening: crypto failures look the same.
 _SENT_REASON = {
     "outer_signature": "verification_failed",
@@ -74,6 +79,7 @@ class InboxReport:
     receipts: int = 0
     ignored: int = 0
     acked: int = 0
+    unacked: list[str] = field(default_factory=list)  # left to the caller to acknowledge
 
 
 @dataclass(kw_only=True, eq=False, repr=False)
@@ -91,8 +97,11 @@ class Inbox(Exchange):
     limits: ProtocolLimits
     _seen: set[str] = field(default_factory=set, init=False)
 
-    async def handle(self, items: list[InboxItem], now: datetime) -> InboxReport:
-        """Process a batch, acknowledge it, then post the receipts it produced."""
+    async def handle(
+        self, items: list[InboxItem], now: datetime, *, acknowledge: bool = True
+    ) -> InboxReport:
+        """Process a batch, then acknowledge it with the receipts it produced (unless not
+        ``acknowledge``: then ``report.unacked`` holds the ids for :meth:`hand_over`)."""
         report = InboxReport()
         self._seen = set()
         done: list[str] = []
@@ -103,15 +112,44 @@ class Inbox(Exchange):
             else:
                 await self._receipt(item, now, report)
             done.append(item.id)
-        # RETRIEVED / REJECTED first (the sender learns at once that its request was
-        # opened and verified), then the download confirmation (the relay's DELIVERED).
-        # Both are committed here already; an unanswered ack is raised, and the items,
-        # delivered again, are skipped as already stored.
-        if report.received or report.rejected:
-            await self.outbox.post_receipts(now)
-        if done:
+        # RETRIEVED / REJECTED (the sender learns that its request was opened and
+        # verified) with the download confirmation (the relay's DELIVERED), in one
+        # request. Both are committed here already; an unanswered request is raised, the
+        # receipts are posted again by the outbox, and the items, delivered again, are
+        # skipped as already stored.
+        if not acknowledge:
+            report.unacked = done
+        elif any(item.type == "envelope" for item in items):  # a duplicate's receipt too
+            report.acked = (await self.hand_over(done, now)).acked
+        elif done:
             report.acked = await self.transport.ack(done)
         return report
+
+    async def hand_over(
+        self, ids: list[str], now: datetime, *, wait: float | None = None, limit: int = 100
+    ) -> HandOver:
+        """Post the receipts this node issued and not posted yet, and acknowledge ``ids``,
+        in one request (:meth:`RelayTransport.hand_over`); with ``wait``, that request
+        also long-polls for the next items (``HandOver.items``).
+
+        Raises:
+            PocnetError: the request failed; the receipts are kept for the outbox to post.
+        """
+        # Every receipt not posted yet, those in backoff too: the relay just answered.
+        pending = await self.store.pending_receipts("", limit=HANDOVER_RECEIPTS)
+        try:
+            answer = await self.transport.hand_over(
+                ids, [r.wire for r in pending], wait=wait, limit=limit
+            )
+        except PocnetError as e:
+            if is_transient(e):
+                for item in pending:
+                    await self.outbox.settle_receipt(item, e, now)
+            raise
+        for item, outcome in zip(pending, answer.receipts, strict=True):
+            error = outcome if isinstance(outcome, PocnetError) else None
+            await self.outbox.settle_receipt(item, error, now)
+        return answer
 
     # -- envelopes ----------------------------------------------------------------------
 
@@ -204,7 +242,9 @@ class Inbox(Exchange):
             state=INBOX.initial,
             now=stamp,
         )
-        if not await self.store.add_incoming(row, retrieved, stamp, opened.signature):
+        if not await self.store.add_incoming(
+            row, retrieved, stamp, opened.signature, due=_handed_over_by(now)
+        ):
             report.duplicates += 1
             return
         await self.store.add_attachments(attachment_rows(message, "in", stamp))
@@ -236,7 +276,9 @@ class Inbox(Exchange):
         code = sent_reason(reason)
         rejected = self._issue("REJECTED", env, now, code)
         row = _rejection_row(env.sha256, header.msg_id, header.sender, reason, code, now)
-        if await self.store.add_rejection(row, rejected, format_time(now)):
+        if await self.store.add_rejection(
+            row, rejected, format_time(now), due=_handed_over_by(now)
+        ):
             report.rejected.append(header.msg_id)
             self.log.warning(
                 "inbox.rejected",
@@ -305,6 +347,12 @@ class Inbox(Exchange):
         keys = self.keystore.decryption_keys()
         allowed = self.peers.decryption_key_ids(self.party, now)
         return keys if allowed is None else {k: v for k, v in keys.items() if k in allowed}
+
+
+def _handed_over_by(now: datetime) -> str:
+    """When the outbox may post a receipt issued now: the inbox hands it over with the
+    download confirmation before that, so the two do not post it twice."""
+    return format_time(now + timedelta(seconds=HANDOVER_GRACE))
 
 
 def _sha_of(obj: Any) -> str:

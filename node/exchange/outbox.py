@@ -428,19 +428,30 @@ class Outbox(Exchange):
         try:
             await self.transport.post_receipt(item.wire)
         except PocnetError as e:
-            if is_transient(e):
-                attempts = item.attempts + 1
-                delay = self.backoff.delay(attempts, self.rand)
-                await self.store.mark_receipt_retry(
-                    item.id, attempts=attempts, next_at=format_time(now + timedelta(seconds=delay))
-                )
-                self.log.warning(
-                    "receipt.post_retry", msg_id=item.msg_id, type=item.type, error=e.code
-                )
-                return False
+            return await self.settle_receipt(item, e, now)
+        return await self.settle_receipt(item, None, now)
+
+    async def settle_receipt(
+        self, item: StoredReceipt, error: PocnetError | None, now: datetime
+    ) -> bool:
+        """Record what became of posting ``item`` (``error``: what refused it, if anything);
+        False if it is to be posted again later."""
+        if error is not None and is_transient(error):
+            attempts = item.attempts + 1
+            delay = self.backoff.delay(attempts, self.rand)
+            await self.store.mark_receipt_retry(
+                item.id, attempts=attempts, next_at=format_time(now + timedelta(seconds=delay))
+            )
+            self.log.warning(
+                "receipt.post_retry", msg_id=item.msg_id, type=item.type, error=error.code
+            )
+            return False
+        if error is not None:
             # Refused for good (e.g. the relay no longer holds the envelope): keep the
             # receipt locally as issued, stop retrying.
-            self.log.error("receipt.post_refused", msg_id=item.msg_id, type=item.type, error=e.code)
+            self.log.error(
+                "receipt.post_refused", msg_id=item.msg_id, type=item.type, error=error.code
+            )
         await self.store.mark_receipt_posted(item.id)
         return True
 

@@ -4,7 +4,9 @@
 - ``GET /v1/audit/proofs/inclusion?index=&size=``: ``{"leaf_index", "tree_size", "hashes"}``;
 - ``GET /v1/audit/proofs/consistency?from=&to=``: ``{"old_size", "new_size", "hashes"}``;
 - the evidence answer's ``"checkpoint"`` and ``"proofs": [{"leaf_index", "entry",
-  "hashes"}]``.
+  "hashes"}]``;
+- ``GET /v1/audit/proofs/messages?msg_id=...``: ``{"checkpoint", "messages": {msg_id:
+  [proof, ...]}}``.
 
 Hashes and entries are unpadded base64url. Each parser returns plain validated values or
 raises :class:`keys.errors.PeerError` (``audit_answer_malformed``): a malformed answer is
@@ -139,6 +141,28 @@ def evidence_audit(doc: Mapping[str, Any]) -> tuple[bytes | None, list[LeafProof
     if not isinstance(proofs, list) or len(proofs) > MAX_EVIDENCE_PROOFS:
         raise _bad("proofs is not a list")
     return note_bytes(doc.get("checkpoint")), [leaf_proof(p) for p in proofs]
+
+
+def messages_audit(
+    doc: Mapping[str, Any], asked: Sequence[str]
+) -> tuple[bytes, dict[str, list[LeafProof]]]:
+    """The answer of ``GET /v1/audit/proofs/messages``: the note and, for each message of
+    ``asked`` that the relay answered for, its entries with their proofs.
+
+    Raises:
+        AuditAnswerMalformed: not of that shape, or about a message not asked for.
+    """
+    found = doc.get("messages")
+    if set(doc) != {"checkpoint", "messages"} or not isinstance(found, dict):
+        raise _bad("not {checkpoint, messages}")
+    out: dict[str, list[LeafProof]] = {}
+    for msg_id, proofs in found.items():
+        if msg_id not in asked:
+            raise _bad("an answer about a message not asked for")
+        if not isinstance(proofs, list) or len(proofs) > MAX_EVIDENCE_PROOFS:
+            raise _bad("a message's proofs are not a list")
+        out[msg_id] = [leaf_proof(p) for p in proofs]
+    return note_bytes(doc.get("checkpoint")), out
 
 
 # -- what a receipt's entry must say ----------------------------------------------------------

@@ -18,11 +18,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from keys.host.command import Unreachable
+from node.relayapi import auditwire
 from node.relayapi.selection import Health, failed, try_order
-from node.relayapi.transport import InboxItem, RelayTransport, SubmitResult
+from node.relayapi.transport import (
+    MAX_ACK_IDS,
+    HandOver,
+    HttpRelayTransport,
+    InboxItem,
+    RelayTransport,
+    SubmitResult,
+)
 
 T = TypeVar("T")
 
@@ -111,9 +119,44 @@ class FailoverTransport:
     async def audit_inclusion(self, index: int, size: int) -> tuple[bytes, ...]:
         return await self._call(lambda r: r.audit_inclusion(index, size))
 
+    async def hand_over(
+        self,
+        ids: Sequence[str],
+        receipts: Sequence[bytes],
+        *,
+        wait: float | None = None,
+        limit: int = MAX_ACK_IDS,
+    ) -> HandOver:
+        return await self._call(lambda r: r.hand_over(ids, receipts, wait=wait, limit=limit))
+
+    async def audit_messages(
+        self, msg_ids: Sequence[str]
+    ) -> tuple[bytes, dict[str, list[auditwire.LeafProof]]]:
+        return await self._call(lambda r: r.audit_messages(msg_ids))
+
+    # Attachments: every relay reads the one database, so any of them holds the chunks.
+
+    async def put_chunk(
+        self, att_id: str, idx: int, blob: bytes, *, size: int, chunks: int
+    ) -> bool:
+        return await self._call(
+            lambda r: _http(r).put_chunk(att_id, idx, blob, size=size, chunks=chunks)
+        )
+
+    async def attachment_status(self, att_id: str) -> dict[str, Any]:
+        return await self._call(lambda r: _http(r).attachment_status(att_id))
+
+    async def get_chunk(self, att_id: str, idx: int, max_bytes: int) -> bytes:
+        return await self._call(lambda r: _http(r).get_chunk(att_id, idx, max_bytes))
+
     async def close(self) -> None:
         for relay in self._relays:
             await relay.close()
+
+
+def _http(relay: RelayTransport) -> HttpRelayTransport:
+    """The relays of a failover set are HTTP transports (node/runtime.py builds them)."""
+    return cast(HttpRelayTransport, relay)
 
 
 __all__ = ["FailoverTransport"]

@@ -49,6 +49,7 @@ from node.relayapi.misconfig import connection_error, refused_key, wrong_path
 
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 MAX_ACK_IDS = 100
+MAX_PROOF_MESSAGES = 50
 _ERRORS: dict[str, type[PeerError]] = {
     "unauthenticated": Unauthenticated,
     "forbidden": Forbidden,
@@ -94,6 +95,20 @@ class InboxItem:
 
 
 @dataclass(frozen=True)
+class HandOver:
+    """The relay's answer to receipts posted with a download confirmation.
+
+    ``receipts``: for each receipt given, in order, True (stored now), False (the relay
+    already held it) or the error that refused it (as its own ``POST /v1/receipts`` would
+    have raised it).
+    """
+
+    acked: int
+    receipts: list[bool | PocnetError]
+    items: list[InboxItem] | None = None  # the next items, when a long-poll was asked for
+
+
+@dataclass(frozen=True)
 class SubmitResult:
     """The relay's answer to a submitted envelope."""
 
@@ -120,6 +135,20 @@ class RelayTransport(Protocol):
         """``POST /v1/receipts``: True if newly stored, False if already there."""
         ...
 
+    async def hand_over(
+        self,
+        ids: Sequence[str],
+        receipts: Sequence[bytes],
+        *,
+        wait: float | None = None,
+        limit: int = MAX_ACK_IDS,
+    ) -> HandOver:
+        """``POST /v1/inbox/ack`` with ``receipts``: the receipts stored and forwarded,
+        then the items removed, in one request (or as few as the size limit allows); with
+        ``wait``, the same request then long-polls for the next items (``HandOver.items``;
+        None from a relay that cannot)."""
+        ...
+
     async def evidence(self, msg_id: str) -> dict[str, Any]:
         """``GET /v1/envelopes/{msg_id}/evidence``."""
         ...
@@ -138,6 +167,13 @@ class RelayTransport(Protocol):
 
     async def audit_inclusion(self, index: int, size: int) -> tuple[bytes, ...]:
         """``GET /v1/audit/proofs/inclusion``: the proof's hashes (not verified yet)."""
+        ...
+
+    async def audit_messages(
+        self, msg_ids: Sequence[str]
+    ) -> tuple[bytes, dict[str, list[auditwire.LeafProof]]]:
+        """``GET /v1/audit/proofs/messages``: one note and, by message, its log entries with
+        their inclusion proofs (not verified yet); at most :data:`MAX_PROOF_MESSAGES` ids."""
         ...
 
     async def close(self) -> None: ...
@@ -349,9 +385,54 @@ class HttpRelayTransport:
         for start in range(0, len(ids), MAX_ACK_IDS):
             chunk = list(ids[start : start + MAX_ACK_IDS])
             _, doc = await self._call("POST", "/v1/inbox/ack", canonical({"ids": chunk}))
-            value = doc.get("acked", 0)
-            acked += value if isinstance(value, int) else 0
+            acked += _count(doc.get("acked"))
         return acked
+
+    async def hand_over(
+        self,
+        ids: Sequence[str],
+        receipts: Sequence[bytes],
+        *,
+        wait: float | None = None,
+        limit: int = MAX_ACK_IDS,
+    ) -> HandOver:
+        outcomes: list[bool | PocnetError] = []
+        acked = 0
+        items: list[InboxItem] | None = None
+        chunks = handover_chunks(list(ids), list(receipts))
+        for n, (id_chunk, receipt_chunk) in enumerate(chunks):
+            last = n == len(chunks) - 1
+            poll = b"" if wait is None or not last else b',"wait":%d,"limit":%d' % (wait, limit)
+            body = b'{"ids":%s,"receipts":[%s]%s}' % (
+                canonical(id_chunk),
+                b",".join(receipt_chunk),
+                poll,
+            )
+            try:
+                _, doc = await self._call(
+                    "POST", "/v1/inbox/ack", body, timeout=(wait or 0) + self._timeout
+                )
+            except ValidationError as e:
+                if e.code != "bad_fields" or n:
+                    raise
+                return await self._hand_over_apart(ids, receipts)  # an older relay
+            acked += _count(doc.get("acked"))
+            outcomes += handover_outcomes(doc.get("receipts"), len(receipt_chunk))
+            if poll and isinstance(doc.get("items"), list):
+                items = [InboxItem.from_wire(obj) for obj in doc["items"]]
+        return HandOver(acked, outcomes, items)
+
+    async def _hand_over_apart(self, ids: Sequence[str], receipts: Sequence[bytes]) -> HandOver:
+        """The same with one request per receipt and the plain acknowledgement."""
+        outcomes: list[bool | PocnetError] = []
+        for wire in receipts:
+            try:
+                outcomes.append(await self.post_receipt(wire))
+            except PocnetError as e:
+                if is_transient(e):
+                    raise
+                outcomes.append(e)
+        return HandOver(await self.ack(ids), outcomes)
 
     async def post_receipt(self, receipt: bytes) -> bool:
         # 404: the relay no longer holds the envelope (not a wrong base URL).
@@ -384,6 +465,13 @@ class HttpRelayTransport:
             always_served=False,
         )
         return auditwire.inclusion_answer(doc, index, size)
+
+    async def audit_messages(
+        self, msg_ids: Sequence[str]
+    ) -> tuple[bytes, dict[str, list[auditwire.LeafProof]]]:
+        query = "&".join(f"msg_id={m}" for m in msg_ids[:MAX_PROOF_MESSAGES])
+        _, doc = await self._call("GET", f"/v1/audit/proofs/messages?{query}", always_served=False)
+        return auditwire.messages_audit(doc, msg_ids)
 
     # Sealed attachments (docs/relay-api.md; node/exchange/attachments.py) ---------------
 
@@ -427,3 +515,54 @@ class HttpRelayTransport:
         except (DecodeError, TooLarge) as e:
             raise Unreachable(f"the relay answered {status}") from e
         raise error_for(status, doc, retry_after, now=self._clock())
+
+
+HANDOVER_BYTES = 48 * 1024
+"""Most receipt bytes in one hand-over request (the relay reads 64 KiB by default)."""
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def handover_chunks(ids: list[str], receipts: list[bytes]) -> list[tuple[list[str], list[bytes]]]:
+    """Split a hand-over into requests: at most :data:`MAX_ACK_IDS` ids and receipts and
+    about :data:`HANDOVER_BYTES` of receipts each (a larger receipt goes alone); the
+    receipts of a request are stored before its ids are acknowledged, and every receipt
+    is in the request of its item or an earlier one."""
+    groups: list[list[bytes]] = [[]]
+    size = 0
+    for wire in receipts:
+        full = len(groups[-1]) >= MAX_ACK_IDS or size + len(wire) > HANDOVER_BYTES
+        if groups[-1] and full:
+            groups.append([])
+            size = 0
+        groups[-1].append(wire)
+        size += len(wire)
+    id_groups = [ids[i : i + MAX_ACK_IDS] for i in range(0, len(ids), MAX_ACK_IDS)]
+    count = max(len(groups), len(id_groups), 1)
+    # The ids go with the last requests, so that every receipt precedes its ack.
+    id_groups = [[] for _ in range(count - len(id_groups))] + id_groups
+    groups += [[] for _ in range(count - len(groups))]
+    return list(zip(id_groups, groups, strict=True))
+
+
+def handover_outcomes(raw: Any, expected: int) -> list[bool | PocnetError]:
+    """The relay's per-receipt answers (``{"status", "error"?, "message"?}``) as
+    :class:`HandOver` outcomes.
+
+    Raises:
+        PeerError: not one answer per receipt given.
+    """
+    if not isinstance(raw, list) or len(raw) != expected:
+        raise PeerError("the relay's answer does not account for every receipt given")
+    out: list[bool | PocnetError] = []
+    for item in raw:
+        status = item.get("status") if isinstance(item, dict) else None
+        if not isinstance(status, int) or isinstance(status, bool):
+            raise PeerError("the relay's answer about a receipt has no status")
+        if status in (200, 201):
+            out.append(status == 201)
+        else:
+            out.append(error_for(status, item))
+    return out

@@ -43,7 +43,7 @@ MIN_PREFIX = 6
 
 
 def _receipt_values(
-    signed: SignedReceipt, *, origin: str, posted: bool, now: str
+    signed: SignedReceipt, *, origin: str, posted: bool, now: str, due: str | None = None
 ) -> dict[str, Any]:
     r = signed.receipt
     return {
@@ -58,7 +58,7 @@ def _receipt_values(
         "origin": origin,
         "posted": posted,
         "attempts": 0,
-        "next_attempt_at": None if posted else now,
+        "next_attempt_at": None if posted else (due or now),
         "stored_at": now,
     }
 
@@ -90,9 +90,12 @@ class Store(
         receipt: SignedReceipt,
         now: str,
         signature: bytes | None = None,
+        *,
+        due: str | None = None,
     ) -> bool:
         """Store a received message, the sender's inner signature and the RETRIEVED
-        receipt to post, atomically.
+        receipt to post, atomically; the outbox posts it from ``due`` on (``now`` if not
+        given) unless it is posted before.
 
         Returns False (and changes nothing) when the message was already stored.
         """
@@ -102,7 +105,7 @@ class Store(
                 await _add_signature(conn, values["msg_id"], signature)
                 await conn.execute(
                     insert(receipts).values(
-                        **_receipt_values(receipt, origin="self", posted=False, now=now)
+                        **_receipt_values(receipt, origin="self", posted=False, now=now, due=due)
                     )
                 )
         except IntegrityError:
@@ -370,9 +373,15 @@ class Store(
     # -- rejections -------------------------------------------------------------------
 
     async def add_rejection(
-        self, values: dict[str, Any], receipt: SignedReceipt | None, now: str
+        self,
+        values: dict[str, Any],
+        receipt: SignedReceipt | None,
+        now: str,
+        *,
+        due: str | None = None,
     ) -> bool:
-        """Record an envelope we could not open (and the REJECTED receipt to post).
+        """Record an envelope we could not open (and the REJECTED receipt to post, by the
+        outbox from ``due`` on, as for :meth:`add_incoming`).
 
         Returns False when that envelope was already rejected.
         """
@@ -382,7 +391,9 @@ class Store(
                 if receipt is not None:
                     await conn.execute(
                         insert(receipts).values(
-                            **_receipt_values(receipt, origin="self", posted=False, now=now)
+                            **_receipt_values(
+                                receipt, origin="self", posted=False, now=now, due=due
+                            )
                         )
                     )
         except IntegrityError:

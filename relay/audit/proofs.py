@@ -13,8 +13,9 @@ The statement is driver-level SQL, built once per shape, with no ORM objects and
 SQLAlchemy compilation: on SQLite ``(level = ? AND idx = ?) OR ...`` (which uses the
 primary key; docs/adr/0003-audit-log.md), on PostgreSQL one prepared statement for any
 number of nodes, ``JOIN unnest($1::smallint[], $2::bigint[])`` (an index scan per pair,
-checked with EXPLAIN). What remains is the pool's checkout (and, on PostgreSQL, its
-pre-ping): see tests/bench/bench_relay_audit.py.
+checked with EXPLAIN). Inclusion and consistency proofs read on one long-lived connection
+without the pool's checkout (:mod:`relay.audit.hotreads`), falling back to the pool when
+it is busy or broken: see tests/bench/bench_relay_audit.py for both.
 
 Like :mod:`relay.core.service`, this knows nothing of HTTP; the transport maps the answers.
 Binary values are unpadded base64url strings, like every binary value in PoCNet's JSON.
@@ -22,7 +23,7 @@ Binary values are unpadded base64url strings, like every binary value in PoCNet'
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -36,6 +37,7 @@ from keys.encoding import b64u_encode
 from keys.errors import NotFound
 from relay.audit import append as audit
 from relay.audit.checkpoints import Signer, StoredCheckpoint, latest, sign_in
+from relay.audit.hotreads import HotReader
 from relay.storage.schema import events
 from relay.storage.writer import Writer
 
@@ -77,28 +79,49 @@ def _sqlite_nodes(count: int) -> str:
     return f"SELECT level, idx, hash FROM merkle_nodes WHERE {terms}"
 
 
-async def read_nodes(
-    conn: AsyncConnection, nodes: Iterable[merkle.NodeId]
-) -> dict[merkle.NodeId, bytes]:
-    """The stored hashes of ``nodes`` (those that exist): one statement per 200 nodes.
-
-    A proof names at most about 2 log2(n) nodes, so it is always one statement.
-    """
+def _statements(
+    nodes: Iterable[merkle.NodeId], postgres: bool
+) -> list[tuple[str, tuple[Any, ...]]]:
+    """The driver-level statements (with their parameters) that read ``nodes``: one per
+    200 nodes, so a proof (about 2 log2(n) nodes) is always one statement."""
     wanted = sorted(set(nodes))
-    found: dict[merkle.NodeId, bytes] = {}
-    postgres = conn.dialect.name == "postgresql"
+    out: list[tuple[str, tuple[Any, ...]]] = []
     for start in range(0, len(wanted), audit.MAX_NODES_PER_QUERY):
         chunk = wanted[start : start + audit.MAX_NODES_PER_QUERY]
         if postgres:
-            sql = _PG_NODES
-            params: tuple[Any, ...] = ([n[0] for n in chunk], [n[1] for n in chunk])
+            out.append((_PG_NODES, ([n[0] for n in chunk], [n[1] for n in chunk])))
         else:
-            sql = _sqlite_nodes(len(chunk))
-            params = tuple(v for node in chunk for v in node)
+            out.append((_sqlite_nodes(len(chunk)), tuple(v for node in chunk for v in node)))
+    return out
+
+
+def _found(rows: Iterable[Any]) -> dict[merkle.NodeId, bytes]:
+    return {(int(level), int(idx)): bytes(value) for level, idx, value in rows}
+
+
+async def read_nodes(
+    conn: AsyncConnection, nodes: Iterable[merkle.NodeId]
+) -> dict[merkle.NodeId, bytes]:
+    """The stored hashes of ``nodes`` (those that exist), through a pooled connection."""
+    found: dict[merkle.NodeId, bytes] = {}
+    for sql, params in _statements(nodes, conn.dialect.name == "postgresql"):
         rows: Any = await conn.exec_driver_sql(sql, params)  # typed as rows of no columns
-        for level, idx, value in rows:
-            found[(int(level), int(idx))] = bytes(value)
+        found.update(_found(rows))
     return found
+
+
+def _visible(rows: list[Any], caller: str) -> list[Any]:
+    """The events of the messages ``caller`` sent or received (every event about a message
+    names both parties), at most :data:`MAX_EVENTS_PER_MESSAGE` per message."""
+    kept: list[Any] = []
+    count: dict[str, int] = {}
+    for row in rows:
+        if caller not in (row["sender"], row["recipient"]):
+            continue
+        n = count[row["msg_id"]] = count.get(row["msg_id"], 0) + 1
+        if n <= MAX_EVENTS_PER_MESSAGE:
+            kept.append(row)
+    return kept
 
 
 def _evidence_nodes(seqs: list[int], size: int) -> list[merkle.NodeId]:
@@ -109,12 +132,23 @@ class AuditLog:
     """Reads the log and signs checkpoints on demand."""
 
     def __init__(
-        self, engine: AsyncEngine, writer: Writer, signer: Signer, *, refresh: timedelta
+        self,
+        engine: AsyncEngine,
+        writer: Writer,
+        signer: Signer,
+        *,
+        refresh: timedelta,
+        hot: HotReader | None = None,
     ) -> None:
         self.engine = engine
         self.writer = writer
         self.signer = signer
         self.refresh = refresh
+        self.hot = hot  # proofs read here first (relay.audit.hotreads)
+
+    async def close(self) -> None:
+        if self.hot is not None:
+            await self.hot.close()
 
     async def sign(self, now: datetime) -> StoredCheckpoint:
         """Sign a checkpoint of the current log if the last one is not current and fresh."""
@@ -175,6 +209,11 @@ class AuditLog:
             wanted.add((0, size - 1))  # present iff the log has reached ``size``
         if not wanted:
             return merkle.DictStore()
+        statements = _statements(wanted, self.hot.postgres) if self.hot else []
+        if len(statements) == 1 and self.hot is not None:
+            rows = await self.hot.rows(*statements[0])
+            if rows is not None and len(rows) == len(wanted):
+                return merkle.DictStore(_found(rows))
         async with self.engine.connect() as conn:
             found = await read_nodes(conn, wanted)
             if len(found) < len(wanted):
@@ -197,8 +236,31 @@ class AuditLog:
             .order_by(events.c.seq)
             .limit(MAX_EVENTS_PER_MESSAGE)
         )
+        checkpoint, proven = await self._proven(query, now, lambda rows: rows)
+        return checkpoint, [proof for _, proof in proven]
+
+    async def messages_proofs(
+        self, caller: str, msg_ids: list[str], now: datetime
+    ) -> tuple[StoredCheckpoint, dict[str, list[MessageProof]]]:
+        """For each of ``msg_ids`` that ``caller`` sent or received, every logged event
+        about it with its proof, all against ONE checkpoint (the latest if it contains
+        them all, else a new one). Other ids are left out, as if they did not exist."""
+        query = select(events).where(events.c.msg_id.in_(sorted(set(msg_ids))))
+        checkpoint, proven = await self._proven(
+            query.order_by(events.c.seq), now, lambda rows: _visible(rows, caller)
+        )
+        by_msg: dict[str, list[MessageProof]] = {}
+        for msg, proof in proven:
+            by_msg.setdefault(msg, []).append(proof)
+        return checkpoint, by_msg
+
+    async def _proven(
+        self, query: Any, now: datetime, keep: Callable[[list[Any]], list[Any]]
+    ) -> tuple[StoredCheckpoint, list[tuple[str, MessageProof]]]:
+        """The events ``query`` selects (those ``keep`` keeps), each with its message id
+        and its proof."""
         async with self.engine.connect() as conn:  # one connection in the common case
-            rows = [r._mapping for r in await conn.execute(query)]
+            rows = keep([r._mapping for r in await conn.execute(query)])
             seqs = [int(r["seq"]) for r in rows]
             checkpoint = self._usable(await latest(conn), now, max(seqs) if seqs else None)
             if checkpoint is not None:
@@ -209,13 +271,18 @@ class AuditLog:
                 nodes = await read_nodes(conn, _evidence_nodes(seqs, checkpoint.tree_size))
         size = checkpoint.tree_size
         store = merkle.DictStore(nodes)
-        proofs = [
-            MessageProof(
-                seq, audit.Event.from_row(row).entry(), merkle.inclusion_proof(store, seq, size)
+        proven = [
+            (
+                str(row["msg_id"]),
+                MessageProof(
+                    seq,
+                    audit.Event.from_row(row).entry(),
+                    merkle.inclusion_proof(store, seq, size),
+                ),
             )
             for seq, row in zip(seqs, rows, strict=True)
         ]
-        return checkpoint, proofs
+        return checkpoint, proven
 
     async def evidence(self, msg_id: str, now: datetime) -> dict[str, Any]:
         """The audit part of a message's evidence: ``checkpoint`` and ``proofs``."""

@@ -35,7 +35,7 @@ from relay.monitoring.metrics import RelayMetrics
 from relay.storage.notify import Notifier
 from relay.storage.states import EnvelopeState
 from relay.storage.store import Store, StoredEnvelope
-from relay.storage.writer import Tx, Writer
+from relay.storage.writer import Operation, Tx, Writer
 
 log = get_logger("relay.core.service")
 
@@ -269,6 +269,11 @@ class RelayService:
 
     async def ack(self, caller: str, ids: list[int], now: datetime) -> AckResult:
         """Remove ``caller``'s items; a removed envelope is DELIVERED to its sender."""
+        return await self.writer.run(self.ack_op(caller, ids, now))
+
+    def ack_op(self, caller: str, ids: list[int], now: datetime) -> Operation[AckResult]:
+        """The writer operation of :meth:`ack` (:mod:`relay.core.handover` runs it after
+        the caller's receipts, in their transaction)."""
 
         async def op(tx: Tx) -> AckResult:
             taken = await self.store.take_inbox(tx, caller, ids) if ids else []
@@ -282,7 +287,7 @@ class RelayService:
                     tx.after_commit.append(partial(self._delivered, env, now))
             return AckResult(len(taken), len(ids) - len(taken))
 
-        return await self.writer.run(op)
+        return op
 
     def _delivered(self, env: StoredEnvelope, now: datetime) -> None:
         self.metrics.delivered.inc()
@@ -321,6 +326,17 @@ class RelayService:
                 (``receipt_contradicts``: :mod:`relay.core.receipt_rules`).
         """
         data = loads_strict(body, max_bytes=self.config.max_request_bytes, max_depth=2)
+        return await self.writer.run(await self.receipt_op(caller, data, now))
+
+    async def receipt_op(self, caller: str, data: Any, now: datetime) -> Operation[bool]:
+        """Check the receipt ``data`` (a parsed wire object) issued by ``caller`` as far as
+        no transaction is needed, and return the writer operation that stores and forwards
+        it (:meth:`add_receipt`, or with a download confirmation by
+        :mod:`relay.core.handover`). The operation returns :meth:`add_receipt`'s answer.
+
+        Raises:
+            The errors of :meth:`add_receipt`; ``Conflict`` from the operation itself.
+        """
         if peek_issuer(data) != caller:
             raise Forbidden("you may issue receipts only in your own name")
         signed = verify_receipt(data, self.members.submission_key(caller, now, now))
@@ -375,7 +391,7 @@ class RelayService:
                 )
             return True
 
-        return await self.writer.run(op)
+        return op
 
     def _node_receipt(self, env: StoredEnvelope, type: str, reason: str | None) -> None:
         self.metrics.receipts.labels(type=type).inc()

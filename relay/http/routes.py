@@ -36,6 +36,7 @@ from keys.httpsig import AuthRejected
 from relay.audit.proofs import AuditLog
 from relay.config import RelayConfig
 from relay.core.auth import Authenticator, Throttled
+from relay.core.handover import hand_over
 from relay.core.service import RelayService
 from relay.monitoring.logging import get_logger
 from relay.monitoring.metrics import RelayMetrics
@@ -348,17 +349,62 @@ def _json_body(request: web.Request) -> dict[str, Any]:
     return loads_strict(request[BODY], max_bytes=cfg.max_request_bytes, max_depth=4)
 
 
+ACK_FIELDS = frozenset({"ids", "receipts", "wait", "limit"})
+
+
 async def ack(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     doc = _json_body(request)
-    ids = doc.get("ids")
-    if set(doc) != {"ids"} or not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-        raise ValidationError('the body must be {"ids": ["<item id>", ...]}', code="bad_fields")
-    if len(ids) > rt.config.ack_max_ids:
-        raise ValidationError(f"at most {rt.config.ack_max_ids} ids at a time", code="too_many_ids")
+    ids, given = doc.get("ids"), doc.get("receipts", [])
+    if (
+        not {"ids"} <= set(doc) <= ACK_FIELDS
+        or not isinstance(ids, list)
+        or not all(isinstance(i, str) for i in ids)
+        or not isinstance(given, list)
+    ):
+        raise ValidationError(
+            'the body must be {"ids": ["<item id>", ...], "receipts": [<receipt>, ...], '
+            '"wait": S, "limit": N}',
+            code="bad_fields",
+        )
+    top = rt.config.ack_max_ids
+    if len(ids) > top or len(given) > top:
+        raise ValidationError(f"at most {top} ids and receipts at a time", code="too_many_ids")
+    poll = _poll_of(doc, rt.config)
     numeric = sorted({int(i) for i in ids if _ITEM_ID_RE.match(i)})
-    result = await rt.service.ack(request[PARTY], numeric, rt.clock())
-    return _json({"acked": result.acked, "unknown": len(ids) - result.acked})
+    if "receipts" not in doc:
+        result = await rt.service.ack(request[PARTY], numeric, rt.clock())
+        answer: dict[str, Any] = {"acked": result.acked, "unknown": len(ids) - result.acked}
+    else:
+        done = await hand_over(rt.service, request[PARTY], given, numeric, rt.clock())
+        answer = {
+            "acked": done.ack.acked,
+            "unknown": len(ids) - done.ack.acked,
+            "receipts": [r.to_wire() for r in done.receipts],
+        }
+    if poll is not None:  # the next items, as GET /v1/inbox would answer them
+        wait, limit = poll
+        answer["items"] = await rt.service.inbox(request[PARTY], limit=limit, wait=wait)
+    return _json(answer)
+
+
+def _poll_of(doc: dict[str, Any], cfg: RelayConfig) -> tuple[float, int] | None:
+    """The long-poll an acknowledgement asks for (``wait`` seconds, at most ``limit``
+    items), capped like ``GET /v1/inbox``'s; None if it asks for none.
+
+    Raises:
+        ValidationError: ``wait`` or ``limit`` is not a number in range.
+    """
+    if "wait" not in doc:
+        if "limit" in doc:
+            raise ValidationError("limit goes with wait", code="bad_fields")
+        return None
+    wait, limit = doc["wait"], doc.get("limit", cfg.inbox_max_items)
+    if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait < 1e6:
+        raise ValidationError("wait must be a number of at least 0", code="invalid_field")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValidationError("limit must be a whole number of at least 1", code="invalid_field")
+    return min(float(wait), cfg.longpoll_max_seconds), min(limit, cfg.inbox_max_items)
 
 
 async def post_receipt(request: web.Request) -> web.Response:

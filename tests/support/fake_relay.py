@@ -25,13 +25,14 @@ import structlog
 from keys import receipts
 from keys.encoding import b64u_decode, b64u_encode, canonical, format_time, loads_strict
 from keys.envelope import Envelope
-from keys.errors import Conflict, Forbidden, NotFound, Rejected, ValidationError
+from keys.errors import Conflict, Forbidden, NotFound, PocnetError, Rejected, ValidationError
 from keys.host.command import Unreachable
 from keys.identities import RELAY_ID, EncryptionPrivateKey, SigningKey
 from keys.keystore import Keystore, StoredEncryptionKey, make_bundle, verify_bundle
 from node.config import NodeConfig
 from node.logs import Logger
-from node.relayapi.transport import InboxItem, SubmitResult
+from node.relayapi import auditwire
+from node.relayapi.transport import HandOver, InboxItem, SubmitResult
 from node.runtime import Node, open_node
 from node.storage.store import Store
 from tests.support.fake_audit import FakeAuditLog
@@ -209,6 +210,27 @@ class FakeRelay:
                 )
         return acked
 
+    async def hand_over(
+        self,
+        ids: Sequence[str],
+        receipts: Sequence[bytes],
+        *,
+        wait: float | None = None,
+        limit: int = 100,
+    ) -> HandOver:
+        self.net._check("hand_over", self.party)
+        outcomes: list[bool | PocnetError] = []
+        for wire in receipts:
+            try:
+                outcomes.append(await self.post_receipt(wire))
+            except Unreachable:
+                raise
+            except PocnetError as e:
+                outcomes.append(e)
+        acked = await self.ack(ids)
+        items = None if wait is None else await self.inbox(wait=wait, limit=limit)
+        return HandOver(acked, outcomes, items)
+
     async def post_receipt(self, receipt: bytes) -> bool:
         self.net._check("post_receipt", self.party)
         issuer = receipts.peek_issuer(receipt)
@@ -248,6 +270,21 @@ class FakeRelay:
             "receipts": [stored.accepted, *stored.receipts],
             **self.net.audit_for(self.party).evidence(msg_id),
         }
+
+    async def audit_messages(
+        self, msg_ids: Sequence[str]
+    ) -> tuple[bytes, dict[str, list[auditwire.LeafProof]]]:
+        self.net._check("audit_messages", self.party)
+        log = self.net.audit_for(self.party)
+        answers = {}
+        for msg_id in msg_ids:
+            stored = self.net.envelopes.get(msg_id)
+            header = stored.envelope.header if stored else None
+            if header is not None and self.party in (header.sender, header.recipient):
+                answers[msg_id] = log.evidence(msg_id)
+        note = log.evidence("")["checkpoint"]  # the same tree for every message
+        doc = {"checkpoint": note, "messages": {m: a["proofs"] for m, a in answers.items()}}
+        return auditwire.messages_audit(doc, msg_ids)
 
     async def directory(self) -> dict[str, Any]:
         self.net._check("directory", self.party)

@@ -25,6 +25,7 @@ class ScriptedRelay:
     Attributes:
         seen: every accepted request: (method, path and query, body).
         answer: what to answer next: status, JSON document (or text), and optionally headers.
+        script: answers to give first, one per request, before ``answer``.
         delay: seconds to wait before answering.
     """
 
@@ -33,6 +34,7 @@ class ScriptedRelay:
         self.party = party
         self.seen: list[tuple[str, str, bytes]] = []
         self.answer: Answer = answer
+        self.script: list[Answer] = []
         self.delay = 0.0
 
     @property
@@ -54,7 +56,7 @@ class ScriptedRelay:
         self.seen.append((request.method, request.path_qs, body))
         if self.delay:
             await asyncio.sleep(self.delay)
-        status, doc, headers = (*self.answer, {})[:3]
+        status, doc, headers = (*(self.script.pop(0) if self.script else self.answer), {})[:3]
         text = doc if isinstance(doc, str) else json.dumps(doc)
         return web.Response(
             status=status, text=text, headers=headers, content_type="application/json"

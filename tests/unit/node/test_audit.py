@@ -121,6 +121,44 @@ async def test_honest_relay_every_receipt_is_proven(world: World) -> None:
     assert again.proven == 0 and again.alarms == []
 
 
+async def test_receipts_of_several_messages_are_proven_with_one_request(world: World) -> None:
+    ids = [await world.exchange() for _ in range(3)]
+    world.net.calls.clear()
+    report = await world.audit()
+    assert report.alarms == [] and report.proven == 9 and report.pending == 0
+    asked = [name for party, name in world.net.calls if party == "FR"]
+    assert asked.count("audit_messages") == 1 and "evidence" not in asked
+    for msg_id in ids:
+        assert len(await world.fr.store.proofs_for(msg_id)) == 3
+
+
+async def test_a_message_left_out_of_a_batch_is_retried_not_alarmed(world: World) -> None:
+    kept, dropped = await world.exchange(), await world.exchange()
+    del world.net.envelopes[dropped]  # the relay no longer answers for it
+    report = await world.audit()
+    assert report.alarms == [] and report.proven == 3 and report.pending == 3
+    assert len(await world.fr.store.proofs_for(kept)) == 3
+
+
+async def test_a_relay_without_batched_proofs_is_asked_message_by_message(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from keys.errors import NotFound
+
+    async def not_served(msg_ids: object) -> None:
+        raise NotFound("the relay answered 404", code="not_found")
+
+    ids = [await world.exchange() for _ in range(2)]
+    monkeypatch.setattr(world.fr.transport, "audit_messages", not_served)
+    world.net.calls.clear()
+    report = await world.audit()
+    assert report.alarms == [] and report.errors == [] and report.proven == 6
+    asked = [name for party, name in world.net.calls if party == "FR"]
+    assert asked.count("evidence") == 2
+    for msg_id in ids:
+        assert len(await world.fr.store.proofs_for(msg_id)) == 3
+
+
 async def test_checkpoint_advances_with_a_consistency_proof(world: World) -> None:
     await world.exchange()
     await world.audit()

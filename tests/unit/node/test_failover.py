@@ -110,3 +110,48 @@ async def test_a_refusal_is_the_answer_and_is_not_sent_elsewhere() -> None:
     with pytest.raises(Rejected):
         await t.submit(b"x")
     assert b.calls == 0 and t.health[0] == OK
+
+
+class EveryCall(Scripted):
+    """A relay that records every call by name (the calls added after submit)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.seen: list[str] = []
+
+    def _answer(self, what: str, value: Any) -> Any:
+        self.calls += 1
+        self.seen.append(what)
+        if self.error is not None:
+            raise self.error
+        return value
+
+    async def hand_over(self, ids: Any, receipts: Any, *, wait: Any = None, limit: int = 1) -> Any:
+        return self._answer("hand_over", (self.name, list(ids), list(receipts), wait))
+
+    async def audit_messages(self, msg_ids: Any) -> Any:
+        return self._answer("audit_messages", (self.name, list(msg_ids)))
+
+    async def put_chunk(self, att_id: str, idx: int, blob: bytes, *, size: int, chunks: int) -> Any:
+        return self._answer("put_chunk", (self.name, att_id, idx, size, chunks))
+
+    async def attachment_status(self, att_id: str) -> Any:
+        return self._answer("attachment_status", {"by": self.name, "id": att_id})
+
+    async def get_chunk(self, att_id: str, idx: int, max_bytes: int) -> Any:
+        return self._answer("get_chunk", (self.name, att_id, idx))
+
+
+async def test_hand_over_proofs_and_attachments_fail_over_like_every_call() -> None:
+    """The calls added for receipts hand-over, batched proofs and attachment chunks go
+    through the same failover: any relay serves them, all reading one database."""
+    a, b = EveryCall("a"), EveryCall("b")
+    a.error = Unreachable("the relay answered 503 (unavailable)")
+    t = transport(a, b, clock=[0.0])
+    assert await t.hand_over(["m"], [b"r"], wait=5) == ("b", ["m"], [b"r"], 5)
+    assert await t.audit_messages(["m"]) == ("b", ["m"])
+    assert await t.put_chunk("f", 2, b"blob", size=9, chunks=3) == ("b", "f", 2, 9, 3)
+    assert await t.attachment_status("f") == {"by": "b", "id": "f"}
+    assert await t.get_chunk("f", 2, 100) == ("b", "f", 2)
+    assert a.seen == ["hand_over"]  # tried once, then cooling: b is used from then on
+    assert b.seen == ["hand_over", "audit_messages", "put_chunk", "attachment_status", "get_chunk"]

@@ -25,6 +25,7 @@ from sqlalchemy import event
 from yarl import URL
 
 from relay.config import RelayConfig
+from relay.http.routes import AUDIT
 from tests.integration.relaykit import AppUnderTest, database, node_receipt, seal, start_app
 
 FAST_READY = RelayConfig(ready_probe_seconds=0, retry_after_seconds=7)
@@ -203,17 +204,25 @@ FAULTS = {
 
 @contextlib.contextmanager
 def refuse_connections(relay: AppUnderTest, error: BaseException) -> Iterator[None]:
-    """Every new database connection of the relay fails with ``error``."""
+    """Every new database connection of the relay fails with ``error``: the pool's and
+    the proof reader's (relay.audit.hotreads)."""
     engine = relay.runtime.service.store.engine.sync_engine
+    hot = relay.app[AUDIT].hot
+    assert hot is not None
 
     def connect(*_args: Any) -> None:
         raise error
 
+    async def hot_connect() -> None:
+        raise error
+
     event.listen(engine, "do_connect", connect)
+    hot._connect = hot_connect  # type: ignore[method-assign]
     try:
         yield
     finally:
         event.remove(engine, "do_connect", connect)
+        del hot._connect
 
 
 SIGNED_READS = (
@@ -246,6 +255,7 @@ async def test_every_path_answers_503_with_retry_after_while_the_database_is_dow
     for name, error in FAULTS.items():
         with refuse_connections(relay, error):
             await engine.dispose()  # the pooled connections go too
+            await relay.app[AUDIT].hot.drop()  # and the proof reader's
             answers = await _all_paths(relay)
             async with relay.client("FR") as c:
                 health = await c.request("GET", "/healthz", sign=False)
