@@ -303,3 +303,13 @@ def pg_cluster() -> Iterator[PgCluster]:
         yield cluster
     finally:
         cluster.close()
+
+
+@pytest.fixture
+def pg_standby(pg_cluster: PgCluster) -> Iterator[PgCluster]:
+    """A synchronous streaming standby of ``pg_cluster``, stopped and removed afterwards."""
+    standby = pg_cluster.start_standby(Path(tempfile.mkdtemp(prefix="pocnet-pg-standby-")))
+    try:
+        yield standby
+    finally:
+        standby.close()
