@@ -53,7 +53,7 @@ from tests.faults.test_relay_failover import (
 )
 from tests.integration.relayproc import RelayProcess, relay_cli
 from tests.support.pgcluster import PgCluster
-from tests.support.processes import wait_for
+from tests.support.processes import ServiceProcess, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(600)]
 
@@ -93,7 +93,7 @@ def test_primary_killed_standby_promoted_the_relay_recovers_and_nothing_accepted
         relay.add_member(node.bundle)
         nodes[party] = node
     sent: dict[str, tuple[str, str]] = {}
-    started: list[RelayProcess | NodeProcess] = []
+    started: list[ServiceProcess] = []
     try:
         for service in (relay, *nodes.values()):
             service.start()

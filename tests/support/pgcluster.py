@@ -202,17 +202,8 @@ class PgCluster:
             os.chown(root, user.pw_uid, user.pw_gid)
         conninfo = f"host=127.0.0.1 port={self.port} user=postgres application_name={name}"
         try:
-            standby._run(
-                "pg_basebackup",
-                "-d",
-                conninfo,
-                "-D",
-                str(standby.data),
-                "-R",
-                "-X",
-                "stream",
-                "--checkpoint=fast",
-            )
+            copy = ["-D", str(standby.data), "-R", "-X", "stream", "--checkpoint=fast"]
+            standby._run("pg_basebackup", "-d", conninfo, *copy)
             with (standby.data / "postgresql.conf").open("a", encoding="utf-8") as f:
                 f.write(
                     f"\nport = {standby.port}\nunix_socket_directories = '{root}'\n"
@@ -233,7 +224,7 @@ class PgCluster:
 
     def promote(self) -> None:
         """Promote this standby (``pg_ctl promote``) and wait until it accepts writes."""
-        self._run("pg_ctl", "-D", str(self.data), "-w", "-t", str(int(BOUND)), "promote")
+        self._run("pg_ctl", "promote", "-D", str(self.data), "-w", "-t", str(int(BOUND)))
         _until(lambda: self.query("SELECT pg_is_in_recovery()") == "f", "promotion not done")
 
     def create_database(self, name: str) -> str:
