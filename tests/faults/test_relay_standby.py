@@ -55,7 +55,7 @@ from tests.integration.relayproc import RelayProcess, relay_cli
 from tests.support.pgcluster import PgCluster
 from tests.support.processes import ServiceProcess, wait_for
 
-pytestmark = [pytest.mark.postgres, pytest.mark.timeout(600)]
+pytestmark = pytest.mark.timeout(600)  # private servers (pgcluster): not the shared one
 
 PROMOTED_BOUND_S = 60.0  # first ACCEPTED on the promoted server within this of the kill
 
