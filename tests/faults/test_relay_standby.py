@@ -8,7 +8,8 @@ Once some messages are ACCEPTED and more are on their way, the primary is killed
 of every server process, as a crash of its machine); when the relay has answered 503, the
 standby is promoted (``pg_ctl promote``). Then:
 
-- the relay answered 503 while no server took writes, never 500, and was not restarted;
+- the relay answered 503 while no server took writes, never 500, and was not restarted; its
+  leader lock found the promoted server (elected again, signing checkpoints again);
 - every message sent is ACCEPTED, delivered exactly once (one ``accepted`` and one
   ``delivered`` row in the promoted server's audit log, one copy in the recipient's inbox),
   and ``relay audit verify`` passes on the promoted server;
@@ -28,6 +29,7 @@ import asyncio
 import time
 from collections import Counter
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -66,9 +68,9 @@ def failover_url(primary: PgCluster, standby: PgCluster, name: str) -> str:
     return f"postgresql+asyncpg://postgres@/{name}?{hosts}&target_session_attrs=read-write"
 
 
-def first_accepted_after(relay: RelayProcess, after: float) -> float | None:
-    """When (Unix seconds) the relay first logged an ACCEPTED envelope after ``after``."""
-    for event in relay.events("envelope.accepted"):
+def first_event_after(relay: RelayProcess, name: str, after: float) -> float | None:
+    """When (Unix seconds) the relay first logged event ``name`` after ``after``."""
+    for event in relay.events(name):
         at = datetime.fromisoformat(str(event["timestamp"])).timestamp()
         if at > after:
             return at
@@ -111,7 +113,9 @@ def test_primary_killed_standby_promoted_the_relay_recovers_and_nothing_accepted
         pg_standby.promote()
         send_round(nodes, sent)
         first = wait_for(
-            lambda: first_accepted_after(relay, killed_at), DELIVERY_BOUND_S, "an ACCEPTED"
+            lambda: first_event_after(relay, "envelope.accepted", killed_at),
+            DELIVERY_BOUND_S,
+            "an ACCEPTED",
         )
         print(
             f"primary killed: first ACCEPTED on the promoted standby {first - killed_at:.2f} s"
@@ -120,6 +124,9 @@ def test_primary_killed_standby_promoted_the_relay_recovers_and_nothing_accepted
         )
         assert first - killed_at <= PROMOTED_BOUND_S
         wait_for(lambda: all_delivered(nodes, sent), DELIVERY_BOUND_S, "every message delivered")
+        # The leader lock's connection found the new primary: it leads and signs again.
+        for duty in ("leader.elected", "audit.checkpoint"):
+            wait_for(partial(first_event_after, relay, duty, killed_at), DELIVERY_BOUND_S, duty)
         assert accepted_count(nodes, sent) == len(sent) > before
         assert relay.proc is not None and relay.proc.poll() is None  # never restarted
         seen = statuses(relay)
