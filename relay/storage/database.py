@@ -31,6 +31,12 @@ from keys.errors import ConfigError, LocalError
 SQLITE_NAME = "relay.db"
 _HERE = Path(__file__).parent
 WRITE_OPTION = "pocnet_write"
+# asyncpg's errors for a server that is down, starting, refusing, or not the writable one.
+NO_SERVER_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.TargetServerAttributeNotMatched,
+)
 
 
 class Unavailable(LocalError):
@@ -46,15 +52,15 @@ def database_failure(error: BaseException) -> Unavailable | None:
     asyncpg reports a refused or broken connection as an ``OSError`` (not wrapped by
     SQLAlchemy when it happens while connecting), a server shutting down or starting up as
     its own ``PostgresError``; SQLite's "disk full" or "locked" arrive as ``sqlite3.Error``
-    or SQLAlchemy's ``OperationalError``. The message names only the error's type: the
-    driver's text can quote parameters.
+    or SQLAlchemy's ``OperationalError``. With several hosts and
+    ``target_session_attrs=read-write``, every host answering but none writable (a standby
+    not yet promoted, an old primary restarted as a standby) is asyncpg's
+    ``TargetServerAttributeNotMatched``: unavailable too. The message names only the error's
+    type: the driver's text can quote parameters.
     """
     if isinstance(error, Unavailable):
         return error
-    if isinstance(
-        error,
-        SQLAlchemyError | OSError | asyncpg.PostgresError | asyncpg.InterfaceError | sqlite3.Error,
-    ):
+    if isinstance(error, (SQLAlchemyError, OSError, sqlite3.Error, *NO_SERVER_ERRORS)):
         wrapped = Unavailable("the relay's database is unavailable; try again shortly")
         wrapped.__cause__ = error
         return wrapped

@@ -117,10 +117,12 @@ async def listening(dsn: str, on_payload: Callable[[str], None]) -> AsyncIterato
     """
     import asyncpg
 
+    from relay.storage.database import NO_SERVER_ERRORS
+
     lost = asyncio.Event()
     try:
         conn = await asyncpg.connect(dsn)
-    except (OSError, asyncpg.PostgresError) as e:
+    except (OSError, *NO_SERVER_ERRORS) as e:
         raise ListenConnectFailed(type(e).__name__) from e
     try:
         conn.add_termination_listener(lambda _c: lost.set())

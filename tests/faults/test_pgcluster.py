@@ -47,3 +47,21 @@ async def test_kill_is_a_crash_and_the_next_start_recovers(pg_cluster: PgCluster
     conn = await asyncpg.connect(url)
     assert await conn.fetchval("SELECT x FROM t") == 7
     await conn.close()
+
+
+async def test_a_synchronous_standby_has_every_commit_and_takes_over_when_promoted(
+    pg_cluster: PgCluster, pg_standby: PgCluster
+) -> None:
+    url = pg_cluster.create_database("pocnet_standby")
+    conn = await asyncpg.connect(url)
+    await conn.execute("CREATE TABLE t (x int)")
+    await conn.execute("INSERT INTO t VALUES (16)")  # confirmed only once on the standby
+    await conn.close()
+    assert pg_standby.query("SELECT pg_is_in_recovery()") == "t"
+
+    pg_cluster.kill()
+    pg_standby.promote()
+    conn = await asyncpg.connect(pg_standby.database_url("pocnet_standby"))
+    assert await conn.fetchval("SELECT x FROM t") == 16
+    await conn.execute("INSERT INTO t VALUES (17)")  # writable, and waits for no one
+    await conn.close()

@@ -7,6 +7,10 @@ authentication for the user ``postgres``. The server binaries come from Debian's
 ``/usr/lib/postgresql/<version>/bin`` (or ``POCNET_TEST_PG_BIN``); when the tests run as root,
 the server runs as the ``postgres`` user, since PostgreSQL refuses to run as root.
 
+:meth:`PgCluster.start_standby` makes a second private server a streaming standby of the
+first (``pg_basebackup -R``), optionally synchronous, and :meth:`PgCluster.promote` makes a
+standby the primary (``pg_ctl promote``), as an operator's failover would.
+
 Every wait is bounded; :meth:`PgCluster.close` (and the ``pg_cluster`` fixture) stops the
 server and removes its folder.
 """
@@ -21,7 +25,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,7 +133,6 @@ class PgCluster:
         self.wait_ready()
 
     def wait_ready(self) -> None:
-        deadline = time.monotonic() + BOUND
         ready = [
             str(self.bin / "pg_isready"),
             "-h",
@@ -139,10 +142,10 @@ class PgCluster:
             "-U",
             "postgres",
         ]
-        while subprocess.run(ready, capture_output=True, check=False).returncode != 0:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"PostgreSQL on port {self.port} did not become ready")
-            time.sleep(0.05)
+        _until(
+            lambda: subprocess.run(ready, capture_output=True, check=False).returncode == 0,
+            f"PostgreSQL on port {self.port} did not become ready",
+        )
 
     def stop(self) -> None:
         """Stop the server (fast shutdown: sessions ended, then a clean stop) and wait."""
@@ -170,6 +173,60 @@ class PgCluster:
             return False
         return _alive(int(pid_file.read_text().split()[0]))
 
+    def query(self, sql: str) -> str:
+        """Run ``sql`` with ``psql`` as ``postgres``; return its unaligned output, stripped."""
+        cmd = [*_as_server_user(), str(self.bin / "psql"), "-h", "127.0.0.1", "-p"]
+        cmd += [str(self.port), "-U", "postgres", "-d", "postgres", "-XAtc", sql]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=BOUND, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"psql failed ({done.returncode}): {done.stderr[-2000:]}")
+        return done.stdout.strip()
+
+    def start_standby(self, root: Path, *, name: str = "standby1", sync: bool = True) -> PgCluster:
+        """A streaming standby of this server under ``root``, on its own port, started.
+
+        ``pg_basebackup -R`` copies this server's data and writes ``primary_conninfo``
+        (with ``application_name=name``) and ``standby.signal``. With ``sync``, this server
+        then waits for the standby's flush before it confirms a commit
+        (``synchronous_standby_names``, ``synchronous_commit = on``). The standby's own
+        ``synchronous_standby_names`` is empty: promoted, it has no standby to wait for.
+        Returns once the standby streams (``sync`` or ``async`` in ``pg_stat_replication``).
+
+        Raises:
+            RuntimeError: the copy, the server or the replication did not come up in time.
+        """
+        root.mkdir(parents=True, exist_ok=True)
+        standby = PgCluster(root=root, port=free_port(), bin=self.bin)
+        if os.geteuid() == 0:
+            user = pwd.getpwnam("postgres")
+            os.chown(root, user.pw_uid, user.pw_gid)
+        conninfo = f"host=127.0.0.1 port={self.port} user=postgres application_name={name}"
+        try:
+            copy = ["-D", str(standby.data), "-R", "-X", "stream", "--checkpoint=fast"]
+            standby._run("pg_basebackup", "-d", conninfo, *copy)
+            with (standby.data / "postgresql.conf").open("a", encoding="utf-8") as f:
+                f.write(
+                    f"\nport = {standby.port}\nunix_socket_directories = '{root}'\n"
+                    "synchronous_standby_names = ''\nhot_standby = on\n"
+                )
+            standby.start()
+        except Exception:
+            standby.close()
+            raise
+        if sync:
+            self.query(f"ALTER SYSTEM SET synchronous_standby_names = 'FIRST 1 ({name})'")
+            self.query("ALTER SYSTEM SET synchronous_commit = on")
+            self.query("SELECT pg_reload_conf()")
+        wanted = "sync" if sync else "async"
+        state = f"SELECT sync_state FROM pg_stat_replication WHERE application_name = '{name}'"
+        _until(lambda: self.query(state) == wanted, f"standby {name} is not {wanted} in time")
+        return standby
+
+    def promote(self) -> None:
+        """Promote this standby (``pg_ctl promote``) and wait until it accepts writes."""
+        self._run("pg_ctl", "promote", "-D", str(self.data), "-w", "-t", str(int(BOUND)))
+        _until(lambda: self.query("SELECT pg_is_in_recovery()") == "f", "promotion not done")
+
     def create_database(self, name: str) -> str:
         """Create database ``name`` and return its URL."""
         self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name)
@@ -191,6 +248,14 @@ class PgCluster:
                     "stop",
                 )
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _until(condition: Callable[[], bool], failure: str) -> None:
+    deadline = time.monotonic() + BOUND
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError(failure)
+        time.sleep(0.05)
 
 
 def _alive(pid: int) -> bool:
@@ -229,3 +294,13 @@ def pg_cluster() -> Iterator[PgCluster]:
         yield cluster
     finally:
         cluster.close()
+
+
+@pytest.fixture
+def pg_standby(pg_cluster: PgCluster) -> Iterator[PgCluster]:
+    """A synchronous streaming standby of ``pg_cluster``, stopped and removed afterwards."""
+    standby = pg_cluster.start_standby(Path(tempfile.mkdtemp(prefix="pocnet-pg-standby-")))
+    try:
+        yield standby
+    finally:
+        standby.close()

@@ -53,6 +53,9 @@ TESTED: dict[str, tuple[str, str]] = {
     "promtool check rules": ("tests/integration/test_operator_view.py", '"check", "rules"'),
     "promtool check config": ("tests/integration/test_operator_view.py", '"check", "config"'),
     "promtool test rules": ("tests/integration/test_operator_view.py", '"test", "rules"'),
+    "pg_basebackup -d": ("tests/support/pgcluster.py", '"pg_basebackup", "-d", conninfo'),
+    "pg_ctl promote -D": ("tests/support/pgcluster.py", '"pg_ctl", "promote", "-D"'),
+    "psql -XAtc": ("tests/support/pgcluster.py", '"-XAtc", sql'),
 }
 
 
