@@ -25,6 +25,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
+# prometheus-client's multiprocess functions carry no annotations: hence the ignores below.
 
 
 @contextlib.contextmanager
@@ -48,12 +49,12 @@ def join_metric_files() -> None:
     """In a forked worker, before its metrics are built: their values go to files in the
     folder ``PROMETHEUS_MULTIPROC_DIR`` names (prometheus-client picks its value class
     when first imported, which was in the supervisor, before the folder existed)."""
-    values.ValueClass = values.MultiProcessValue()
+    values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
 
 
 def worker_exited(pid: int, path: str) -> None:
     """Forget the live gauges of the worker ``pid`` (its counters stay in the sums)."""
-    multiprocess.mark_process_dead(pid, path)
+    multiprocess.mark_process_dead(pid, path)  # type: ignore[no-untyped-call]
 
 
 class SharedCollector(Collector):
@@ -64,10 +65,10 @@ class SharedCollector(Collector):
     """
 
     def __init__(self, path: str, keep: Callable[[str, dict[str, str]], bool]) -> None:
-        self._files = multiprocess.MultiProcessCollector(None, path)
+        self._files = multiprocess.MultiProcessCollector(None, path)  # type: ignore[no-untyped-call]
         self._keep = keep
 
     def collect(self) -> Iterator[Metric]:
-        for family in self._files.collect():
+        for family in self._files.collect():  # type: ignore[no-untyped-call]
             family.samples = [s for s in family.samples if self._keep(s.name, s.labels)]
             yield family
