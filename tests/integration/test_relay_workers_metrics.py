@@ -19,13 +19,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from prometheus_client.multiprocess import MultiProcessCollector
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.relaykit import Member, make_member, seal
 from tests.integration.relayproc import RelayProcess, SignedClient
 from tests.integration.test_relay_workers import BOUND, start_workers
 from tests.support.pgcluster import PgCluster
 from tests.support.processes import wait_for
+from tests.unit.relay.test_operator_metrics import samples
 
 MAX_SUBMITS = 60  # both workers accept some long before this, however the kernel spreads
 SCRAPES = 8
@@ -36,11 +36,7 @@ def scrape(relay: RelayProcess) -> dict[tuple[str, tuple[tuple[str, str], ...]],
     """One ``GET /metrics`` on a new connection: every sample by (name, sorted labels)."""
     with urllib.request.urlopen(relay.url + "/metrics", timeout=BOUND) as r:
         text = r.read().decode()
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
+    return samples(text)
 
 
 def accepted_by_worker(folder: Path) -> dict[str, float]:

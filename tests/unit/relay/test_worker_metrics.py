@@ -15,21 +15,12 @@ from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from relay.monitoring.metrics import RelayMetrics
 from relay.monitoring.multiprocess import ENV, join_metric_files, metric_files, worker_exited
+from tests.unit.relay.test_operator_metrics import samples
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def samples(text: str) -> Samples:
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
 
 
 def _worker(path: str, accepts: int, polls: dict[str, int]) -> None:
