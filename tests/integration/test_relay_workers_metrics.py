@@ -28,6 +28,7 @@ from tests.support.processes import wait_for
 from tests.unit.relay.test_operator_metrics import samples
 
 MAX_SUBMITS = 60  # both workers accept some long before this, however the kernel spreads
+MIN_SUBMITS = 6
 SCRAPES = 8
 ACCEPTED = ("pocnet_relay_envelopes_accepted_total", ())
 
@@ -51,9 +52,10 @@ def accepted_by_worker(folder: Path) -> dict[str, float]:
 
 
 async def submit_until_both_accepted(folder: Path, fr: Member, de: Member, url: str) -> int:
-    """Submit on new connections until each worker has accepted one; how many were sent."""
+    """Submit on new connections, at least ``MIN_SUBMITS`` and until each worker has accepted
+    one; how many were sent."""
     sent = 0
-    while len(accepted_by_worker(folder)) < 2:
+    while sent < MIN_SUBMITS or len(accepted_by_worker(folder)) < 2:
         assert sent < MAX_SUBMITS, f"one worker took every connection: {accepted_by_worker(folder)}"
         async with SignedClient(url, "FR", fr.key) as client:
             envelope = seal(fr, de, datetime.now(UTC))
