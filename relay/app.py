@@ -87,6 +87,7 @@ class AppParts:
     signing_key: SigningKey
     load_members: Callable[[], Members]
     clock: Callable[[], datetime] = field(default=system_clock)
+    metrics_dir: str | None = None  # a worker's: relay.monitoring.multiprocess
 
 
 PARTS = web.AppKey("parts", AppParts)
@@ -138,7 +139,9 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
         )
         stack.push_async_callback(engine.dispose)
         await check_schema(engine)
-        metrics = RelayMetrics(version=version(), started=parts.clock())
+        metrics = RelayMetrics(
+            version=version(), started=parts.clock(), shared_dir=parts.metrics_dir
+        )
         notifier = Notifier()
         checkpoints = CheckpointTask(
             lambda now: audit_log.sign(now),

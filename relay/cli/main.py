@@ -312,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
         "finish). SIGHUP re-reads the members (the installed directory, else the members "
         "folder). Logs are JSON lines on stdout. With --workers N, N processes share the "
         "port and one PostgreSQL; the one holding the leader lock signs checkpoints and "
-        "handles deadlines.",
+        "handles deadlines, and /metrics on the port gives every worker's figures summed.",
         epilog=EXIT_CODES_HELP,
         formatter_class=fmt,
     )

@@ -5,7 +5,9 @@ requests get ``shutdown_timeout_seconds`` to finish (their transactions commit w
 not at all), then the writer drains and the database closes. SIGHUP re-reads the members.
 
 :func:`run_serve` runs one such relay in this process, or (``workers`` > 1) several under
-the supervisor of :mod:`relay.cli.workers`, each listening with ``SO_REUSEPORT``.
+the supervisor of :mod:`relay.cli.workers`, each listening with ``SO_REUSEPORT`` and
+writing its metrics to the supervisor's folder of multiprocess files, so that any of them
+serves the whole relay's ``/metrics``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import gc
 import signal
 import ssl
 from collections.abc import Callable
+from dataclasses import replace
 
 import structlog
 from aiohttp import web
@@ -25,6 +28,7 @@ from relay.app import CLOSE_SECONDS, AppParts, create_app, reload_members
 from relay.cli.workers import Supervisor
 from relay.http.connections import ConnectionLimits, guard
 from relay.monitoring.logging import get_logger
+from relay.monitoring.multiprocess import join_metric_files, metric_files, worker_exited
 from relay.storage.database import Unavailable
 
 log = get_logger("relay.cli.serve")
@@ -129,13 +133,20 @@ def run_serve(parts: AppParts, loop_factory: LoopFactory) -> int:
         serve_here(parts, loop_factory)
         return 0
 
-    def worker(slot: int) -> None:
-        structlog.contextvars.bind_contextvars(worker=slot)
-        try:
-            serve_here(parts, loop_factory, reuse_port=True)
-        except PocnetError as e:  # the supervisor decides from the exit code
-            log.error("relay.worker_failed", error=e.code, detail=e.message)
-            raise SystemExit(exit_code_for(e)) from e
-
     grace = cfg.shutdown_timeout_seconds + 2 * CLOSE_SECONDS
-    return Supervisor(cfg.workers, worker, grace=grace).run()
+    with metric_files() as path:  # one /metrics for every worker (ADR 0013)
+        log.info("workers.metrics_folder", folder=path)
+
+        def worker(slot: int) -> None:
+            structlog.contextvars.bind_contextvars(worker=slot)
+            join_metric_files()
+            try:
+                serve_here(replace(parts, metrics_dir=path), loop_factory, reuse_port=True)
+            except PocnetError as e:  # the supervisor decides from the exit code
+                log.error("relay.worker_failed", error=e.code, detail=e.message)
+                raise SystemExit(exit_code_for(e)) from e
+
+        def exited(pid: int) -> None:
+            worker_exited(pid, path)
+
+        return Supervisor(cfg.workers, worker, grace=grace, on_exit=exited).run()

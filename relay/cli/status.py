@@ -89,8 +89,9 @@ def read_live(url: str, timeout: float) -> Live:
     try:
         for family in text_string_to_metric_families(page):
             for sample in family.samples:
-                if sample.name == STARTED:
-                    started = _time(sample.value)
+                if sample.name == STARTED:  # with --workers, one per worker: the newest
+                    at = _time(sample.value)
+                    started = at if started is None else max(started, at)
                 elif sample.name == LAST_POLL and "party" in sample.labels:
                     polls[sample.labels["party"]] = _time(sample.value)
     except ValueError as e:

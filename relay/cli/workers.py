@@ -117,7 +117,8 @@ Worker = Callable[[int], None]
 class Supervisor:
     """Starts ``count`` workers (``run(slot)`` in a forked child), restarts them, stops them.
 
-    ``grace`` is how long workers get to stop after SIGTERM before SIGKILL.
+    ``grace`` is how long workers get to stop after SIGTERM before SIGKILL; ``on_exit(pid)``
+    is called when a worker has exited (its metrics' live gauges are dropped).
     """
 
     def __init__(
@@ -128,12 +129,14 @@ class Supervisor:
         grace: float,
         policy: RestartPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
+        on_exit: Callable[[int], None] | None = None,
     ) -> None:
         self._count = count
         self._run = run
         self._grace = grace
         self._policy = policy or RestartPolicy()
         self._clock = clock
+        self._on_exit = on_exit
         self._context = multiprocessing.get_context("fork")
         self._slots = [Slot() for _ in range(count)]
         self._procs: list[BaseProcess | None] = [None] * count
@@ -186,6 +189,8 @@ class Supervisor:
     def _reap(self, slot: int, proc: BaseProcess) -> int | None:
         """Handle the exit of ``slot``'s worker; an exit code if the supervisor gives up."""
         proc.join()
+        if self._on_exit is not None and proc.pid is not None:
+            self._on_exit(proc.pid)
         code = proc.exitcode if proc.exitcode is not None else 0
         code = 128 - code if code < 0 else code  # killed by a signal: as a shell shows it
         ran = self._clock() - self._started_at[slot]
