@@ -85,6 +85,7 @@ DEADLINES = web.AppKey("deadlines", DeadlineTask)
 NOTIFIER = web.AppKey("notifier", Notifier)
 WRITER = web.AppKey("writer", Writer)
 SOURCE = web.AppKey("members_source", MembersSource)
+LISTENER = web.AppKey("pg_listener", PgListener)  # PostgreSQL only
 
 
 def create_app(parts: AppParts) -> web.Application:
@@ -217,6 +218,7 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
             )
             listener.start()
             stack.push_async_callback(_bounded("listener", listener.close))
+            app[LISTENER] = listener
         deadlines.start()
         stack.push_async_callback(_bounded("deadlines", deadlines.close))
         app[RUNTIME] = Runtime(cfg, service, auth, metrics, parts.clock, readiness)
