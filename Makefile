@@ -22,8 +22,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy keys relay node pocnet
 
+# The suite on pytest-xdist workers (PYTEST_WORKERS=0: in this process, one test at a time).
+# Tests marked xdist_group run on one worker, one after the other (--dist loadgroup).
+PYTEST_WORKERS ?= 4
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
 
 test: lint typecheck pytest
 
