@@ -85,31 +85,32 @@ def _has_inputs(operation: Any) -> bool:
     return any(len(c) for c in (operation.body, operation.query, operation.path_parameters))
 
 
+def _fuzz(operation: Any, mode: Any, session: requests.Session, seen: Counter[Any]) -> None:
+    """``EXAMPLES`` generated requests of ``mode`` to ``operation``, each answer checked."""
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(
+        max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
+    def run(case: Any) -> None:
+        response = case.call(session=session, timeout=60)
+        seen[(operation.label, response.status_code)] += 1
+        assert response.status_code < 500 or response.status_code == 503, (
+            f"{operation.label}: {response.status_code} {response.text[:500]}"
+        )
+        case.validate_response(response, checks=CHECKS)
+
+    run()
+
+
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_every_operation_conforms_and_no_server_error(proxied_relay: str, mode: Any) -> None:
     statuses: Counter[tuple[str, int]] = Counter()
-    operations = _operations(proxied_relay)
-    session = requests.Session()
-    for operation in operations:
-        if mode is GenerationMode.NEGATIVE and not _has_inputs(operation):
-            continue  # nothing to make invalid
-
-        @given(case=operation.as_strategy(generation_mode=mode))
-        @settings(
-            max_examples=EXAMPLES,
-            deadline=None,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-        )
-        def run(case: Any) -> None:
-            response = case.call(session=session, timeout=60)
-            statuses[(operation.label, response.status_code)] += 1
-            assert response.status_code < 500 or response.status_code == 503, (
-                f"{operation.label}: {response.status_code} {response.text[:500]}"
-            )
-            case.validate_response(response, checks=CHECKS)
-
-        run()
+    with requests.Session() as session:
+        for operation in _operations(proxied_relay):
+            if mode is GenerationMode.NEGATIVE and not _has_inputs(operation):
+                continue  # nothing to make invalid
+            _fuzz(operation, mode, session, statuses)
     server_errors = {k: n for k, n in statuses.items() if k[1] >= 500}
     print(
         f"SCHEMATHESIS mode={mode.value} requests={sum(statuses.values())} "
