@@ -36,7 +36,16 @@ from keys.envelope.model import (
     outer_signed_bytes,
     validate_id,
 )
-from keys.envelope.open import SenderKeys, StaticSenderKeys, check_times, open_at, open_envelope
+from keys.envelope.open import (
+    Opened,
+    SenderKeys,
+    StaticSenderKeys,
+    check_times,
+    open_at,
+    open_envelope,
+    open_signed_at,
+    verify_inner,
+)
 from keys.envelope.seal import Sealed, seal, seal_at
 
 __all__ = [
@@ -53,6 +62,7 @@ __all__ = [
     "Envelope",
     "Header",
     "Message",
+    "Opened",
     "Sealed",
     "SenderKeys",
     "StaticSenderKeys",
@@ -61,8 +71,10 @@ __all__ = [
     "new_id",
     "open_at",
     "open_envelope",
+    "open_signed_at",
     "outer_signed_bytes",
     "seal",
     "seal_at",
     "validate_id",
+    "verify_inner",
 ]

@@ -91,6 +91,40 @@ def open_at(
     Raises:
         Rejected: any check failed; ``reason`` names which.
     """
+    return open_signed_at(
+        now,
+        envelope,
+        me=me,
+        sender_keys=sender_keys,
+        decryption_keys=decryption_keys,
+        seen=seen,
+        limits=limits,
+    ).message
+
+
+@dataclass(frozen=True)
+class Opened:
+    """An opened envelope's message and the sender's inner signature over its bytes."""
+
+    message: Message
+    signature: bytes
+
+
+def open_signed_at(
+    now: datetime,
+    envelope: Envelope | bytes,
+    *,
+    me: str,
+    sender_keys: SenderKeys,
+    decryption_keys: Mapping[str, EncryptionPrivateKey],
+    seen: Callable[[str], bool] = lambda _msg_id: False,
+    limits: ProtocolLimits = DEFAULT_LIMITS,
+) -> Opened:
+    """:func:`open_at`, keeping the inner signature (a node stores it for evidence).
+
+    Raises:
+        Rejected: any check failed; ``reason`` names which.
+    """
     if isinstance(envelope, bytes | bytearray):
         try:
             envelope = Envelope.parse(bytes(envelope), limits)
@@ -116,7 +150,34 @@ def open_at(
     if len(plaintext) < SIGNATURE_LEN:
         raise Rejected("inner_malformed")
     inner_sig, message_bytes = plaintext[:SIGNATURE_LEN], plaintext[SIGNATURE_LEN:]
-    if not sender_key.verify(inner_sig, pae(TYPE_MESSAGE, message_bytes)):
+    message = verify_inner(header, inner_sig, message_bytes, sender_key, limits)
+    if message.recipient != me:  # implied by the checks above; kept explicit
+        raise Rejected("wrong_recipient")
+    if seen(message.msg_id):
+        raise Rejected("replay")
+    check_times(header, now, limits)
+    return Opened(message, inner_sig)
+
+
+def verify_inner(
+    header: Header,
+    signature: bytes,
+    message_bytes: bytes,
+    sender_key: VerifyKey,
+    limits: ProtocolLimits = DEFAULT_LIMITS,
+) -> Message:
+    """Check an inner message against its envelope's header; return it parsed.
+
+    Used when opening and by an evidence verifier holding the decrypted message: the
+    sender's signature over the exact bytes first, then a strict, canonical parse, then
+    every field the header shares equal to the header's.
+
+    Raises:
+        Rejected: ``inner_signature``, ``inner_malformed`` or ``header_mismatch``.
+    """
+    if len(signature) != SIGNATURE_LEN or not sender_key.verify(
+        signature, pae(TYPE_MESSAGE, message_bytes)
+    ):
         raise Rejected("inner_signature")
     try:
         obj = loads_strict(
@@ -131,11 +192,6 @@ def open_at(
     msg = message.to_dict()
     if any(hdr[name] != msg[name] for name in SHARED_FIELDS):
         raise Rejected("header_mismatch")
-    if message.recipient != me:  # implied by the two checks above; kept explicit
-        raise Rejected("wrong_recipient")
-    if seen(message.msg_id):
-        raise Rejected("replay")
-    check_times(header, now, limits)
     return message
 
 

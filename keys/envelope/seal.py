@@ -26,10 +26,12 @@ from keys.suites import get_suite
 
 @dataclass(frozen=True)
 class Sealed:
-    """The result of :func:`seal`: the envelope and the message it carries."""
+    """The result of :func:`seal`: the envelope, the message it carries and the sender's
+    inner signature over that message (kept for evidence with content)."""
 
     envelope: Envelope
     message: Message
+    signature: bytes
 
 
 def seal(
@@ -146,4 +148,4 @@ def seal_at(
     if len(ciphertext) != header.size:  # pragma: no cover - a suite constant is wrong
         raise PocnetError("HPKE overhead differs from the suite's declared overhead")
     signature = signing_key.sign(outer_signed_bytes(header_bytes, ciphertext))
-    return Sealed(Envelope(header, header_bytes, ciphertext, signature), message)
+    return Sealed(Envelope(header, header_bytes, ciphertext, signature), message, inner_sig)

@@ -214,6 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--fetch", action="store_true", help="add the relay's own evidence answer (needs the relay)"
     )
     p.add_argument(
+        "--with-content",
+        action="store_true",
+        help="add the decrypted message and the sender's signature over it, so that a third "
+        "party can read and verify what was asked (the file then holds plaintext: keep it as "
+        "you keep the case file)",
+    )
+    p.add_argument(
         "--included-keys",
         action="store_true",
         help="verify with the keys inside the bundle, not this node's pins",

@@ -156,10 +156,11 @@ async def cmd_evidence(args: argparse.Namespace) -> int:
             exported_at=format_time(now()),
             exported_by=node.config.party,
             relay_evidence=relay_evidence,
+            with_content=args.with_content,
         )
         write_private(args.out, json.dumps(doc, indent=2, sort_keys=True).encode("utf-8") + b"\n")
         await node.store.record_access(
-            action="export",
+            action="export_content" if args.with_content else "export",
             msg_id=msg.msg_id,
             os_user=os_user(),
             now=format_time(now()),
@@ -172,12 +173,14 @@ async def cmd_evidence(args: argparse.Namespace) -> int:
         "out": str(args.out),
         "receipts": receipts,
         "audit_proofs": proven,
+        "with_content": doc["content"] is not None,
     }
     emit(
         result,
         as_json=args.json,
         text=f"evidence of {msg.msg_id} ({receipts} receipts, {proven} proven in the "
-        f"relay's audit log) written to {args.out}",
+        f"relay's audit log{', with the signed content' if doc['content'] else ''}) written to "
+        f"{args.out}",
     )
     return 0
 
@@ -214,6 +217,13 @@ async def _verify(args: argparse.Namespace, path: Path) -> int:
         for c in report.checks
     ]
     lines += [f"  note: {n}" for n in report.notes]
+    if report.content is not None:
+        c = report.content
+        lines.append(
+            f"  content: {c['kind']} from {c['sender']} to {c['recipient']}, created "
+            f"{c['created_at']}, {len(c['attachments'])} attachment(s); "
+            "'--json' shows the whole message"
+        )
     if report.directory is not None:
         lines.append(
             f"  note: the bundle's keys are those of directory version "

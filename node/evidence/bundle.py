@@ -18,6 +18,12 @@ window does). Then each receipt's ``msg_id`` and digest, and each audit proof (c
 signature, entry content, inclusion). The keys come from the verifier's own directory when
 given (``pinned``: an independent check), else from the bundle (which proves consistency
 only, and says so). Version 1 bundles (keys without windows) are still read.
+
+With content (``node evidence ID --with-content``, version 3), the bundle also carries the
+decrypted inner message and the sender's inner signature over its exact bytes
+(``"content"``): the verifier checks that signature with the sender's key valid at the
+message's ``created_at`` and that the message says what the envelope's header says, so a
+third party reads, offline, what the sender signed for this message id.
 """
 
 from __future__ import annotations
@@ -30,9 +36,9 @@ from datetime import datetime
 from typing import Any
 
 from keys import receipts
-from keys.encoding import canonical, format_time, loads_strict
-from keys.envelope import Envelope
-from keys.errors import PocnetError, Rejected, ValidationError
+from keys.encoding import b64u_decode, b64u_encode, canonical, format_time, loads_strict
+from keys.envelope import Envelope, Header, verify_inner
+from keys.errors import NotFound, PocnetError, Rejected, ValidationError
 from keys.identities import RELAY_ID, VerifyKey
 from node.evidence.proofs import audit_section, check_audit
 from node.storage.records import StoredMessage, StoredReceipt
@@ -41,8 +47,8 @@ from node.trust.keyhistory import KeyHistory, claimed_time
 from node.trust.peers import PeerKeys
 
 FORMAT = "pocnet-evidence"
-VERSION = 2
-READABLE_VERSIONS = (1, 2)
+VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 MAX_EVIDENCE_BYTES = 8 * 1024 * 1024
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
 
@@ -60,9 +66,12 @@ def build_evidence(
     directory: Mapping[str, Any] | None = None,
     relay_evidence: Mapping[str, Any] | None = None,
     audit: Mapping[str, Any] | None = None,
+    signature: bytes | None = None,
 ) -> dict[str, Any]:
-    """The evidence bundle of ``msg`` (no plaintext: the envelope stays encrypted).
+    """The evidence bundle of ``msg``.
 
+    Without ``signature`` there is no plaintext: the envelope stays encrypted. With the
+    sender's inner ``signature`` over ``msg.message``, the bundle carries both (``content``).
     ``keys`` holds the key histories of the parties (and the relay) as the directory
     ``directory`` (``{"version", "payload_sha256"}``, None in development mode) lists
     them; ``audit`` is the audit part (:func:`node.evidence.proofs.audit_section`), if any.
@@ -85,6 +94,11 @@ def build_evidence(
         "directory": dict(directory) if directory is not None else None,
         "relay_evidence": dict(relay_evidence) if relay_evidence is not None else None,
         "audit": dict(audit) if audit is not None else None,
+        "content": (
+            None
+            if signature is None
+            else {"message": b64u_encode(msg.message), "signature": b64u_encode(signature)}
+        ),
     }
 
 
@@ -97,10 +111,26 @@ async def export_bundle(
     exported_at: str,
     exported_by: str,
     relay_evidence: Mapping[str, Any] | None = None,
+    with_content: bool = False,
 ) -> dict[str, Any]:
     """The bundle of ``msg`` from what the node holds: its receipts, the key histories of
     the directory in force, and the audit-log proofs it verified (with the checkpoints
-    they lead to)."""
+    they lead to); with ``with_content``, the message and the sender's inner signature.
+
+    Raises:
+        NotFound: ``with_content`` for a message stored before this node kept inner
+            signatures.
+    """
+    signature = None
+    if with_content:
+        signature = await store.message_signature(msg.msg_id)
+        if signature is None:
+            raise NotFound(
+                f"message {msg.msg_id} was stored before this node kept the sender's inner "
+                "signature: its content cannot be proven; export it without --with-content",
+                code="no_inner_signature",
+                fault="local",
+            )
     stored = await store.receipts_for(msg.msg_id)
     parties = {r.issuer for r in stored} | {msg.sender, RELAY_ID}
     keys = {p: h for p in parties if (h := peers.key_history(p)) is not None}
@@ -117,6 +147,7 @@ async def export_bundle(
         directory=peers.directory_ref(),
         relay_evidence=relay_evidence,
         audit=audit,
+        signature=signature,
     )
 
 
@@ -129,6 +160,7 @@ class EvidenceReport:
     key_source: str = "included"
     notes: list[str] = field(default_factory=list)
     directory: dict[str, Any] | None = None
+    content: dict[str, Any] | None = None
 
     @property
     def valid(self) -> bool:
@@ -145,6 +177,7 @@ class EvidenceReport:
             "directory": self.directory,
             "checks": self.checks,
             "notes": self.notes,
+            "content": self.content,
         }
 
 
@@ -234,7 +267,7 @@ def verify_bundle_doc(doc: Mapping[str, Any], pinned: Pinned | None = None) -> E
         ValidationError: not an evidence bundle.
     """
     if doc.get("format") != FORMAT or doc.get("v") not in READABLE_VERSIONS:
-        raise ValidationError("not a PoCNet evidence bundle (v1 or v2)", code="not_evidence")
+        raise ValidationError("not a PoCNet evidence bundle (v1 to v3)", code="not_evidence")
     report = EvidenceReport(key_source="pinned" if pinned is not None else "included")
     msg_id = str(doc.get("msg_id", ""))[:32]
     report.msg_id = msg_id
@@ -259,6 +292,8 @@ def verify_bundle_doc(doc: Mapping[str, Any], pinned: Pinned | None = None) -> E
         except Rejected:
             ok = False
     report.add(f"envelope signature by {h.sender}", ok, note)
+    if doc.get("content") is not None:
+        report.content = _check_content(report, doc["content"], h, sender_key)
     raw_receipts = doc.get("receipts") if isinstance(doc.get("receipts"), list) else []
     assert isinstance(raw_receipts, list)
     verified = []
@@ -311,3 +346,36 @@ def _check_receipt(
         "" if r.envelope_sha256 == digest else "the issuer saw a different envelope",
     )
     return signed
+
+
+def _check_content(
+    report: EvidenceReport, content: Any, header: Header, sender_key: VerifyKey | None
+) -> dict[str, Any] | None:
+    """Check the bundle's decrypted message: the sender's inner signature over its exact
+    bytes, a strict parse, and the header's fields; return the message if all hold."""
+    what = f"content signed by {header.sender} for this message"
+    try:
+        if not isinstance(content, dict) or set(content) != {"message", "signature"}:
+            raise ValidationError("content must hold message and signature")
+        message_bytes = b64u_decode(content["message"])
+        signature = b64u_decode(content["signature"])
+    except (PocnetError, TypeError):
+        report.add(what, False, "malformed content")
+        return None
+    if sender_key is None:
+        report.add(what, False, f"no key of {header.sender} to check it with")
+        return None
+    try:
+        message = verify_inner(header, signature, message_bytes, sender_key)
+    except Rejected as e:
+        report.add(what, False, _CONTENT_REASONS.get(e.reason, e.reason))
+        return None
+    report.add(what, True)
+    return message.to_dict()
+
+
+_CONTENT_REASONS = {
+    "inner_signature": "the sender's signature does not cover these bytes",
+    "inner_malformed": "the message is not a well-formed, canonical message",
+    "header_mismatch": "the message names another id, party, time or priority than the envelope",
+}

@@ -4,7 +4,7 @@ For each envelope, in this order (a crash between any two steps is harmless):
 
 1. skip it if its ``msg_id`` is already stored (the relay delivers at least once; the
    officer sees each message once) or this exact envelope was already rejected;
-2. open it (:func:`keys.envelope.open_at`, with a ``seen`` check against the store);
+2. open it (:func:`keys.envelope.open_signed_at`, with a ``seen`` check against the store);
 3. commit the message together with the ``RETRIEVED`` receipt to post, or the rejection
    together with a ``REJECTED`` receipt (reason code only);
 4. raise an alert for urgent and emergency items;
@@ -24,7 +24,7 @@ from typing import Any
 
 from keys import receipts
 from keys.encoding import canonical, format_time
-from keys.envelope import Envelope, Message, open_at
+from keys.envelope import Envelope, Opened, open_signed_at
 from keys.errors import PocnetError, Rejected, ValidationError
 from keys.identities import RELAY_ID
 from keys.limits import ProtocolLimits
@@ -149,7 +149,7 @@ class Inbox(Exchange):
             except PocnetError as e:
                 self.log.warning("peers.refresh_failed", error=e.code)
         try:
-            message = open_at(
+            opened = open_signed_at(
                 now,
                 env,
                 me=self.party,
@@ -169,7 +169,7 @@ class Inbox(Exchange):
                 return refreshed
             await self._reject(env, reason, now, report)
             return refreshed
-        await self._store_received(env, message, now, report)
+        await self._store_received(env, opened, now, report)
         return refreshed
 
     def _issue(
@@ -187,8 +187,9 @@ class Inbox(Exchange):
         )
 
     async def _store_received(
-        self, env: Envelope, message: Message, now: datetime, report: InboxReport
+        self, env: Envelope, opened: Opened, now: datetime, report: InboxReport
     ) -> None:
+        message = opened.message
         stamp = format_time(now)
         retrieved = self._issue("RETRIEVED", env, now)
         row = message_row(
@@ -202,7 +203,7 @@ class Inbox(Exchange):
             state=INBOX.initial,
             now=stamp,
         )
-        if not await self.store.add_incoming(row, retrieved, stamp):
+        if not await self.store.add_incoming(row, retrieved, stamp, opened.signature):
             report.duplicates += 1
             return
         self._seen.add(message.msg_id)

@@ -206,7 +206,7 @@ class Outbox(Exchange):
             now=stamp,
             next_attempt_at=format_time(now + (self.send_grace if grace is None else grace)),
         )
-        await self.store.add_message(row)
+        await self.store.add_message(row, sealed.signature)
         self.log.info(
             "outbox.queued",
             msg_id=env.header.msg_id,

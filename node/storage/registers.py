@@ -14,7 +14,7 @@ from node.storage.records import AccessRecord
 from node.storage.schema import access_log, notices, peer_changes, peers
 
 ACCESS_ACTIONS = (
-    *("display", "export", "answer", "acknowledge", "forward"),
+    *("display", "export", "export_content", "answer", "acknowledge", "forward"),
     # the web console (node/console): ``os_user`` is then ``officer:NAME``
     *("view", "login", "login_failed", "logout"),
 )

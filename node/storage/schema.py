@@ -84,6 +84,16 @@ Index("ix_messages_dir_state", messages.c.direction, messages.c.state)
 Index("ix_messages_conversation", messages.c.conversation_id)
 Index("ix_messages_reply", messages.c.in_reply_to)
 
+# The sender's inner signature over each message's bytes (``messages.message``), for
+# evidence with content (docs/protocol.md section 16.3). Messages stored before it was
+# kept have no row here.
+message_signatures = Table(
+    "message_signatures",
+    metadata,
+    _msg_id(primary_key=True),
+    Column("signature", LargeBinary, nullable=False),
+)
+
 # Receipts: received about our own messages (origin "relay" or "peer", verified before
 # storing) and issued by us about received ones (origin "self", posted to the relay).
 receipts = Table(

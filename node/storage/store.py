@@ -65,19 +65,29 @@ class Store(AuditRecords, Registers, DirectoryRecords, OfficerRecords, ConsoleQu
 
     # -- messages -------------------------------------------------------------------
 
-    async def add_message(self, values: dict[str, Any]) -> None:
-        """Store a new message row (an outgoing envelope before it is submitted)."""
+    async def add_message(self, values: dict[str, Any], signature: bytes | None = None) -> None:
+        """Store a new message row (an outgoing envelope before it is submitted), and the
+        inner signature over its message when given."""
         async with self._write() as conn:
             await conn.execute(insert(messages).values(**values))
+            await _add_signature(conn, values["msg_id"], signature)
 
-    async def add_incoming(self, values: dict[str, Any], receipt: SignedReceipt, now: str) -> bool:
-        """Store a received message and the RETRIEVED receipt to post, atomically.
+    async def add_incoming(
+        self,
+        values: dict[str, Any],
+        receipt: SignedReceipt,
+        now: str,
+        signature: bytes | None = None,
+    ) -> bool:
+        """Store a received message, the sender's inner signature and the RETRIEVED
+        receipt to post, atomically.
 
         Returns False (and changes nothing) when the message was already stored.
         """
         try:
             async with self._write() as conn:
                 await conn.execute(insert(messages).values(**values))
+                await _add_signature(conn, values["msg_id"], signature)
                 await conn.execute(
                     insert(receipts).values(
                         **_receipt_values(receipt, origin="self", posted=False, now=now)
@@ -86,6 +96,12 @@ class Store(AuditRecords, Registers, DirectoryRecords, OfficerRecords, ConsoleQu
         except IntegrityError:
             return False
         return True
+
+    async def message_signature(self, msg_id: str) -> bytes | None:
+        """The sender's inner signature over a stored message's bytes, if it was kept."""
+        sigs = schema.message_signatures
+        rows = await self._rows(select(sigs.c.signature).where(sigs.c.msg_id == msg_id))
+        return bytes(rows[0]["signature"]) if rows else None
 
     async def get_message(self, msg_id: str) -> StoredMessage:
         """A message by id, or by a unique prefix of at least six hex digits.
@@ -430,3 +446,10 @@ def _from(machine: Machine[Any], target: StrEnum) -> ColumnElement[bool]:
 
 
 __all__ = ["Store", "StoreError"]
+
+
+async def _add_signature(conn: AsyncConnection, msg_id: str, signature: bytes | None) -> None:
+    if signature is not None:
+        await conn.execute(
+            insert(schema.message_signatures).values(msg_id=msg_id, signature=signature)
+        )

@@ -98,6 +98,19 @@ def test_evidence_bundle_carries_proofs_that_verify_offline(
     # And by FR with the keys it trusts.
     code, report = fr.call("evidence", "verify", str(out))
     assert code == 0 and report["key_source"] == "pinned"
+    assert report["content"] is None and bundle["content"] is None  # no plaintext by default
+
+    # With content, exported by the recipient: the outsider reads what FR signed.
+    with_content = tmp_path / "with-content.json"
+    code, exported = net["DE"].call(
+        "evidence", msg_id, "--out", str(with_content), "--with-content"
+    )
+    assert code == 0 and exported["with_content"], exported
+    assert oct(with_content.stat().st_mode & 0o777) == "0o600"
+    code, report = outsider.call("evidence", "verify", str(with_content), "--included-keys")
+    assert code == 0 and report["valid"], report
+    assert report["content"]["msg_id"] == msg_id and report["content"]["sender"] == "FR"
+    assert {"check": "content signed by FR for this message", "ok": True} in report["checks"]
 
     # A proof hash flipped: not valid, exit 7, and the check says why.
     proof = next(p for p in bundle["audit"]["proofs"] if p["hashes"])

@@ -144,7 +144,7 @@ async def test_bundle_carries_windows_status_and_the_directory_version(tmp_path:
         await n.peers.refresh(n.transport, w.clock())
     msg_id = await exchange(w, fr, de)
     doc = await bundle_of(fr, msg_id)
-    assert doc["v"] == 2 and sorted(doc["keys"]) == ["DE", "FR", "relay"]
+    assert doc["v"] == 3 and doc["content"] is None and sorted(doc["keys"]) == ["DE", "FR", "relay"]
     assert doc["directory"] == {
         "version": w.directory.version,
         "payload_sha256": w.directory.payload_sha256,

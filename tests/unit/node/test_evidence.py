@@ -8,14 +8,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import delete
 
-from keys.encoding import b64u_decode, b64u_encode
-from keys.errors import ValidationError
+from keys.encoding import b64u_decode, b64u_encode, canonical, pae
+from keys.envelope import TYPE_MESSAGE
+from keys.errors import NotFound, ValidationError
 from keys.identities import SigningKey
-from node.evidence.bundle import build_evidence, verify_bundle_doc
+from node.evidence.bundle import build_evidence, export_bundle, verify_bundle_doc
 from node.evidence.timeline import build_timeline, render_text
 from node.forms import validate_form
 from node.forms.examples import example
+from node.storage.schema import message_signatures
 from node.trust.keyhistory import KeyHistory
 from tests.support.fake_relay import FakeClock, FakeRelayNetwork, fake_node
 
@@ -195,3 +200,117 @@ async def test_pinned_keys_override_keys_in_the_bundle(exchanged: Any) -> None:
 def test_not_an_evidence_bundle() -> None:
     with pytest.raises(ValidationError, match="not a PoCNet evidence bundle"):
         verify_bundle_doc({"format": "something-else"})
+
+
+# -- evidence with content (version 3) ----------------------------------------------------
+
+
+async def content_evidence_of(node: Any, msg_id: str) -> dict[str, Any]:
+    msg = await node.store.get_message(msg_id)
+    return await export_bundle(
+        node.store,
+        node.peers,
+        msg,
+        origin="pocnet-test",
+        exported_at="2025-03-02T00:00:00.000Z",
+        exported_by=node.config.party,
+        with_content=True,
+    )
+
+
+@pytest.mark.parametrize("exporter", ["sender", "recipient"])
+async def test_evidence_with_content_shows_what_the_sender_signed(
+    exchanged: Any, exporter: str
+) -> None:
+    fr, de, msg_id = exchanged
+    node = fr if exporter == "sender" else de
+    doc = await content_evidence_of(node, msg_id)
+    assert doc["v"] == 3 and doc["content"] is not None
+    report = verify_bundle_doc(doc, node.peers.key_history)
+    assert report.valid, report.checks
+    assert {"check": "content signed by FR for this message", "ok": True} in report.checks
+    sent = await fr.store.get_message(msg_id)
+    assert report.content is not None
+    assert report.content == sent.content  # what FR wrote, as DE decrypted it too
+    assert report.content["kind"] == "preservation_request"
+
+
+async def test_both_ends_export_the_same_signed_content(exchanged: Any) -> None:
+    fr, de, msg_id = exchanged
+    mine = await content_evidence_of(fr, msg_id)
+    theirs = await content_evidence_of(de, msg_id)
+    assert mine["content"] == theirs["content"]  # Ed25519 is deterministic: same bytes, same sig
+
+
+def _flip_byte(b64: str, index: int) -> str:
+    raw = bytearray(b64u_decode(b64))
+    raw[index % len(raw)] ^= 0x01
+    return b64u_encode(bytes(raw))
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(part=st.sampled_from(["message", "signature"]), index=st.integers(min_value=0))
+async def test_any_changed_byte_of_the_content_is_caught(
+    exchanged: Any, part: str, index: int
+) -> None:
+    fr, _de, msg_id = exchanged
+    doc = copy.deepcopy(await content_evidence_of(fr, msg_id))
+    doc["content"][part] = _flip_byte(doc["content"][part], index)
+    report = verify_bundle_doc(doc, fr.peers.key_history)
+    assert not report.valid
+    assert report.content is None
+    assert [c["check"] for c in report.checks if not c["ok"]] == [
+        "content signed by FR for this message"
+    ]
+
+
+async def test_content_of_another_message_is_refused(exchanged: Any) -> None:
+    """DE's answer is signed by DE: put into the request's bundle it names another id and
+    another signer, and fails even where the signature itself is DE's own."""
+    fr, _de, msg_id = exchanged
+    doc = await content_evidence_of(fr, msg_id)
+    (reply,) = await fr.store.replies_to(msg_id)
+    doc["content"] = (await content_evidence_of(fr, reply.msg_id))["content"]
+    report = verify_bundle_doc(doc, fr.peers.key_history)
+    assert not report.valid
+    failed = [c for c in report.checks if not c["ok"]]
+    assert failed[0]["check"] == "content signed by FR for this message"
+    assert failed[0]["note"] == "the sender's signature does not cover these bytes"
+
+
+async def test_content_that_disagrees_with_the_header_is_refused(exchanged: Any) -> None:
+    """FR signs a second message under the same id but another priority: the signature
+    holds, the header does not agree."""
+    fr, _de, msg_id = exchanged
+    doc = await content_evidence_of(fr, msg_id)
+    sent = await fr.store.get_message(msg_id)
+    other = dict(sent.content, priority="emergency")
+    raw = canonical(other)
+    doc["content"] = {
+        "message": b64u_encode(raw),
+        "signature": b64u_encode(fr.keystore.signing_key.sign(pae(TYPE_MESSAGE, raw))),
+    }
+    report = verify_bundle_doc(doc, fr.peers.key_history)
+    failed = [c for c in report.checks if not c["ok"]]
+    assert [c.get("note") for c in failed] == [
+        "the message names another id, party, time or priority than the envelope"
+    ]
+
+
+async def test_a_message_stored_without_its_signature_cannot_be_exported_with_content(
+    exchanged: Any,
+) -> None:
+    fr, _de, msg_id = exchanged
+    async with fr.store._write() as conn:
+        await conn.execute(delete(message_signatures))
+    with pytest.raises(NotFound, match="without --with-content") as caught:
+        await content_evidence_of(fr, msg_id)
+    assert caught.value.code == "no_inner_signature"
+
+
+async def test_a_version_2_bundle_still_verifies(exchanged: Any) -> None:
+    fr, _de, msg_id = exchanged
+    doc = await evidence_of(fr, msg_id)
+    assert doc.pop("content") is None
+    doc["v"] = 2
+    assert verify_bundle_doc(doc, fr.peers.key_history).valid
