@@ -26,9 +26,7 @@ def _shares_a_module_fixture(item: Any) -> bool:
     """``item`` uses a module-scoped fixture defined in its own module."""
     module = item.nodeid.split("::", 1)[0]
     defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
-    return any(
-        d.scope == "module" and d.baseid == module for chain in defs.values() for d in chain
-    )
+    return any(d.scope == "module" and d.baseid == module for chain in defs.values() for d in chain)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
