@@ -23,10 +23,11 @@ typecheck: $(STAMP)
 	$(BIN)/mypy keys relay node pocnet
 
 # The suite on pytest-xdist workers (PYTEST_WORKERS=0: in this process, one test at a time).
-# Tests marked xdist_group run on one worker, one after the other (--dist loadgroup).
+# --dist loadfile: a test file's tests run on one worker, in order, its module fixtures
+# built once (xdist's loadgroup does not group on pytest 9.2: it renames node ids).
 PYTEST_WORKERS ?= 4
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
 test: lint typecheck pytest
 

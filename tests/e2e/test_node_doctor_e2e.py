@@ -87,6 +87,7 @@ def test_keystore_readable_by_others_fails(net: LocalNetwork) -> None:
 
 def test_a_wrong_relay_path_is_a_configuration_error_not_an_outage(net: LocalNetwork) -> None:
     fr: NodeProcess = net["FR"]
+    assert fr.call("directory", "refresh")[0] == 0  # DE's key known: no fetch before queueing
     before = (fr.data / "node.toml").read_text()
     try:
         set_options(fr.data / "node.toml", {"relay": {"url": net.relay.url + "/pocnet"}})

@@ -92,7 +92,6 @@ def _types(relay: AppUnderTest, items: list[dict[str, Any]]) -> list[str]:
     return [verify_receipt(i["receipt"], relay.relay_key).receipt.type for i in items]
 
 
-@pytest.mark.xdist_group("timing")  # measures a latency: with the others like it
 async def test_a_deadline_stored_by_one_process_wakes_the_others(
     tmp_path: Path, aiohttp_server: Any
 ) -> None:

@@ -209,7 +209,6 @@ def _b64(text: str) -> bytes:
     return b64u_decode(text)
 
 
-@pytest.mark.xdist_group("timing")  # measures a latency: with the others like it
 @pytest.mark.postgres
 async def test_postgres_long_poll_wakes_across_relay_processes(tmp_path: Path) -> None:
     skip_without_postgres()

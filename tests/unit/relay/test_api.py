@@ -116,7 +116,6 @@ def _b64(text: str) -> bytes:
     return b64u_decode(text)
 
 
-@pytest.mark.xdist_group("timing")  # measures a latency: with the others like it
 async def test_long_poll_wakes_within_a_second_and_times_out_empty(relay: AppUnderTest) -> None:
     fr, de = relay.members["FR"], relay.members["DE"]
     async with relay.client("FR") as cf, relay.client("DE") as cd:

@@ -360,7 +360,6 @@ async def test_upgrading_an_old_database_builds_the_tree_of_its_events(tmp_path:
         await engine.dispose()
 
 
-@pytest.mark.xdist_group("timing")  # measures a latency: with the others like it
 async def test_tail_follow_shows_new_entries_promptly(engine: Any) -> None:
     """PostgreSQL: woken by NOTIFY (well before the 5 s re-read); SQLite: the 0.5 s re-read."""
     shown: list[tuple[int, str]] = []
