@@ -161,6 +161,23 @@ async def open_node(
     """Build a complete node (the transport defaults to HTTP to ``relay.url``)."""
     own = OwnKeys(keystore.signing_key.public.key_id, frozenset(keystore.decryption_keys()))
     local = await open_local(config, log, own)
+    try:
+        return _assemble(local, keystore, log=log, transport=transport, clock=clock)
+    except BaseException:
+        await local.close()  # no aiosqlite thread outlives a failed start
+        raise
+
+
+def _assemble(
+    local: LocalNode,
+    keystore: Keystore,
+    *,
+    log: Logger,
+    transport: RelayTransport | None,
+    clock: Clock,
+) -> Node:
+    """The node's parts around its open store (the transport defaults to HTTP)."""
+    config = local.config
     transport = transport or HttpRelayTransport(
         config.relay.url,
         party=config.party,
