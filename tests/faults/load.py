@@ -21,7 +21,7 @@ import aiohttp
 
 from keys.encoding import b64u_decode
 from tests.integration.relaykit import Member, seal
-from tests.integration.relayproc import SignedClient
+from tests.integration.relayproc import RelayProcess, SignedClient
 
 BOUND = 90.0  # seconds: every wait below ends by this, however loaded the machine
 
@@ -77,6 +77,22 @@ class Load:
     async def stop(self) -> None:
         self._stop.set()
         await asyncio.wait_for(asyncio.gather(*self._tasks), BOUND)
+
+    async def finish(self, relay: RelayProcess) -> dict[str, Any]:
+        """Stop; check the relay is ready and is the process it was; drain the recipient's
+        inbox; the figures (:meth:`report`)."""
+        await self.stop()
+        status, ready, _ = await probe(relay.url, "/readyz")
+        assert status == 200, ready
+        received = await drain(relay.url, self.recipient)
+        assert relay.proc is not None and relay.proc.poll() is None, "the relay restarted"
+        return self.report(received)
+
+    def check(self, figures: dict[str, Any]) -> None:
+        """Only 200, 201 and 503 answers, none missing, nothing lost or duplicated."""
+        assert set(self.statuses) <= {200, 201, 503}, figures
+        assert not self.no_answer, figures
+        assert figures["lost"] == 0 and figures["duplicated"] == 0, figures
 
     def report(self, received: list[str] | None = None) -> dict[str, Any]:
         """The figures of docs/reliability.md's table."""
