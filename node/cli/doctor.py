@@ -4,10 +4,9 @@ Checks, in order: key files and their permissions, the keystore opens for this p
 the relay answers (unsigned ``/healthz``), the clock against the relay's (the offset in
 seconds and whether the relay's signature window takes it; in ``--json`` also as
 ``clock``), the relay accepts this node's key (a signed request), the relay's key known
-from the directory, the
-directory (trusted, not expired, days to expiry), the alert hook command. A check that
-cannot run because an earlier one failed says so. Exit 0 when nothing failed, 8 when
-something did (warnings do not fail). Nothing secret is printed.
+from the directory, the directory (trusted, not expired, days to expiry), the alert hook
+command. A check that cannot run because an earlier one failed says so. Exit 0 when
+nothing failed, 8 when something did (warnings do not fail). Nothing secret is printed.
 """
 
 from __future__ import annotations
