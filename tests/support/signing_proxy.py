@@ -81,12 +81,17 @@ def proxy_app(
 
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app.cleanup_ctx.append(session_ctx)
-    app.router.add_route("*", "/{tail:.*}", forward)
+    app.router.add_route("*", r"/{tail:[\s\S]*}", forward)  # every path, a decoded newline too
     return app
 
 
 @contextlib.contextmanager
-def running_proxy(target: str, party: str, key: SigningKey) -> Iterator[str]:
+def running_proxy(
+    target: str,
+    party: str,
+    key: SigningKey,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Iterator[str]:
     """Run :func:`proxy_app` on a free port of 127.0.0.1 in a thread; yield its URL."""
     port = free_port()
     loop = asyncio.new_event_loop()
@@ -97,7 +102,7 @@ def running_proxy(target: str, party: str, key: SigningKey) -> Iterator[str]:
     async def serve() -> None:
         nonlocal stop
         stop = asyncio.Event()
-        runner = web.AppRunner(proxy_app(target, party, key), access_log=None)
+        runner = web.AppRunner(proxy_app(target, party, key, clock), access_log=None)
         await runner.setup()
         try:
             await web.TCPSite(runner, "127.0.0.1", port).start()
