@@ -22,8 +22,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy keys relay node pocnet
 
+# The suite on pytest-xdist workers (PYTEST_WORKERS=0: in this process, one test at a time).
+# --dist loadfile: a test file's tests run on one worker, in order, its module fixtures
+# built once (xdist's loadgroup does not group on pytest 9.2: it renames node ids).
+PYTEST_WORKERS ?= 4
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
 test: lint typecheck pytest
 

@@ -190,6 +190,23 @@ async def open_node(
     of ``relay.urls`` in turn)."""
     own = OwnKeys(keystore.signing_key.public.key_id, frozenset(keystore.decryption_keys()))
     local = await open_local(config, log, own)
+    try:
+        return _assemble(local, keystore, log=log, transport=transport, clock=clock)
+    except BaseException:
+        await local.close()  # no aiosqlite thread outlives a failed start
+        raise
+
+
+def _assemble(
+    local: LocalNode,
+    keystore: Keystore,
+    *,
+    log: Logger,
+    transport: RelayTransport | None,
+    clock: Clock,
+) -> Node:
+    """The node's parts around its open store (the transport defaults to HTTP)."""
+    config = local.config
     transport = transport or relay_transport(config, keystore, clock=clock, log=log)
     outbox = Outbox(
         store=local.store,

@@ -96,6 +96,7 @@ NOTIFIER = web.AppKey("notifier", Notifier)
 WRITER = web.AppKey("writer", Writer)
 LEADERSHIP = web.AppKey("leadership", Leadership)
 SOURCE = web.AppKey("members_source", MembersSource)
+LISTENER = web.AppKey("pg_listener", PgListener)  # PostgreSQL only
 
 
 def create_app(parts: AppParts) -> web.Application:
@@ -247,6 +248,7 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
             )
             listener.start()
             stack.push_async_callback(_bounded("listener", listener.close))
+            app[LISTENER] = listener
         deadlines.start()
         stack.push_async_callback(_bounded("deadlines", deadlines.close))
         app[RUNTIME] = Runtime(cfg, service, auth, metrics, parts.clock, readiness)

@@ -1,11 +1,12 @@
 """``node doctor``: is this node ready for duty? A pass/warn/fail list, each naming the fix.
 
 Checks, in order: key files and their permissions, the keystore opens for this party,
-the relay answers (unsigned ``/healthz``), the relay accepts this node's key (a signed
-request), the clock against the relay's, the relay's key known from the directory, the
-directory (trusted, not expired, days to expiry), the alert hook command. A check that
-cannot run because an earlier one failed says so. Exit 0 when nothing failed, 8 when
-something did (warnings do not fail). Nothing secret is printed.
+the relay answers (unsigned ``/healthz``), the clock against the relay's (the offset in
+seconds and whether the relay's signature window takes it; in ``--json`` also as
+``clock``), the relay accepts this node's key (a signed request), the relay's key known
+from the directory, the directory (trusted, not expired, days to expiry), the alert hook
+command. A check that cannot run because an earlier one failed says so. Exit 0 when
+nothing failed, 8 when something did (warnings do not fail). Nothing secret is printed.
 """
 
 from __future__ import annotations
@@ -25,11 +26,9 @@ from keys.identities import RELAY_ID
 from node.cli.base import load_config, now
 from node.config import NodeConfig
 from node.logs import get_logger
-from node.relayapi.probe import HealthProbe, probe_health
+from node.relayapi.probe import ClockReading, HealthProbe, probe_health
 from node.runtime import Node, open_node, resolve_passphrase, unlock
 
-CLOCK_WARN_S = 5.0
-CLOCK_FAIL_S = 60.0
 EXPIRY_WARN_DAYS = 30
 
 
@@ -79,14 +78,15 @@ def hook_check(cfg: NodeConfig) -> Check:
     return Check("alert hook", "pass", f"{found}")
 
 
-def clock_check(offset: float | None) -> Check:
-    """The relay's clock minus ours (from its ``Date`` header, whole seconds)."""
-    if offset is None:
-        return Check("clock", "warn", "the relay sent no Date header: offset unknown")
-    text = f"this machine is {abs(offset):.1f} s {'behind' if offset > 0 else 'ahead of'} the relay"
-    if abs(offset) > CLOCK_FAIL_S:
-        return Check("clock", "fail", f"{text}: fix this machine's time (NTP)")
-    return Check("clock", "warn" if abs(offset) > CLOCK_WARN_S else "pass", text)
+def clock_check(reading: ClockReading) -> Check:
+    """This machine's clock against the relay's: the offset in seconds and whether the
+    relay's signature window takes it (outside it, every signed request is refused)."""
+    text = reading.describe()
+    return Check(
+        "clock",
+        reading.status,
+        text + (": fix this machine's time (NTP)" if reading.status == "fail" else ""),
+    )
 
 
 async def directory_check(node: Node) -> Check:
@@ -142,15 +142,18 @@ async def _reachable(cfg: NodeConfig) -> tuple[list[Check], HealthProbe | None]:
     return checks, answered[0] if answered else None
 
 
-async def relay_checks(cfg: NodeConfig, node: Node | None) -> list[Check]:
-    """Reachability of each relay URL, clock, identity (ours accepted, the relay's known)."""
+async def relay_checks(
+    cfg: NodeConfig, node: Node | None
+) -> tuple[list[Check], ClockReading | None]:
+    """Reachability of each relay URL, clock, identity (ours accepted, the relay's known);
+    and the clock reading (None when no relay answered)."""
     checks, health = await _reachable(cfg)
     if health is None:
-        return checks
-    checks.append(clock_check(health.offset_s))
+        return checks, None
+    checks.append(clock_check(health.clock))
     if node is None:
         checks.append(Check("relay accepts this node", "fail", "not checked: keystore not open"))
-        return checks
+        return checks, health.clock
     try:
         await node.transport.inbox(wait=0, limit=1)  # signed; nothing is acknowledged
         checks.append(Check("relay accepts this node", "pass", f"signed request as {cfg.party}"))
@@ -163,7 +166,7 @@ async def relay_checks(cfg: NodeConfig, node: Node | None) -> list[Check]:
         if known
         else Check("relay identity", "fail", "the relay's key is unknown: 'node directory refresh'")
     )
-    return checks
+    return checks, health.clock
 
 
 async def cmd_doctor(args: argparse.Namespace) -> int:
@@ -176,8 +179,10 @@ async def cmd_doctor(args: argparse.Namespace) -> int:
         checks.append(Check("keystore opens", "pass", f"keys of {cfg.party}"))
     except PocnetError as e:
         checks.append(Check("keystore opens", "fail", e.message))
+    reading: ClockReading | None = None
     try:
-        checks += await relay_checks(cfg, node)
+        relay, reading = await relay_checks(cfg, node)
+        checks += relay
         if node is not None:
             checks.append(await directory_check(node))
     finally:
@@ -185,7 +190,11 @@ async def cmd_doctor(args: argparse.Namespace) -> int:
             await node.close()
     checks.append(hook_check(cfg))
     failed = [c for c in checks if c.status == "fail"]
-    result: dict[str, Any] = {"ok": not failed, "checks": [asdict(c) for c in checks]}
+    result: dict[str, Any] = {
+        "ok": not failed,
+        "checks": [asdict(c) for c in checks],
+        "clock": None if reading is None else reading.to_dict(),
+    }
     width = max(len(c.name) for c in checks)
     lines = [f"{c.status.upper():<4}  {c.name:<{width}}  {c.detail}" for c in checks]
     lines.append(f"{len(failed)} failed" if failed else "all checks passed")

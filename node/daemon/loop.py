@@ -27,6 +27,11 @@ These loops share one :class:`node.runtime.Node`:
   month, sends last month's signed statistics report to the secretariat, once
   (:mod:`node.daemon.statistics`).
 
+The clock against the relay's (``relay.clock``: the offset in seconds, the relay's
+signature window, whether the offset is within it) is logged at start, when the relay
+answers again after failures, and when it refuses a request's time (``stale``): a
+warning when the clock is more than a few seconds off or outside the window.
+
 SIGTERM and SIGINT set the stop event; each loop finishes the item in hand and returns.
 """
 
@@ -35,7 +40,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -44,6 +49,7 @@ from keys.errors import PocnetError
 from keys.host.command import version
 from keys.host.files import keystore_is_encrypted
 from node.audit.auditor import auditor_for
+from node.daemon.clock import log_reading, relay_clock_probe
 from node.daemon.metrics import MetricsServer, NodeMetrics, refresh
 from node.daemon.statistics import report_due, send_report, sent_periods
 from node.daemon.watch import (
@@ -56,7 +62,8 @@ from node.exchange.alerts import Alert
 from node.exchange.downloads import downloader_for
 from node.exchange.escalation import back_id, unreachable_id
 from node.exchange.outbox import Backoff
-from node.relayapi.transport import InboxItem, is_transient
+from node.relayapi.probe import ClockReading
+from node.relayapi.transport import ClockOff, InboxItem, is_transient
 from node.runtime import Node
 
 T = TypeVar("T")
@@ -100,8 +107,15 @@ async def unless_stopped(stop: asyncio.Event, work: Awaitable[T]) -> tuple[bool,
 class Daemon:
     """The node's long-running loops."""
 
-    def __init__(self, node: Node, *, reconnect: Backoff | None = None) -> None:
+    def __init__(
+        self,
+        node: Node,
+        *,
+        reconnect: Backoff | None = None,
+        clock_probe: Callable[[], Awaitable[ClockReading]] | None = None,
+    ) -> None:
         self.node = node
+        self.clock_probe = clock_probe  # None: the clock is not compared
         relay = node.config.relay
         self.reconnect = reconnect or Backoff(relay.reconnect_base, relay.reconnect_max)
         self.outbox_wake = asyncio.Event()
@@ -143,6 +157,7 @@ class Daemon:
                 "keys are trusted on first sight from the relay's list; pin the root with "
                 "'node directory pin ROOT.json'",
             )
+        await self.check_clock("start")
         await self._refresh_directory()
         self.outbox_wake.set()
         tasks = [
@@ -183,6 +198,20 @@ class Daemon:
             self.log.info("daemon.stopped", party=node.config.party)
         if failed is not None:
             raise failed
+
+    async def check_clock(self, when: str) -> ClockReading | None:
+        """Compare this machine's clock with the relay's and log it (``relay.clock``,
+        :func:`node.daemon.clock.log_reading`); the reading, or None when there is no
+        probe or the relay did not answer it."""
+        if self.clock_probe is None:
+            return None
+        try:
+            reading = await self.clock_probe()
+        except PocnetError as e:
+            self.log.info("relay.clock_unknown", when=when, error=e.code)
+            return None
+        log_reading(self.log, reading, when)
+        return reading
 
     async def _refresh_directory(self) -> bool:
         """Fetch and apply the directory; False if the relay could not be asked."""
@@ -259,6 +288,7 @@ class Daemon:
                     self.log.info("relay.reconnected", after_failures=failures)
                     failures = 0
                     await self._relay_back()
+                    await self.check_clock("reconnected")
                     self.retry_now = True
                     self.outbox_wake.set()
                 if items:
@@ -288,6 +318,8 @@ class Daemon:
                 failures += 1
                 if self.metrics is not None:
                     self.metrics.failed()
+                if isinstance(e, ClockOff) and failures == 1:
+                    await self.check_clock("refused_stale")
                 await self._relay_down(e)
                 delay = await self._reconnect_delay(failures)
                 event = "relay.unreachable" if is_transient(e) else "relay.refused"
@@ -486,6 +518,7 @@ async def run_daemon(node: Node, *, stop: asyncio.Event | None = None, **kw: Any
     """Run the daemon until SIGTERM/SIGINT (or ``stop``), then close the node."""
     stop = stop or asyncio.Event()
     install_signal_handlers(stop)
+    kw.setdefault("clock_probe", relay_clock_probe(node))
     try:
         await Daemon(node, **kw).run(stop)
     finally:

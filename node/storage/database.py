@@ -83,8 +83,24 @@ class Database:
             path.parent.mkdir(parents=True, exist_ok=True)
             if not path.exists():
                 os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-            store = cls(_engine(path, writer=True), _engine(path, writer=False))
-            async with store._writer.begin() as conn:
+        except OSError as e:
+            raise StoreError(f"cannot create the database {path}: {e.strerror}") from e
+        store = cls(_engine(path, writer=True), _engine(path, writer=False))
+        try:
+            await store._create(path)
+        except BaseException:
+            await store.close()  # no aiosqlite thread outlives a failed open
+            raise
+        return store
+
+    async def _create(self, path: Path) -> None:
+        """Create the tables and record the schema version (or check it).
+
+        Raises:
+            StoreError: written by a newer version, or the file cannot be written.
+        """
+        try:
+            async with self._writer.begin() as conn:
                 await conn.run_sync(schema.metadata.create_all)
                 for ddl in (*schema.APPEND_ONLY_TRIGGERS, *schema.LATER_INDEXES):
                     await conn.execute(text(ddl))
@@ -101,7 +117,6 @@ class Database:
                     )
         except OSError as e:
             raise StoreError(f"cannot create the database {path}: {e.strerror}") from e
-        return store
 
     async def close(self) -> None:
         await self._writer.dispose()

@@ -434,7 +434,16 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return _json({"status": "ok"})
+    """Liveness, and the relay's clock and signature window: a node compares its own clock
+    (``node doctor``, the daemon) before its signed requests are refused as ``stale``."""
+    rt = request.app[RUNTIME]
+    return _json(
+        {
+            "status": "ok",
+            "time": round(rt.clock().timestamp(), 3),
+            "signature_window_seconds": rt.config.replay_window_seconds,
+        }
+    )
 
 
 async def readyz(request: web.Request) -> web.Response:

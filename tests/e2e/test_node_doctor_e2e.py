@@ -42,8 +42,13 @@ def test_a_healthy_node_passes(net: LocalNetwork) -> None:
     ):
         assert checks[name] == "pass", (name, out)
     assert checks["directory"] == "warn"  # development mode: no root pinned
+    # The clock as a figure, with the relay's window: same machine, so well within it.
+    clock = out["clock"]
+    assert clock["within_window"] is True and clock["window_seconds"] == 300.0, clock
+    assert isinstance(clock["offset_seconds"], float) and abs(clock["offset_seconds"]) < 5
     text = fr.cli("doctor")
     assert text.returncode == 0 and "PASS  relay reachable" in text.stdout
+    assert "within its signature window of ±300 s" in text.stdout
 
 
 @pytest.mark.parametrize(
@@ -82,6 +87,7 @@ def test_keystore_readable_by_others_fails(net: LocalNetwork) -> None:
 
 def test_a_wrong_relay_path_is_a_configuration_error_not_an_outage(net: LocalNetwork) -> None:
     fr: NodeProcess = net["FR"]
+    assert fr.call("directory", "refresh")[0] == 0  # DE's key known: no fetch before queueing
     before = (fr.data / "node.toml").read_text()
     try:
         set_options(fr.data / "node.toml", {"relay": {"url": net.relay.url + "/pocnet"}})

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -27,11 +28,42 @@ ROOT = Path(__file__).resolve().parents[2]
 POLL_INTERVAL = 0.05
 
 
+# Below the kernel's ephemeral range (32768-60999 on Linux), which outgoing connections
+# draw from: a port found free here is not taken by a client socket before the service binds.
+PORT_RANGE = (10_000, 30_000)
+
+
+def _worker_slot() -> tuple[int, int]:
+    """This pytest-xdist worker's number and the number of workers ((0, 1) without xdist)."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    index = int(name[2:]) if name.startswith("gw") and name[2:].isdigit() else 0
+    return min(index, count - 1), max(count, 1)
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A TCP port on 127.0.0.1 that was free a moment ago.
+
+    Drawn at random from this xdist worker's own slice of :data:`PORT_RANGE`: two workers
+    of one run never pick the same port, and another run on the machine rarely does (the
+    port is checked free by binding it, and another is drawn when it is not).
+
+    Raises:
+        RuntimeError: no free port in the slice after many draws.
+    """
+    index, count = _worker_slot()
+    low, high = PORT_RANGE
+    span = (high - low) // count
+    first = low + index * span
+    for _ in range(1_000):  # bounded: a slice has thousands of ports
+        port = random.randrange(first, first + span)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free TCP port in {first}-{first + span - 1} on 127.0.0.1")
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:

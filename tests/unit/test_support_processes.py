@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import signal
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,3 +82,32 @@ def test_run_module_runs_from_the_repository_root_with_added_variables() -> None
     done = run_module("timeit", "-n", "1", "-s", code, "pass", env={"POCNET_PROBE": "x1"})
     root = Path(__file__).resolve().parents[2]
     assert done.returncode == 0 and done.stdout.startswith(f"{root} x1\n"), done
+
+
+@pytest.mark.parametrize(("worker", "count", "first", "last"), [
+    ("", "", 10_000, 29_999),
+    ("gw0", "2", 10_000, 19_999),
+    ("gw1", "2", 20_000, 29_999),
+    ("gw3", "4", 25_000, 29_999),
+])  # fmt: skip
+def test_free_port_is_in_this_workers_slice_below_the_ephemeral_range(
+    monkeypatch: pytest.MonkeyPatch, worker: str, count: str, first: int, last: int
+) -> None:
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", worker)
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", count)
+    ports = {free_port() for _ in range(50)}
+    assert all(first <= p <= last for p in ports), sorted(ports)
+    assert len(ports) > 1  # drawn at random, not the same port every time
+
+
+def test_free_port_skips_a_port_in_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    held = socket.socket()
+    held.bind(("127.0.0.1", free_port()))
+    held.listen()
+    taken = held.getsockname()[1]
+    draws = iter([taken, taken, taken + 1 if taken < 29_999 else taken - 1])
+    monkeypatch.setattr(random, "randrange", lambda _a, _b: next(draws))
+    try:
+        assert free_port() != taken
+    finally:
+        held.close()

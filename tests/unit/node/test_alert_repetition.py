@@ -162,7 +162,10 @@ async def test_relay_unreachable_repeats_then_relay_back(tmp_path: Path) -> None
     down = raised("relay_unreachable")
     ids = [e["alert_id"] for e in down]
     assert len(set(ids)) == len(ids)  # each repetition has its own id
-    assert ids[0].endswith(":1") and ids[1].endswith(":2")
+    # The repetition's number counts repeat periods since the outage began: on a loaded
+    # machine the daemon may look late and skip a number, never go back or repeat one.
+    numbers = [int(i.rsplit(":", 1)[1]) for i in ids]
+    assert numbers[0] == 1 and numbers == sorted(set(numbers)), ids
     assert ids[0].rsplit(":", 1)[0] == ids[1].rsplit(":", 1)[0]  # one outage
     assert down[0]["error"] == "relay_unreachable" and down[0]["setting"] is None
     back = raised("relay_back")[0]

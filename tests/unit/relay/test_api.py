@@ -150,7 +150,10 @@ async def test_health_ready_metrics_and_openapi(relay: AppUnderTest) -> None:
     fr, de = relay.members["FR"], relay.members["DE"]
     async with relay.client("FR") as c:
         assert (await c.submit(seal(fr, de, relay.clock()).to_bytes()))[0] == 201
-        assert (await c.request("GET", "/healthz", sign=False))[:2] == (200, {"status": "ok"})
+        status, health, _ = await c.request("GET", "/healthz", sign=False)
+        assert (status, health["status"]) == (200, "ok")
+        assert health["time"] == round(relay.clock().timestamp(), 3)
+        assert health["signature_window_seconds"] == relay.runtime.config.replay_window_seconds
         status, ready, _ = await c.request("GET", "/readyz", sign=False)
         assert status == 200 and ready["status"] == "ready"
         relay.clock.advance(seconds=42)

@@ -25,14 +25,13 @@ from keys.errors import ConfigError
 from keys.identities import SigningKey
 from keys.keystore import Keystore, make_bundle, verify_bundle
 from keys.receipts import verify as verify_receipt
-from relay.app import reload_members
+from relay.app import LISTENER, reload_members
 from relay.config import RelayConfig
-from relay.storage.database import make_engine
+from relay.storage.database import is_postgres, make_engine
 from relay.storage.schema import events
 from tests.integration.directorykit import (
     DAY,
     World,
-    clear_directories,
     directory_database,
     install_file,
     make_world,
@@ -42,7 +41,6 @@ from tests.integration.relaykit import (
     AppUnderTest,
     FakeClock,
     Member,
-    database,
     node_receipt,
     seal,
 )
@@ -242,35 +240,29 @@ async def test_receipt_signed_with_a_retired_key_is_refused(db: str, aiohttp_ser
         assert (await cd.send_receipt(fresh.to_bytes()))[0] == 201
 
 
-@pytest.mark.parametrize("db", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def test_a_running_relay_picks_up_a_new_version_by_itself(
-    db: str, tmp_path: Path, aiohttp_server: Any
+    kind: str, tmp_path: Path, aiohttp_server: Any
 ) -> None:
     # SQLite: the version check every directory_check_seconds. PostgreSQL: the NOTIFY
-    # alone (the periodic check is set to an hour).
-    interval = 0.05 if db == "sqlite" else 3600.0
-    async with database(db, tmp_path) as url:
-        await clear_directories(url)
-        try:
-            w, relay = await _relay(
-                aiohttp_server, url, RelayConfig(directory_check_seconds=interval)
-            )
-            async with relay.client("IT") as ci:
-                assert (await ci.inbox())[0] == 200
-                if db == "postgres":  # let the listener connect: then only NOTIFY can wake it
-                    await asyncio.sleep(0.5)
-                w.change(
-                    lambda d: edit.revoke(d, "IT", at=relay.clock(), reason="left"), relay.clock()
-                )
-                await install_file(url, w.signed(), relay.clock(), w, pin=False)
-                relay.clock.advance(seconds=1)
-                deadline = time.monotonic() + 10
-                while (await ci.inbox())[0] != 403:
-                    assert time.monotonic() < deadline, "the new version was not picked up"
-                    await asyncio.sleep(0.05)
-            assert relay.runtime.service.members.version == "2"
-        finally:
-            await clear_directories(url)
+    # alone (the periodic check is set to an hour, and the listener is connected before
+    # the install, so its reconnect wake-up cannot be what finds the new version).
+    interval = 0.05 if kind == "sqlite" else 3600.0
+    async with directory_database(kind, tmp_path) as url:
+        w, relay = await _relay(aiohttp_server, url, RelayConfig(directory_check_seconds=interval))
+        assert is_postgres(relay.runtime.service.store.engine) == (kind == "postgres")
+        async with relay.client("IT") as ci:
+            assert (await ci.inbox())[0] == 200
+            if kind == "postgres":
+                await asyncio.wait_for(relay.app[LISTENER].ready.wait(), 30)
+            w.change(lambda d: edit.revoke(d, "IT", at=relay.clock(), reason="left"), relay.clock())
+            await install_file(url, w.signed(), relay.clock(), w, pin=False)
+            relay.clock.advance(seconds=1)
+            deadline = time.monotonic() + 10
+            while (await ci.inbox())[0] != 403:
+                assert time.monotonic() < deadline, "the new version was not picked up"
+                await asyncio.sleep(0.05)
+        assert relay.runtime.service.members.version == "2"
 
 
 async def test_relay_refuses_to_start_with_a_key_the_directory_does_not_list(
