@@ -264,15 +264,18 @@ class Daemon:
         failures = 0
         held: str | None = None
         carried: list[InboxItem] | None = None  # answered with the last acknowledgement
+        polled = False
         while not stop.is_set():
             try:
                 held = await self._hold_inbox(stop, held)
                 if held is not None:
                     carried = None  # they stay at the relay, unacknowledged
                     continue
-                # After a failure, probe at once (wait=0) so that the outbox is woken the
-                # moment the relay answers, not after a long-poll.
-                wait = 0 if failures else node.config.relay.long_poll_wait
+                # At start and after a failure, probe at once (wait=0): the relay's answer
+                # is known (and the outbox woken, the metrics told) the moment it comes,
+                # not after a long-poll.
+                wait = 0 if failures or not polled else node.config.relay.long_poll_wait
+                polled = True
                 limit = node.config.relay.inbox_batch
                 items: list[InboxItem] | None = carried
                 carried = None
